@@ -1,0 +1,100 @@
+//! The fake backend: records jobs for tests to read back, typed.
+
+use std::sync::Mutex;
+
+use crate::broker::EnqueueSpec;
+use crate::{codec, Error, JobId, JobOptions, Priority, Task};
+
+/// A job recorded by [`crate::Client::fake`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct FakeJob<T> {
+    /// The id the fake client returned.
+    pub id: JobId,
+    /// The payload.
+    pub payload: T,
+    /// The per-call options given.
+    pub options: JobOptions,
+    /// The priority the job would run at (the option or the task's default).
+    pub priority: Priority,
+    /// Retries the job would be allowed.
+    pub max_retries: u32,
+}
+
+#[derive(Default)]
+pub(super) struct FakeStore {
+    jobs: Mutex<Vec<Recorded>>,
+}
+
+struct Recorded {
+    topic: String,
+    id: JobId,
+    payload: Vec<u8>,
+    options: JobOptions,
+    spec: EnqueueSpec,
+}
+
+impl FakeStore {
+    pub(super) fn record(
+        &self,
+        topic: &str,
+        payloads: Vec<Vec<u8>>,
+        options: &JobOptions,
+        spec: &EnqueueSpec,
+    ) -> Result<Vec<JobId>, Error> {
+        let mut jobs = self.lock();
+        if let Some(id) = &options.id {
+            if jobs.iter().any(|job| job.topic == topic && &job.id == id) {
+                return Err(Error::DuplicateJobId {
+                    topic: topic.to_owned(),
+                    id: id.to_string(),
+                });
+            }
+        }
+        let mut ids = Vec::with_capacity(payloads.len());
+        for payload in payloads {
+            let id = options
+                .id
+                .clone()
+                .unwrap_or_else(|| JobId::new((jobs.len() + 1).to_string()));
+            ids.push(id.clone());
+            jobs.push(Recorded {
+                topic: topic.to_owned(),
+                id,
+                payload,
+                options: options.clone(),
+                spec: spec.clone(),
+            });
+        }
+        Ok(ids)
+    }
+
+    pub(super) fn jobs<T: Task>(&self) -> Vec<FakeJob<T>> {
+        let topic = T::descriptor().topic;
+        self.lock()
+            .iter()
+            .filter(|job| job.topic == topic)
+            .map(|job| FakeJob {
+                id: job.id.clone(),
+                payload: codec::decode(&job.payload)
+                    .expect("a payload recorded by the fake client decodes into its own type"),
+                options: job.options.clone(),
+                priority: job.spec.priority,
+                max_retries: job.spec.max_retries,
+            })
+            .collect()
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub(super) fn clear(&self) {
+        self.lock().clear()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Recorded>> {
+        self.jobs
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}

@@ -1,0 +1,108 @@
+//! The inline backend: runs each job's handler at enqueue time.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+use crate::broker::EnqueueSpec;
+use crate::handler::{self, Invocation};
+use crate::{
+    Config, Error, JobContext, JobId, JobOptions, StateMap, TaskDescriptor, TaskErrorKind,
+};
+
+/// What became of one job run by [`crate::Client::inline`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    /// The job's topic.
+    pub topic: String,
+    /// The job's id.
+    pub id: JobId,
+    /// How many times the handler ran.
+    pub attempts: u32,
+    /// How it ended.
+    pub result: JobOutcome,
+}
+
+/// How a job run inline ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum JobOutcome {
+    /// The handler returned `Ok`.
+    Completed,
+    /// Every attempt failed, or one failed permanently: a Redis-backed worker
+    /// would have dead-lettered the job. Holds the last error.
+    Dead(String),
+    /// The payload did not decode into the task's type: a Redis-backed worker
+    /// would have put it in the parse-error store.
+    Malformed(String),
+}
+
+#[derive(Default)]
+pub(super) struct InlineRunner {
+    pub(super) state: StateMap,
+    next_id: AtomicU64,
+    outcomes: Mutex<Vec<Outcome>>,
+}
+
+impl InlineRunner {
+    pub(super) async fn run(
+        &self,
+        descriptor: &'static TaskDescriptor,
+        payloads: Vec<Vec<u8>>,
+        options: &JobOptions,
+        spec: &EnqueueSpec,
+        config: &Config,
+    ) -> Result<Vec<JobId>, Error> {
+        let timeout = descriptor
+            .policy
+            .timeout
+            .unwrap_or(config.processing_timeout);
+        let mut ids = Vec::with_capacity(payloads.len());
+        for payload in payloads {
+            let id = options.id.clone().unwrap_or_else(|| {
+                JobId::new((self.next_id.fetch_add(1, Ordering::Relaxed) + 1).to_string())
+            });
+            let mut context = JobContext {
+                id: id.clone(),
+                topic: descriptor.topic.to_owned(),
+                attempt: 0,
+                max_retries: spec.max_retries,
+                priority: spec.priority,
+                enqueued_at: SystemTime::now(),
+            };
+            let result = loop {
+                context.attempt += 1;
+                let invocation =
+                    Invocation::new(payload.clone(), context.clone(), self.state.clone());
+                match handler::run(descriptor.handler, invocation, timeout).await {
+                    Ok(()) => break JobOutcome::Completed,
+                    Err(error) => match error.kind() {
+                        TaskErrorKind::Malformed => break JobOutcome::Malformed(error.to_string()),
+                        TaskErrorKind::Permanent => break JobOutcome::Dead(error.to_string()),
+                        TaskErrorKind::Retryable if context.is_last_attempt() => {
+                            break JobOutcome::Dead(error.to_string())
+                        }
+                        TaskErrorKind::Retryable => continue,
+                    },
+                }
+            };
+            self.lock().push(Outcome {
+                topic: descriptor.topic.to_owned(),
+                id: id.clone(),
+                attempts: context.attempt,
+                result,
+            });
+            ids.push(id);
+        }
+        Ok(ids)
+    }
+
+    pub(super) fn outcomes(&self) -> Vec<Outcome> {
+        self.lock().clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Outcome>> {
+        self.outcomes
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}

@@ -1,0 +1,295 @@
+//! [`Client`]: enqueue jobs into Redis, or, in tests, into a fake that records
+//! them or an inline runner that executes them at once.
+
+mod fake;
+mod inline;
+
+use std::sync::Arc;
+
+pub use fake::FakeJob;
+pub use inline::{JobOutcome, Outcome};
+
+use crate::broker::{Broker, EnqueueSpec, NewJob};
+use crate::{codec, Config, Error, JobId, JobOptions, Task, TaskDescriptor};
+
+/// The handle producers enqueue through. Cheap to clone; clones share one
+/// connection pool (or one fake store).
+#[derive(Clone)]
+pub struct Client {
+    backend: Arc<Backend>,
+    config: Arc<Config>,
+}
+
+enum Backend {
+    Redis(Broker),
+    Fake(fake::FakeStore),
+    Inline(inline::InlineRunner),
+}
+
+impl Client {
+    /// Connects to Redis with `config` (checks the server version, AUTH and
+    /// database selection at once).
+    pub async fn connect(config: Config) -> Result<Client, Error> {
+        config.validate()?;
+        let broker = Broker::connect(&config).await?;
+        Ok(Client {
+            backend: Arc::new(Backend::Redis(broker)),
+            config: Arc::new(config),
+        })
+    }
+
+    /// Connects with [`Config::from_env`].
+    pub async fn from_env() -> Result<Client, Error> {
+        Client::connect(Config::from_env()?).await
+    }
+
+    /// A client that records enqueued jobs instead of sending them anywhere;
+    /// read them back with [`Client::enqueued`]. Needs no Redis.
+    pub fn fake() -> Client {
+        Client::local(Backend::Fake(fake::FakeStore::default()))
+    }
+
+    /// A client that runs each job's handler at enqueue time, with the task's
+    /// retries (without their delays), permanent errors and panic handling;
+    /// [`Client::outcomes`] reports what happened. Needs no Redis.
+    pub fn inline() -> Client {
+        Client::local(Backend::Inline(inline::InlineRunner::default()))
+    }
+
+    fn local(backend: Backend) -> Client {
+        Client {
+            backend: Arc::new(backend),
+            config: Arc::new(Config::default()),
+        }
+    }
+
+    /// Registers shared state for handlers run by an inline client (the
+    /// `State<T>` parameters of task functions).
+    ///
+    /// # Panics
+    /// On a client that is not inline, or one that has been cloned already.
+    pub fn with_state<T: Send + Sync + 'static>(mut self, value: T) -> Client {
+        match Arc::get_mut(&mut self.backend) {
+            Some(Backend::Inline(runner)) => runner.state.insert(value),
+            _ => panic!("Client::with_state applies to a fresh Client::inline() only"),
+        }
+        self
+    }
+
+    /// The configuration this client was made with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The Redis engine behind this client, if it is Redis-backed.
+    pub fn broker(&self) -> Option<&Broker> {
+        match &*self.backend {
+            Backend::Redis(broker) => Some(broker),
+            _ => None,
+        }
+    }
+
+    /// Enqueues one job with default options and returns its id.
+    pub async fn enqueue<T: Task>(&self, task: T) -> Result<JobId, Error> {
+        self.enqueue_with(task, JobOptions::default()).await
+    }
+
+    /// Enqueues one job with `options`.
+    pub async fn enqueue_with<T: Task>(
+        &self,
+        task: T,
+        options: JobOptions,
+    ) -> Result<JobId, Error> {
+        let descriptor = T::descriptor();
+        let payload = self.encode(descriptor, &task)?;
+        let mut ids = self
+            .enqueue_encoded(descriptor.topic, descriptor, vec![payload], &options)
+            .await?;
+        Ok(ids.remove(0))
+    }
+
+    /// Enqueues many jobs of one task in one round trip (Redis) and returns
+    /// their ids in order.
+    pub async fn enqueue_many<T: Task>(
+        &self,
+        tasks: impl IntoIterator<Item = T>,
+    ) -> Result<Vec<JobId>, Error> {
+        let descriptor = T::descriptor();
+        let payloads = tasks
+            .into_iter()
+            .map(|task| self.encode(descriptor, &task))
+            .collect::<Result<Vec<_>, _>>()?;
+        if payloads.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.enqueue_encoded(
+            descriptor.topic,
+            descriptor,
+            payloads,
+            &JobOptions::default(),
+        )
+        .await
+    }
+
+    /// Enqueues a job given as JSON for `topic`, checked against the payload
+    /// type of the task registered for it (the CLI's `enqueue`).
+    pub async fn enqueue_json(
+        &self,
+        topic: &str,
+        json: &str,
+        options: &JobOptions,
+    ) -> Result<JobId, Error> {
+        let registry = crate::Registry::global().map_err(clone_error)?;
+        let descriptor = registry
+            .get(topic)
+            .ok_or_else(|| Error::UnknownTopic(topic.to_owned()))?;
+        let payload = (descriptor.encode_json)(json).map_err(|reason| Error::Payload {
+            topic: topic.to_owned(),
+            reason,
+        })?;
+        self.check_size(topic, &payload)?;
+        let mut ids = self
+            .enqueue_encoded(topic, descriptor, vec![payload], options)
+            .await?;
+        Ok(ids.remove(0))
+    }
+
+    fn encode<T: Task>(&self, descriptor: &TaskDescriptor, task: &T) -> Result<Vec<u8>, Error> {
+        let payload = codec::encode(task).map_err(|e| Error::Payload {
+            topic: descriptor.topic.to_owned(),
+            reason: e.to_string(),
+        })?;
+        self.check_size(descriptor.topic, &payload)?;
+        Ok(payload)
+    }
+
+    fn check_size(&self, topic: &str, payload: &[u8]) -> Result<(), Error> {
+        let limit = self.config.max_payload_bytes;
+        if payload.len() > limit {
+            return Err(Error::PayloadTooLarge {
+                topic: topic.to_owned(),
+                size: payload.len(),
+                limit,
+            });
+        }
+        Ok(())
+    }
+
+    async fn enqueue_encoded(
+        &self,
+        topic: &str,
+        descriptor: &'static TaskDescriptor,
+        payloads: Vec<Vec<u8>>,
+        options: &JobOptions,
+    ) -> Result<Vec<JobId>, Error> {
+        let spec = self.spec(descriptor, options);
+        match &*self.backend {
+            Backend::Redis(broker) => {
+                let jobs: Vec<NewJob<'_>> = payloads
+                    .iter()
+                    .map(|payload| NewJob {
+                        payload,
+                        id: options.id.as_ref().map(JobId::as_str),
+                    })
+                    .collect();
+                broker.enqueue(topic, &spec, &jobs).await
+            }
+            Backend::Fake(store) => store.record(topic, payloads, options, &spec),
+            Backend::Inline(runner) => {
+                runner
+                    .run(descriptor, payloads, options, &spec, &self.config)
+                    .await
+            }
+        }
+    }
+
+    fn spec(&self, descriptor: &TaskDescriptor, options: &JobOptions) -> EnqueueSpec {
+        let policy = &descriptor.policy;
+        EnqueueSpec {
+            priority: options.priority.unwrap_or(policy.priority),
+            delay: options.delay.unwrap_or_default(),
+            ttl: options.ttl.or(policy.ttl).or(Some(self.config.message_ttl)),
+            max_retries: policy.retries.unwrap_or(self.config.max_retries),
+        }
+    }
+
+    /// The jobs of task `T` recorded by a fake client, in enqueue order.
+    ///
+    /// # Panics
+    /// On a client that is not [`Client::fake`].
+    pub fn enqueued<T: Task>(&self) -> Vec<T> {
+        self.enqueued_jobs::<T>()
+            .into_iter()
+            .map(|job| job.payload)
+            .collect()
+    }
+
+    /// The jobs of task `T` recorded by a fake client, with ids and options.
+    ///
+    /// # Panics
+    /// On a client that is not [`Client::fake`].
+    pub fn enqueued_jobs<T: Task>(&self) -> Vec<FakeJob<T>> {
+        self.fake_store("enqueued_jobs").jobs::<T>()
+    }
+
+    /// How many jobs, of any task, a fake client has recorded.
+    pub fn enqueued_count(&self) -> usize {
+        self.fake_store("enqueued_count").len()
+    }
+
+    /// Forgets the jobs a fake client recorded.
+    pub fn clear_enqueued(&self) {
+        self.fake_store("clear_enqueued").clear()
+    }
+
+    fn fake_store(&self, method: &str) -> &fake::FakeStore {
+        match &*self.backend {
+            Backend::Fake(store) => store,
+            _ => panic!(
+                "Client::{method} reads what a Client::fake() recorded; this client is not fake"
+            ),
+        }
+    }
+
+    /// What each job run by an inline client came to, in run order.
+    ///
+    /// # Panics
+    /// On a client that is not [`Client::inline`].
+    pub fn outcomes(&self) -> Vec<Outcome> {
+        match &*self.backend {
+            Backend::Inline(runner) => runner.outcomes(),
+            _ => panic!(
+                "Client::outcomes reports what a Client::inline() ran; this client is not inline"
+            ),
+        }
+    }
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match &*self.backend {
+            Backend::Redis(_) => "redis",
+            Backend::Fake(_) => "fake",
+            Backend::Inline(_) => "inline",
+        };
+        f.debug_struct("Client").field("backend", &kind).finish()
+    }
+}
+
+fn clone_error(error: &Error) -> Error {
+    match error {
+        Error::DuplicateTopic {
+            topic,
+            first,
+            second,
+        } => Error::DuplicateTopic {
+            topic: topic.clone(),
+            first: first.clone(),
+            second: second.clone(),
+        },
+        other => Error::Config {
+            option: "tasks",
+            rule: other.to_string(),
+        },
+    }
+}

@@ -1,0 +1,367 @@
+//! Configuration: code, then environment, then defaults. Every option is in
+//! the README's configuration table.
+
+use std::time::Duration;
+
+use crate::Error;
+
+/// Settings of a client and a worker. Build with `Config::default()` or
+/// [`Config::from_env`] and adjust fields; [`Config::validate`] runs when a
+/// client connects or a worker starts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Config {
+    /// `redis://[user:pass@]host:port[/db]` or `rediss://...` (feature `tls`).
+    pub redis_url: String,
+    /// Database number; overrides the one in the URL.
+    pub redis_db: Option<i64>,
+    /// ACL user name; overrides the one in the URL.
+    pub redis_username: Option<String>,
+    /// Password; overrides the one in the URL.
+    pub redis_password: Option<String>,
+    /// Namespace of every key, to run several environments on one Redis.
+    pub queue_prefix: String,
+    /// Connections in the pool (each one pipelines many requests).
+    pub connection_pool_size: u32,
+    /// Handlers a worker runs at once.
+    pub max_workers: usize,
+    /// Jobs a worker fetches ahead of its free handlers.
+    pub task_queue_size: usize,
+    /// Default time a job may wait before it starts (0 = forever).
+    pub message_ttl: Duration,
+    /// Default handler time limit, for tasks without `timeout`.
+    pub processing_timeout: Duration,
+    /// Lease (visibility timeout) of a fetched job; renewed while it runs.
+    pub lease: Duration,
+    /// Default retries after the first attempt, for tasks without `retries`.
+    pub max_retries: u32,
+    /// Default delays between retries (the last repeats).
+    pub retry_delays: Vec<Duration>,
+    /// Keep jobs that fail for good in the dead-letter queue (else drop them,
+    /// counted).
+    pub enable_dead_letter: bool,
+    /// How often a worker refreshes its metrics and trims retention stores.
+    pub monitor_interval: Duration,
+    /// Longest wait between checks for due delayed jobs (a worker is woken
+    /// at the due time in any case).
+    pub expired_check_interval: Duration,
+    /// Longest wait between checks for expired leases (a worker also checks
+    /// at the earliest lease deadline).
+    pub processing_monitor_interval: Duration,
+    /// Most jobs moved by one script call (fetch, ack, promote, recover).
+    pub batch_size: usize,
+    /// Largest encoded payload accepted by enqueue.
+    pub max_payload_bytes: usize,
+    /// Most entries kept in a topic's parse-error store.
+    pub parse_error_max_entries: usize,
+    /// Oldest entry kept in a topic's parse-error store.
+    pub parse_error_max_age: Duration,
+    /// Most entries kept in a topic's dead-letter queue.
+    pub dead_letter_max_entries: usize,
+    /// Oldest entry kept in a topic's dead-letter queue.
+    pub dead_letter_max_age: Duration,
+    /// How long a stopping worker lets running handlers finish.
+    pub shutdown_grace: Duration,
+}
+
+const DAY: Duration = Duration::from_secs(86_400);
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            redis_url: "redis://127.0.0.1:6379".to_owned(),
+            redis_db: None,
+            redis_username: None,
+            redis_password: None,
+            queue_prefix: String::new(),
+            connection_pool_size: 20,
+            max_workers: 5,
+            task_queue_size: 8,
+            message_ttl: DAY,
+            processing_timeout: Duration::from_secs(180),
+            lease: Duration::from_secs(30),
+            max_retries: 3,
+            retry_delays: vec![
+                Duration::from_secs(60),
+                Duration::from_secs(300),
+                Duration::from_secs(1800),
+            ],
+            enable_dead_letter: true,
+            monitor_interval: Duration::from_secs(30),
+            expired_check_interval: Duration::from_secs(10),
+            processing_monitor_interval: Duration::from_secs(30),
+            batch_size: 100,
+            max_payload_bytes: 1024 * 1024,
+            parse_error_max_entries: 10_000,
+            parse_error_max_age: 3 * DAY,
+            dead_letter_max_entries: 100_000,
+            dead_letter_max_age: 7 * DAY,
+            shutdown_grace: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Reads one environment variable: `Ok(None)` when unset or empty.
+fn var(name: &'static str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn parse_env<T: std::str::FromStr>(
+    name: &'static str,
+    option: &'static str,
+    what: &str,
+) -> Result<Option<T>, Error> {
+    match var(name) {
+        None => Ok(None),
+        Some(raw) => raw.trim().parse().map(Some).map_err(|_| Error::Config {
+            option,
+            rule: format!("must be {what}; {name}=`{raw}`"),
+        }),
+    }
+}
+
+fn secs_env(name: &'static str, option: &'static str) -> Result<Option<Duration>, Error> {
+    match var(name) {
+        None => Ok(None),
+        Some(raw) => parse_secs(&raw).map(Some).map_err(|_| Error::Config {
+            option,
+            rule: format!("must be a non-negative number of seconds; {name}=`{raw}`"),
+        }),
+    }
+}
+
+fn parse_secs(raw: &str) -> Result<Duration, ()> {
+    let secs: f64 = raw.trim().parse().map_err(|_| ())?;
+    Duration::try_from_secs_f64(secs).map_err(|_| ())
+}
+
+impl Config {
+    /// Defaults overridden by the environment: `REDIS_URL`, `REDIS_DB`,
+    /// `REDIS_USERNAME`, `REDIS_PASSWORD` and one `MQ_<OPTION>` per option
+    /// (durations in seconds, `MQ_RETRY_DELAYS` comma-separated).
+    pub fn from_env() -> Result<Config, Error> {
+        let mut c = Config::default();
+        if let Some(v) = var("REDIS_URL") {
+            c.redis_url = v;
+        }
+        c.redis_db = parse_env("REDIS_DB", "redis_db", "a database number")?.or(c.redis_db);
+        c.redis_username = var("REDIS_USERNAME").or(c.redis_username);
+        c.redis_password = var("REDIS_PASSWORD").or(c.redis_password);
+        if let Some(v) = var("MQ_QUEUE_PREFIX") {
+            c.queue_prefix = v;
+        }
+        macro_rules! num {
+            ($field:ident, $env:literal, $what:literal) => {
+                if let Some(v) = parse_env($env, stringify!($field), $what)? {
+                    c.$field = v;
+                }
+            };
+        }
+        macro_rules! secs {
+            ($field:ident, $env:literal) => {
+                if let Some(v) = secs_env($env, stringify!($field))? {
+                    c.$field = v;
+                }
+            };
+        }
+        num!(
+            connection_pool_size,
+            "MQ_CONNECTION_POOL_SIZE",
+            "a positive integer"
+        );
+        num!(max_workers, "MQ_MAX_WORKERS", "a positive integer");
+        num!(task_queue_size, "MQ_TASK_QUEUE_SIZE", "a positive integer");
+        num!(max_retries, "MQ_MAX_RETRIES", "a non-negative integer");
+        num!(
+            enable_dead_letter,
+            "MQ_ENABLE_DEAD_LETTER",
+            "`true` or `false`"
+        );
+        num!(batch_size, "MQ_BATCH_SIZE", "a positive integer");
+        num!(
+            max_payload_bytes,
+            "MQ_MAX_PAYLOAD_BYTES",
+            "a positive integer"
+        );
+        num!(
+            parse_error_max_entries,
+            "MQ_PARSE_ERROR_MAX_ENTRIES",
+            "a positive integer"
+        );
+        num!(
+            dead_letter_max_entries,
+            "MQ_DEAD_LETTER_MAX_ENTRIES",
+            "a positive integer"
+        );
+        secs!(message_ttl, "MQ_MESSAGE_TTL");
+        secs!(processing_timeout, "MQ_PROCESSING_TIMEOUT");
+        secs!(lease, "MQ_LEASE");
+        secs!(monitor_interval, "MQ_MONITOR_INTERVAL");
+        secs!(expired_check_interval, "MQ_EXPIRED_CHECK_INTERVAL");
+        secs!(
+            processing_monitor_interval,
+            "MQ_PROCESSING_MONITOR_INTERVAL"
+        );
+        secs!(parse_error_max_age, "MQ_PARSE_ERROR_MAX_AGE");
+        secs!(dead_letter_max_age, "MQ_DEAD_LETTER_MAX_AGE");
+        secs!(shutdown_grace, "MQ_SHUTDOWN_GRACE");
+        if let Some(raw) = var("MQ_RETRY_DELAYS") {
+            c.retry_delays = raw
+                .split(',')
+                .map(parse_secs)
+                .collect::<Result<_, _>>()
+                .map_err(|_| Error::Config {
+                    option: "retry_delays",
+                    rule: format!(
+                        "must be comma-separated non-negative seconds, e.g. `60,300,1800`; MQ_RETRY_DELAYS=`{raw}`"
+                    ),
+                })?;
+        }
+        Ok(c)
+    }
+
+    /// Checks every rule; the error names the option and the rule.
+    pub fn validate(&self) -> Result<(), Error> {
+        fn rule(ok: bool, option: &'static str, rule: String) -> Result<(), Error> {
+            if ok {
+                Ok(())
+            } else {
+                Err(Error::Config { option, rule })
+            }
+        }
+        rule(
+            self.redis_url.starts_with("redis://")
+                || self.redis_url.starts_with("rediss://")
+                || self.redis_url.starts_with("redis+unix://")
+                || self.redis_url.starts_with("unix://"),
+            "redis_url",
+            format!(
+                "must start with `redis://` or `rediss://`, e.g. `redis://127.0.0.1:6379/0`; got `{}`",
+                crate::broker::mask_password(&self.redis_url)
+            ),
+        )?;
+        rule(
+            self.redis_db.is_none_or(|db| db >= 0),
+            "redis_db",
+            format!("must be 0 or more; got {:?}", self.redis_db),
+        )?;
+        rule(
+            !self.queue_prefix.contains(['{', '}', ' ', '\t', '\n']),
+            "queue_prefix",
+            format!(
+                "must not contain braces or whitespace (they break the key layout); got `{}`",
+                self.queue_prefix
+            ),
+        )?;
+        for (option, value) in [
+            ("connection_pool_size", self.connection_pool_size as usize),
+            ("max_workers", self.max_workers),
+            ("task_queue_size", self.task_queue_size),
+            ("batch_size", self.batch_size),
+            ("max_payload_bytes", self.max_payload_bytes),
+            ("parse_error_max_entries", self.parse_error_max_entries),
+            ("dead_letter_max_entries", self.dead_letter_max_entries),
+        ] {
+            rule(value > 0, option, "must be at least 1; got 0".to_owned())?;
+        }
+        rule(
+            self.batch_size <= 1000,
+            "batch_size",
+            format!("must be at most 1000; got {}", self.batch_size),
+        )?;
+        rule(
+            self.max_retries <= 255,
+            "max_retries",
+            format!("must be at most 255; got {}", self.max_retries),
+        )?;
+        rule(
+            !self.retry_delays.is_empty(),
+            "retry_delays",
+            "must list at least one delay (e.g. `60,300,1800`); the list is empty".to_owned(),
+        )?;
+        for (option, value) in [
+            ("processing_timeout", self.processing_timeout),
+            ("lease", self.lease),
+            ("monitor_interval", self.monitor_interval),
+            ("expired_check_interval", self.expired_check_interval),
+            (
+                "processing_monitor_interval",
+                self.processing_monitor_interval,
+            ),
+        ] {
+            rule(
+                value >= Duration::from_millis(10),
+                option,
+                format!("must be at least 10 ms; got {value:?}"),
+            )?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_match_the_seed() {
+        let c = Config::default();
+        c.validate().unwrap();
+        assert_eq!(c.max_workers, 5);
+        assert_eq!(c.task_queue_size, 8);
+        assert_eq!(c.max_retries, 3);
+        assert_eq!(c.message_ttl, Duration::from_secs(86_400));
+    }
+
+    #[test]
+    fn invalid_values_name_the_option() {
+        let cases: Vec<(Config, &str)> = vec![
+            (
+                Config {
+                    max_workers: 0,
+                    ..Config::default()
+                },
+                "max_workers",
+            ),
+            (
+                Config {
+                    retry_delays: vec![],
+                    ..Config::default()
+                },
+                "retry_delays",
+            ),
+            (
+                Config {
+                    redis_url: "http://x".into(),
+                    ..Config::default()
+                },
+                "redis_url",
+            ),
+            (
+                Config {
+                    queue_prefix: "a{b".into(),
+                    ..Config::default()
+                },
+                "queue_prefix",
+            ),
+            (
+                Config {
+                    lease: Duration::ZERO,
+                    ..Config::default()
+                },
+                "lease",
+            ),
+        ];
+        for (config, option) in cases {
+            let err = config.validate().unwrap_err().to_string();
+            assert!(err.contains(option), "{err} should name {option}");
+        }
+    }
+
+    #[test]
+    fn seconds_parse_rejects_negative_values() {
+        assert!(parse_secs("-5").is_err());
+        assert!(parse_secs("abc").is_err());
+        assert_eq!(parse_secs("1.5"), Ok(Duration::from_millis(1500)));
+    }
+}

@@ -1,0 +1,76 @@
+//! Per-call options of an enqueue, and the builder that carries them.
+
+use std::time::Duration;
+
+use crate::{Client, Error, JobId, Priority, Task};
+
+/// Options of one enqueue; unset values come from the task's attribute, then
+/// from the configuration.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct JobOptions {
+    /// Run no earlier than this long from now (Redis server time).
+    pub delay: Option<Duration>,
+    /// Override the task's priority.
+    pub priority: Option<Priority>,
+    /// Drop the job (into the dead-letter queue, marked expired) if it has not
+    /// started this long after it was enqueued.
+    pub ttl: Option<Duration>,
+    /// An explicit id: a job with the same id already queued or running on
+    /// the topic makes this enqueue fail with [`Error::DuplicateJobId`].
+    pub id: Option<JobId>,
+}
+
+/// A payload with per-call options, ready to enqueue. Made by the `delay`,
+/// `priority`, `ttl` and `job_id` methods that `#[rmq::task]` generates on
+/// the payload struct.
+#[derive(Clone, Debug)]
+#[must_use = "nothing is enqueued until `.enqueue(&client)` is awaited"]
+pub struct Enqueue<T> {
+    task: T,
+    options: JobOptions,
+}
+
+impl<T: Task> Enqueue<T> {
+    /// Wraps a payload with default options.
+    pub fn new(task: T) -> Self {
+        Enqueue {
+            task,
+            options: JobOptions::default(),
+        }
+    }
+
+    /// Runs the job no earlier than `delay` from now.
+    pub fn delay(mut self, delay: Duration) -> Self {
+        self.options.delay = Some(delay);
+        self
+    }
+
+    /// Overrides the task's default priority.
+    pub fn priority(mut self, priority: Priority) -> Self {
+        self.options.priority = Some(priority);
+        self
+    }
+
+    /// Gives up on the job if it has not started within `ttl`.
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.options.ttl = Some(ttl);
+        self
+    }
+
+    /// Uses an explicit id; a second enqueue with the same id while the first
+    /// job is queued or running fails with [`Error::DuplicateJobId`].
+    pub fn job_id(mut self, id: impl Into<JobId>) -> Self {
+        self.options.id = Some(id.into());
+        self
+    }
+
+    /// The options set so far.
+    pub fn options(&self) -> &JobOptions {
+        &self.options
+    }
+
+    /// Enqueues the job and returns its id.
+    pub async fn enqueue(self, client: &Client) -> Result<JobId, Error> {
+        client.enqueue_with(self.task, self.options).await
+    }
+}

@@ -1,0 +1,223 @@
+//! Errors: [`TaskError`] for handlers, [`Error`] for the library.
+
+use std::error::Error as StdError;
+use std::fmt;
+
+/// A boxed error that can cross threads.
+pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
+
+/// Why a handler failed, and whether trying again can help.
+///
+/// Any error converts into a *retryable* `TaskError`, so `?` works in a
+/// handler that returns `Result<(), TaskError>`. Mark input that can never
+/// succeed as [`TaskError::permanent`]: the job then goes straight to the
+/// dead-letter queue instead of being retried.
+pub struct TaskError {
+    kind: TaskErrorKind,
+    source: BoxError,
+}
+
+/// The class of a [`TaskError`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TaskErrorKind {
+    /// Try again later, per the task's retry policy.
+    Retryable,
+    /// Never retry: dead-letter the job now.
+    Permanent,
+    /// The stored payload does not decode into the task's type; the job goes
+    /// to the parse-error store with its raw bytes.
+    Malformed,
+}
+
+impl TaskError {
+    /// A failure worth retrying.
+    pub fn retryable(error: impl Into<BoxError>) -> Self {
+        TaskError {
+            kind: TaskErrorKind::Retryable,
+            source: error.into(),
+        }
+    }
+
+    /// A failure that no retry can fix: the job is dead-lettered at once.
+    pub fn permanent(error: impl Into<BoxError>) -> Self {
+        TaskError {
+            kind: TaskErrorKind::Permanent,
+            source: error.into(),
+        }
+    }
+
+    /// A payload that does not decode into the task's type.
+    pub fn malformed(error: impl Into<BoxError>) -> Self {
+        TaskError {
+            kind: TaskErrorKind::Malformed,
+            source: error.into(),
+        }
+    }
+
+    /// The class of this error.
+    pub fn kind(&self) -> TaskErrorKind {
+        self.kind
+    }
+
+    /// Whether the job should not be retried.
+    pub fn is_permanent(&self) -> bool {
+        self.kind != TaskErrorKind::Retryable
+    }
+
+    /// The underlying error.
+    pub fn source(&self) -> &(dyn StdError + Send + Sync + 'static) {
+        &*self.source
+    }
+
+    /// The underlying error, taken out.
+    pub fn into_source(self) -> BoxError {
+        self.source
+    }
+}
+
+impl<E: StdError + Send + Sync + 'static> From<E> for TaskError {
+    fn from(error: E) -> Self {
+        TaskError::retryable(error)
+    }
+}
+
+impl fmt::Display for TaskError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.source, f)
+    }
+}
+
+impl fmt::Debug for TaskError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TaskError")
+            .field("kind", &self.kind)
+            .field("source", &self.source)
+            .finish()
+    }
+}
+
+/// Marks the error of a `Result` as permanent: `parse(x).permanent()?`.
+pub trait ResultExt<T> {
+    /// Turns an `Err` into a [`TaskError::permanent`].
+    fn permanent(self) -> Result<T, TaskError>;
+}
+
+impl<T, E: Into<BoxError>> ResultExt<T> for Result<T, E> {
+    fn permanent(self) -> Result<T, TaskError> {
+        self.map_err(TaskError::permanent)
+    }
+}
+
+/// An error of the rmq library itself: configuration, connection, enqueue,
+/// administration.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A configuration value breaks its rule.
+    #[error("invalid configuration: `{option}` {rule}")]
+    Config {
+        /// The option's name (as in the configuration table).
+        option: &'static str,
+        /// What the value must be, and what was given.
+        rule: String,
+    },
+    /// Redis could not be reached or refused the connection.
+    #[error("cannot connect to Redis at {url}: {reason}")]
+    Connect {
+        /// The URL, with any password masked.
+        url: String,
+        /// What went wrong and what to check.
+        reason: String,
+    },
+    /// The Redis server is older than rmq supports.
+    #[error("Redis {found} is too old: rmq needs Redis 6.2 or newer (upgrade the server)")]
+    RedisVersion {
+        /// The version the server reported.
+        found: String,
+    },
+    /// A Redis command failed.
+    #[error("Redis error during {op}: {source}")]
+    Redis {
+        /// What rmq was doing.
+        op: &'static str,
+        /// The Redis client's error.
+        #[source]
+        source: redis::RedisError,
+    },
+    /// The connection pool gave no connection in time.
+    #[error(
+        "no Redis connection available for {op}: {reason} (is Redis up? is the pool large enough?)"
+    )]
+    Pool {
+        /// What rmq was doing.
+        op: &'static str,
+        /// The pool's error.
+        reason: String,
+    },
+    /// A payload could not be encoded or decoded.
+    #[error("payload of topic `{topic}` does not fit its type: {reason}")]
+    Payload {
+        /// The topic.
+        topic: String,
+        /// The serializer's message.
+        reason: String,
+    },
+    /// An encoded payload is over the configured limit.
+    #[error("payload of topic `{topic}` is {size} bytes, over the limit of {limit} bytes (raise `max_payload_bytes` or store the data elsewhere and enqueue a reference)")]
+    PayloadTooLarge {
+        /// The topic.
+        topic: String,
+        /// The encoded size.
+        size: usize,
+        /// The configured limit.
+        limit: usize,
+    },
+    /// No task is registered for a topic.
+    #[error("no task is registered for topic `{0}` (is the crate that defines it linked? see `rmq::registry`)")]
+    UnknownTopic(String),
+    /// Two tasks claim one topic.
+    #[error("topic `{topic}` is claimed by two tasks: `{first}` and `{second}`; give one of them another `topic = \"...\"`")]
+    DuplicateTopic {
+        /// The topic.
+        topic: String,
+        /// One task function (module path and name).
+        first: String,
+        /// The other.
+        second: String,
+    },
+    /// An explicit job id is invalid.
+    #[error("invalid job id `{id}`: {rule}")]
+    InvalidJobId {
+        /// The id given.
+        id: String,
+        /// What an id must be.
+        rule: &'static str,
+    },
+    /// A job with this explicit id is already queued or running.
+    #[error("a job with id `{id}` is already queued or running on topic `{topic}`; it was not enqueued again")]
+    DuplicateJobId {
+        /// The topic.
+        topic: String,
+        /// The id.
+        id: String,
+    },
+    /// A job id was not found where it was looked for.
+    #[error("no job `{id}` in the {place} of topic `{topic}`")]
+    JobNotFound {
+        /// The topic.
+        topic: String,
+        /// The id.
+        id: String,
+        /// The store that was searched (e.g. "dead-letter queue").
+        place: &'static str,
+    },
+    /// The operation needs a Redis-backed client.
+    #[error("{0} needs a Redis-backed client (Client::connect), not a fake or inline one")]
+    NotRedis(&'static str),
+}
+
+impl Error {
+    pub(crate) fn redis(op: &'static str) -> impl FnOnce(redis::RedisError) -> Error {
+        move |source| Error::Redis { op, source }
+    }
+}

@@ -1,0 +1,71 @@
+//! Job identity and the context a running job sees.
+
+use std::fmt;
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+
+use crate::Priority;
+
+/// The id of an enqueued job: unique within its topic. Generated ids are a
+/// per-topic counter; an explicit id given with [`crate::Enqueue::job_id`] is
+/// kept as it is.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct JobId(String);
+
+impl JobId {
+    /// Wraps an id.
+    pub fn new(id: impl Into<String>) -> Self {
+        JobId(id.into())
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for JobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<String> for JobId {
+    fn from(id: String) -> Self {
+        JobId(id)
+    }
+}
+
+impl From<&str> for JobId {
+    fn from(id: &str) -> Self {
+        JobId(id.to_owned())
+    }
+}
+
+/// What a handler can know about the job it runs. Take it as a parameter of
+/// type `JobContext` in a task function; it is injected by the worker and is
+/// not part of the payload.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JobContext {
+    /// The job's id.
+    pub id: JobId,
+    /// The topic the job was enqueued on.
+    pub topic: String,
+    /// 1 on the first run, 2 on the first retry, and so on.
+    pub attempt: u32,
+    /// Retries allowed after the first run.
+    pub max_retries: u32,
+    /// The job's priority.
+    pub priority: Priority,
+    /// When the job was enqueued (Redis server time for Redis-backed jobs).
+    pub enqueued_at: SystemTime,
+}
+
+impl JobContext {
+    /// Whether this run is the last one the retry policy allows.
+    pub fn is_last_attempt(&self) -> bool {
+        self.attempt > self.max_retries
+    }
+}

@@ -1,0 +1,27 @@
+//! Engine of [rmq](https://docs.rs/rmq): the task model, the client, the
+//! Lua-scripted Redis queues and the worker runtime. Use it through the `rmq`
+//! crate.
+
+pub mod broker;
+mod client;
+pub mod codec;
+mod config;
+mod enqueue;
+pub mod envelope;
+mod error;
+pub mod handler;
+mod job;
+mod priority;
+pub mod registry;
+mod task;
+
+pub use broker::Broker;
+pub use client::{Client, FakeJob, JobOutcome, Outcome};
+pub use config::Config;
+pub use enqueue::{Enqueue, JobOptions};
+pub use error::{BoxError, Error, ResultExt, TaskError, TaskErrorKind};
+pub use handler::{HandlerFn, Invocation, State, StateMap};
+pub use job::{JobContext, JobId};
+pub use priority::{ParsePriorityError, Priority};
+pub use registry::{Registration, Registry};
+pub use task::{Backoff, Task, TaskDescriptor, TaskPolicy};

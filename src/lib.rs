@@ -1,0 +1,28 @@
+//! rmq: typed async tasks on Redis.
+//!
+//! Mark an async function with [`task`]; rmq generates a typed payload
+//! struct and enqueue helpers, registers the task at link time, and runs it
+//! in a worker that pulls jobs from Lua-scripted Redis queues.
+
+pub use rmq_core::{broker, codec, envelope, registry};
+pub use rmq_core::{
+    Backoff, Broker, Client, Config, Enqueue, Error, FakeJob, JobContext, JobId, JobOptions,
+    JobOutcome, Outcome, Priority, Registry, ResultExt, State, Task, TaskDescriptor, TaskError,
+    TaskErrorKind, TaskPolicy,
+};
+
+pub use rmq_macros::task;
+
+// Not public API: what `#[rmq::task]` expands to.
+#[doc(hidden)]
+pub mod __private {
+    pub use core::{
+        clone::Clone, convert::Into, fmt::Debug, option::Option, result::Result, time::Duration,
+    };
+    pub use inventory;
+    pub use rmq_core::codec::encode_json;
+    pub use rmq_core::handler::{BoxFuture, HandlerFn, Invocation};
+    pub use rmq_core::Registration;
+    pub use serde;
+    pub use std::boxed::Box;
+}

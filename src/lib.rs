@@ -4,11 +4,11 @@
 //! struct and enqueue helpers, registers the task at link time, and runs it
 //! in a worker that pulls jobs from Lua-scripted Redis queues.
 
-pub use rmq_core::{broker, codec, envelope, registry};
+pub use rmq_core::{broker, codec, envelope, registry, worker};
 pub use rmq_core::{
     Backoff, Broker, Client, Config, Enqueue, Error, FakeJob, JobContext, JobId, JobOptions,
     JobOutcome, Outcome, Priority, Registry, ResultExt, State, Task, TaskDescriptor, TaskError,
-    TaskErrorKind, TaskPolicy,
+    TaskErrorKind, TaskPolicy, Worker, WorkerBuilder,
 };
 
 pub use rmq_macros::task;

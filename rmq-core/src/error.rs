@@ -175,6 +175,9 @@ pub enum Error {
     /// No task is registered for a topic.
     #[error("no task is registered for topic `{0}` (is the crate that defines it linked? see `rmq::registry`)")]
     UnknownTopic(String),
+    /// A worker found no task to serve.
+    #[error("no tasks are registered in this binary: define tasks with #[rmq::task], and if they live in another crate, make sure the binary references it (add `use my_tasks as _;` to main.rs), or register them with `Worker::builder(client).task::<MyTask>()`")]
+    NoTasks,
     /// Two tasks claim one topic.
     #[error("topic `{topic}` is claimed by two tasks: `{first}` and `{second}`; give one of them another `topic = \"...\"`")]
     DuplicateTopic {

@@ -14,6 +14,7 @@ mod job;
 mod priority;
 pub mod registry;
 mod task;
+pub mod worker;
 
 pub use broker::Broker;
 pub use client::{Client, FakeJob, JobOutcome, Outcome};
@@ -25,3 +26,4 @@ pub use job::{JobContext, JobId};
 pub use priority::{ParsePriorityError, Priority};
 pub use registry::{Registration, Registry};
 pub use task::{Backoff, Task, TaskDescriptor, TaskPolicy};
+pub use worker::{Worker, WorkerBuilder};

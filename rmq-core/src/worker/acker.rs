@@ -1,0 +1,172 @@
+//! The acker reports outcomes to Redis: successes in one batched ack per
+//! topic, failures one script call each. Whatever finished while a call was
+//! in flight goes in the next batch, so batches grow with the load.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::join_all;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::dispatch::Backoff;
+use super::metrics::Metrics;
+use super::runner::Done;
+use super::Shared;
+use crate::broker::{FailOutcome, Failure};
+use crate::{Error, TaskErrorKind};
+
+pub(super) async fn run(
+    shared: Arc<Shared>,
+    mut done: mpsc::UnboundedReceiver<Done>,
+    token: CancellationToken,
+) {
+    let max = shared.config.batch_size;
+    let mut batch = Vec::with_capacity(max);
+    while let Some(first) = done.recv().await {
+        batch.push(first);
+        while batch.len() < max {
+            match done.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        report(&shared, &mut batch, &token).await;
+    }
+}
+
+/// Reports a batch, retrying on Redis errors until it succeeds or the worker
+/// stops; unreported jobs stay held and go back to the queue at shutdown.
+async fn report(shared: &Shared, batch: &mut Vec<Done>, token: &CancellationToken) {
+    let mut backoff = Backoff::default();
+    loop {
+        match report_once(shared, batch).await {
+            Ok(()) => {
+                batch.clear();
+                return;
+            }
+            Err(error) => {
+                Metrics::add(&shared.metrics.redis_errors, 1);
+                tracing::warn!(%error, jobs = batch.len(), "reporting job outcomes failed; retrying");
+                let delay = backoff.next();
+                if token.is_cancelled() && delay >= Duration::from_secs(1) {
+                    tracing::error!(
+                        jobs = batch.len(),
+                        "giving up reporting at shutdown; the jobs stay leased and are recovered when their lease expires"
+                    );
+                    shared.held.remove_all(batch.drain(..).map(|d| d.job.key));
+                    return;
+                }
+                tokio::time::sleep(delay).await;
+            }
+        }
+    }
+}
+
+/// One attempt at reporting: what was reported leaves `batch`, the rest
+/// stays for the next attempt. Every script checks the lease, so reporting a
+/// job twice is harmless (the second time reads as a lost lease).
+async fn report_once(shared: &Shared, batch: &mut Vec<Done>) -> Result<(), Error> {
+    let mut reported = vec![false; batch.len()];
+    let result = report_into(shared, batch, &mut reported).await;
+    let keys = batch
+        .iter()
+        .zip(&reported)
+        .filter(|(_, &done)| done)
+        .map(|(d, _)| d.job.key);
+    shared.held.remove_all(keys);
+    let mut flags = reported.into_iter();
+    batch.retain(|_| !flags.next().unwrap_or(false));
+    result
+}
+
+async fn report_into(shared: &Shared, batch: &[Done], reported: &mut [bool]) -> Result<(), Error> {
+    let mut successes: Vec<Vec<usize>> = vec![Vec::new(); shared.topics.len()];
+    let mut failures = Vec::new();
+    for (i, done) in batch.iter().enumerate() {
+        match &done.result {
+            Ok(()) => successes[done.job.topic].push(i),
+            Err(_) => failures.push(i),
+        }
+    }
+    for (topic, indexes) in successes.iter().enumerate() {
+        if indexes.is_empty() {
+            continue;
+        }
+        let envelopes: Vec<_> = indexes
+            .iter()
+            .map(|&i| batch[i].job.envelope.clone())
+            .collect();
+        let durations: Vec<_> = indexes.iter().map(|&i| batch[i].elapsed).collect();
+        let lost = shared
+            .broker
+            .ack(&shared.topics[topic].name, &envelopes, &durations)
+            .await?;
+        Metrics::add(&shared.metrics.completed, indexes.len() - lost.len());
+        for &l in &lost {
+            lease_lost(shared, &batch[indexes[l]]);
+        }
+        for &i in indexes {
+            reported[i] = true;
+        }
+    }
+    let outcomes = join_all(failures.iter().map(|&i| report_failure(shared, &batch[i]))).await;
+    let mut first_error = None;
+    for (&i, outcome) in failures.iter().zip(outcomes) {
+        match outcome {
+            Ok(()) => reported[i] = true,
+            Err(error) => {
+                first_error.get_or_insert(error);
+            }
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
+async fn report_failure(shared: &Shared, done: &Done) -> Result<(), Error> {
+    let Err(error) = &done.result else {
+        return Ok(());
+    };
+    let topic = &shared.topics[done.job.topic];
+    let envelope = &done.job.envelope;
+    let message = error.to_string();
+    if error.kind() == TaskErrorKind::Malformed {
+        tracing::error!(topic = %topic.name, id = envelope.id(), error = %message, "payload does not decode; moved to the parse-error store");
+        if shared
+            .broker
+            .reject(&topic.name, envelope, &message)
+            .await?
+        {
+            Metrics::add(&shared.metrics.malformed, 1);
+        } else {
+            lease_lost(shared, done);
+        }
+        return Ok(());
+    }
+    let failure = Failure {
+        error: &message,
+        permanent: error.kind() == TaskErrorKind::Permanent,
+        retry_delay: shared.retry_delay(topic, envelope),
+    };
+    match shared.broker.fail(&topic.name, envelope, &failure).await? {
+        FailOutcome::Retrying => {
+            Metrics::add(&shared.metrics.retried, 1);
+            tracing::warn!(topic = %topic.name, id = envelope.id(), attempt = envelope.attempt() + 1, retry_in = ?failure.retry_delay, error = %message, "job failed; will retry");
+        }
+        FailOutcome::Dead => {
+            Metrics::add(&shared.metrics.dead, 1);
+            tracing::error!(topic = %topic.name, id = envelope.id(), attempt = envelope.attempt() + 1, permanent = failure.permanent, error = %message, "job failed for good; dead-lettered");
+        }
+        FailOutcome::LeaseLost => lease_lost(shared, done),
+    }
+    Ok(())
+}
+
+fn lease_lost(shared: &Shared, done: &Done) {
+    Metrics::add(&shared.metrics.lease_lost, 1);
+    tracing::warn!(
+        topic = %shared.topics[done.job.topic].name,
+        id = done.job.envelope.id(),
+        "lease was lost before the outcome was reported (the job was recovered and handed out again); outcome ignored"
+    );
+}

@@ -1,0 +1,48 @@
+//! The lease keeper: extends the leases of every job this worker holds,
+//! every third of the lease, so a long handler is never recovered while it
+//! still runs.
+
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use super::metrics::Metrics;
+use super::Shared;
+
+pub(super) async fn run(shared: Arc<Shared>, token: CancellationToken) {
+    let lease = shared.config.lease;
+    let mut tick = tokio::time::interval(lease / 3);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            () = token.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        for (topic, held) in shared
+            .held
+            .by_topic(shared.topics.len())
+            .into_iter()
+            .enumerate()
+        {
+            if held.is_empty() {
+                continue;
+            }
+            let name = &shared.topics[topic].name;
+            let envelopes: Vec<_> = held.iter().map(|(_, e)| e.clone()).collect();
+            match shared.broker.extend(name, &envelopes, lease).await {
+                Ok(lost) => {
+                    for &i in &lost {
+                        Metrics::add(&shared.metrics.lease_lost, 1);
+                        tracing::warn!(topic = %name, id = envelopes[i].id(), "lease lost while the job was held; another worker may run it");
+                    }
+                    shared.held.remove_all(lost.iter().map(|&i| held[i].0));
+                }
+                Err(error) => {
+                    Metrics::add(&shared.metrics.redis_errors, 1);
+                    tracing::warn!(%error, topic = %name, "extending leases failed; will retry at the next tick");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,168 @@
+//! The worker runtime: fetches batches of leased jobs, runs their handlers
+//! with bounded concurrency, acknowledges in batches, keeps leases alive,
+//! recovers crashed workers' jobs and shuts down without losing a job.
+//!
+//! Tasks:
+//! - the dispatcher (`dispatch`) fetches while there is free capacity and
+//!   blocks on a wake-up when every topic is empty;
+//! - `max_workers` runners (`runner`) execute handlers;
+//! - the acker (`acker`) reports outcomes to Redis in batches;
+//! - the lease keeper (`lease`) extends the leases of held jobs;
+//! - the monitor (`monitor`) recovers expired leases and trims stores.
+
+mod acker;
+mod builder;
+mod dispatch;
+mod held;
+mod lease;
+mod metrics;
+mod monitor;
+mod runner;
+mod shutdown;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, Semaphore};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+pub use builder::WorkerBuilder;
+pub use metrics::MetricsSnapshot;
+
+use crate::broker::Broker;
+use crate::envelope::Envelope;
+use crate::task::fixed_delay;
+use crate::{Config, Error, StateMap, TaskDescriptor};
+
+/// A worker for the tasks of this binary. Build one with [`Worker::builder`].
+pub struct Worker {
+    shared: Arc<Shared>,
+}
+
+/// What every part of a running worker shares.
+struct Shared {
+    broker: Broker,
+    config: Config,
+    topics: Vec<Topic>,
+    state: StateMap,
+    held: held::Held,
+    metrics: metrics::Metrics,
+}
+
+/// A topic this worker serves.
+struct Topic {
+    name: String,
+    descriptor: &'static TaskDescriptor,
+    timeout: Duration,
+}
+
+/// A leased job on its way through the worker.
+struct Job {
+    topic: usize,
+    key: u64,
+    envelope: Envelope,
+}
+
+impl Shared {
+    fn topic_names(&self) -> Vec<String> {
+        self.topics.iter().map(|t| t.name.clone()).collect()
+    }
+
+    /// The delay before the retry that follows a failed run of `envelope`.
+    fn retry_delay(&self, topic: &Topic, envelope: &Envelope) -> Duration {
+        let retry = envelope.attempt() + 1;
+        match topic.descriptor.policy.backoff {
+            Some(backoff) => backoff.delay(retry),
+            None => fixed_delay(&self.config.retry_delays, retry),
+        }
+    }
+}
+
+impl Worker {
+    /// Starts building a worker over a Redis-backed client.
+    pub fn builder(client: crate::Client) -> WorkerBuilder {
+        WorkerBuilder::new(client)
+    }
+
+    /// The topics this worker serves.
+    pub fn topics(&self) -> Vec<String> {
+        self.shared.topic_names()
+    }
+
+    /// Counters of what this worker has done so far.
+    pub fn metrics(&self) -> MetricsSnapshot {
+        self.shared.metrics.snapshot()
+    }
+
+    /// Runs until SIGINT or SIGTERM, then shuts down gracefully.
+    pub async fn run(self) -> Result<(), Error> {
+        self.run_until(shutdown::signal()).await
+    }
+
+    /// Runs until `stop` completes, then shuts down gracefully: stops
+    /// fetching, lets running handlers finish within `shutdown_grace`, and
+    /// returns every job it still holds to the front of its queue.
+    pub async fn run_until(self, stop: impl Future<Output = ()> + Send) -> Result<(), Error> {
+        let shared = self.shared;
+        let names = shared.topic_names();
+        for topic in &shared.topics {
+            tracing::info!(
+                topic = %topic.name,
+                task = %topic.descriptor.qualified_name(),
+                "serving topic"
+            );
+        }
+        shared.broker.register_topics(&names).await?;
+
+        let token = CancellationToken::new();
+        let capacity = shared.config.max_workers + shared.config.task_queue_size;
+        let permits = Arc::new(Semaphore::new(capacity));
+        let (job_tx, job_rx) = async_channel::bounded::<Job>(capacity);
+        let (done_tx, done_rx) = mpsc::unbounded_channel();
+
+        let mut runners = JoinSet::new();
+        for _ in 0..shared.config.max_workers {
+            runners.spawn(runner::run(
+                Arc::clone(&shared),
+                job_rx.clone(),
+                done_tx.clone(),
+                Arc::clone(&permits),
+                token.clone(),
+            ));
+        }
+        drop(done_tx);
+        let acker = tokio::spawn(acker::run(Arc::clone(&shared), done_rx, token.clone()));
+        let keeper = tokio::spawn(lease::run(Arc::clone(&shared), token.clone()));
+        let monitor = tokio::spawn(monitor::run(Arc::clone(&shared), token.clone()));
+
+        let dispatcher = dispatch::run(Arc::clone(&shared), job_tx, permits, token.clone());
+        tokio::select! {
+            () = dispatcher => {}
+            () = stop => {}
+        }
+        tracing::info!("shutting down: no new jobs are fetched");
+        token.cancel();
+        let grace = shared.config.shutdown_grace;
+        if tokio::time::timeout(grace, async {
+            while runners.join_next().await.is_some() {}
+        })
+        .await
+        .is_err()
+        {
+            tracing::warn!(
+                ?grace,
+                "handlers still running after the grace period are cancelled; their jobs go back to the queue"
+            );
+            runners.shutdown().await;
+        }
+        drop(job_rx);
+        let _ = acker.await;
+        let _ = keeper.await;
+        let _ = monitor.await;
+        shutdown::release_held(&shared).await;
+        tracing::info!("worker stopped");
+        Ok(())
+    }
+}

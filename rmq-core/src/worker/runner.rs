@@ -1,0 +1,67 @@
+//! A runner executes handlers, one job at a time, until shutdown.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use super::{Job, Shared};
+use crate::handler::{self, Invocation};
+use crate::TaskError;
+
+/// A job that ran, with how it went.
+pub(super) struct Done {
+    pub(super) job: Job,
+    pub(super) result: Result<(), TaskError>,
+    pub(super) elapsed: Duration,
+}
+
+pub(super) async fn run(
+    shared: Arc<Shared>,
+    jobs: async_channel::Receiver<Job>,
+    done: mpsc::UnboundedSender<Done>,
+    permits: Arc<Semaphore>,
+    token: CancellationToken,
+) {
+    loop {
+        let job = tokio::select! {
+            biased;
+            () = token.cancelled() => return,
+            job = jobs.recv() => match job {
+                Ok(job) => job,
+                Err(_) => return,
+            },
+        };
+        let topic = &shared.topics[job.topic];
+        let context = job.envelope.context(&topic.name);
+        let span = tracing::info_span!(
+            "job",
+            topic = %topic.name,
+            id = %context.id,
+            attempt = context.attempt
+        );
+        let invocation = Invocation::new(
+            job.envelope.payload().to_vec(),
+            context,
+            shared.state.clone(),
+        );
+        let started = Instant::now();
+        let result = handler::run(topic.descriptor.handler, invocation, topic.timeout)
+            .instrument(span)
+            .await;
+        let elapsed = started.elapsed();
+        permits.add_permits(1);
+        if done
+            .send(Done {
+                job,
+                result,
+                elapsed,
+            })
+            .is_err()
+        {
+            return;
+        }
+    }
+}

@@ -1,0 +1,59 @@
+//! Shutdown: the signals that start it, and returning held jobs.
+
+use super::Shared;
+
+/// Completes on SIGINT (Ctrl-C) or, on Unix, SIGTERM.
+pub(super) async fn signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM; only Ctrl-C stops the worker");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Returns every job still held (fetched but not started, or cancelled at
+/// the end of the grace period) to the front of its queue, attempt unchanged.
+pub(super) async fn release_held(shared: &Shared) {
+    if shared.held.is_empty() {
+        return;
+    }
+    for (topic, held) in shared
+        .held
+        .by_topic(shared.topics.len())
+        .into_iter()
+        .enumerate()
+    {
+        if held.is_empty() {
+            continue;
+        }
+        let name = &shared.topics[topic].name;
+        let envelopes: Vec<_> = held.iter().map(|(_, e)| e.clone()).collect();
+        match shared.broker.release(name, &envelopes).await {
+            Ok(released) => {
+                tracing::info!(topic = %name, released, "returned unfinished jobs to the queue")
+            }
+            Err(error) => tracing::error!(
+                %error,
+                topic = %name,
+                jobs = envelopes.len(),
+                "could not return unfinished jobs; they are recovered when their lease expires"
+            ),
+        }
+        shared.held.remove_all(held.iter().map(|(key, _)| *key));
+    }
+}

@@ -1,0 +1,168 @@
+//! `rmq-bench`: measures rmq against a Redis server of its own (or one given
+//! with `--redis-url`). Run with `--release`:
+//!
+//! ```text
+//! cargo run --release -p rmq-bench -- --json bench.jsonl
+//! ```
+
+mod redis_info;
+mod report;
+mod scenarios;
+mod server;
+mod tasks;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use report::Record;
+use scenarios::Setup;
+
+/// Benchmark of rmq: enqueue, processing, latency, memory.
+#[derive(Parser, Debug)]
+#[command(version)]
+struct Args {
+    /// Use this Redis instead of starting a private one (it is FLUSHALLed).
+    #[arg(long)]
+    redis_url: Option<String>,
+    /// Append one JSON object per scenario to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Jobs per throughput scenario.
+    #[arg(long, default_value_t = 20_000)]
+    n: u64,
+    /// Handlers run at once by the worker.
+    #[arg(long, default_value_t = 16)]
+    concurrency: usize,
+    /// Jobs fetched ahead of free handlers.
+    #[arg(long, default_value_t = 512)]
+    queue_size: usize,
+    /// Jobs per fetch/ack script call and per bulk enqueue.
+    #[arg(long, default_value_t = 100)]
+    batch: usize,
+    /// Runs per scenario; the median is reported.
+    #[arg(long, default_value_t = 1)]
+    runs: usize,
+    /// Scenarios to run (default: all): enqueue, enqueue16, bulk, memory,
+    /// processing, pickup, delayed, backlog.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Internal: a worker process for the processing scenarios.
+    #[command(hide = true)]
+    WorkerProc {
+        #[arg(long)]
+        redis_url: String,
+        #[arg(long)]
+        count: u64,
+        #[arg(long)]
+        concurrency: usize,
+        #[arg(long)]
+        queue_size: usize,
+        #[arg(long)]
+        batch: usize,
+    },
+}
+
+#[tokio::main]
+async fn main() {
+    let args = Args::parse();
+    if let Some(Command::WorkerProc {
+        redis_url,
+        count,
+        concurrency,
+        queue_size,
+        batch,
+    }) = args.command
+    {
+        let setup = Setup {
+            url: redis_url,
+            concurrency,
+            queue_size,
+            batch,
+        };
+        scenarios::worker_process(&setup, count).await;
+        return;
+    }
+
+    let server;
+    let url = match &args.redis_url {
+        Some(url) => url.clone(),
+        None => {
+            server = server::RedisServer::start().unwrap_or_else(|e| {
+                eprintln!("rmq-bench: {e}");
+                std::process::exit(2)
+            });
+            eprintln!("rmq-bench: private redis-server at {}", server.url);
+            server.url.clone()
+        }
+    };
+    let setup = Setup {
+        url,
+        concurrency: args.concurrency,
+        queue_size: args.queue_size,
+        batch: args.batch,
+    };
+    let wanted = |name: &str| args.only.is_empty() || args.only.iter().any(|o| o == name);
+    let n = args.n;
+    report::print_header();
+    let mut all = Vec::new();
+    macro_rules! scenario {
+        ($name:literal, $key:expr, $run:expr) => {
+            if wanted($name) {
+                eprintln!("running {} ({} run(s))", $name, args.runs);
+                let mut runs: Vec<Record> = Vec::new();
+                for _ in 0..args.runs {
+                    runs.push($run);
+                }
+                let record = median(runs, $key);
+                report::print_row(&record);
+                all.push(record);
+            }
+        };
+    }
+    scenario!("enqueue", per_s, scenarios::enqueue_awaited(&setup, n, 1).await);
+    scenario!("enqueue16", per_s, scenarios::enqueue_awaited(&setup, n, 16).await);
+    scenario!("bulk", per_s, scenarios::enqueue_bulk(&setup, n * 5, setup.batch.max(100) * 10).await);
+    scenario!("memory", bytes, scenarios::memory(&setup, 100_000).await);
+    scenario!("processing", per_s, scenarios::processing(&setup, n * 5, 0).await);
+    scenario!("pickup", p99, scenarios::pickup(&setup, 1000, 5).await);
+    scenario!("delayed", p99, scenarios::delayed(&setup, 2000).await);
+    if wanted("backlog") {
+        for backlog in [1_000, 100_000, 1_000_000] {
+            eprintln!("running backlog {backlog}");
+            let record = scenarios::processing(&setup, n * 5, backlog).await;
+            report::print_row(&record);
+            all.push(record);
+        }
+    }
+    if let Some(path) = &args.json {
+        if let Err(e) = report::append_json(path, &all) {
+            eprintln!("rmq-bench: cannot write {}: {e}", path.display());
+            std::process::exit(1);
+        }
+    }
+}
+
+fn per_s(r: &Record) -> f64 {
+    r.per_s.unwrap_or(0.0)
+}
+
+fn p99(r: &Record) -> f64 {
+    r.p99_ms.unwrap_or(f64::MAX)
+}
+
+fn bytes(r: &Record) -> f64 {
+    r.bytes_per_job.unwrap_or(0.0)
+}
+
+/// The run whose `key` is the median of `runs`.
+fn median(mut runs: Vec<Record>, key: fn(&Record) -> f64) -> Record {
+    runs.sort_by(|a, b| key(a).total_cmp(&key(b)));
+    runs.swap_remove(runs.len() / 2)
+}

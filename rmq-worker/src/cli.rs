@@ -1,0 +1,132 @@
+//! Command-line arguments. Every connection option falls back to the
+//! environment (`REDIS_URL`, `MQ_*`), then to the defaults.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use humantime::parse_duration;
+
+/// A worker for the rmq tasks linked into this binary, with admin commands.
+#[derive(Parser, Debug)]
+#[command(version, about, long_about = None)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    pub(crate) global: Global,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// Options of every command.
+#[derive(Args, Debug)]
+pub(crate) struct Global {
+    /// Redis URL, e.g. redis://:password@127.0.0.1:6379/0 [env: REDIS_URL]
+    #[arg(long, global = true)]
+    pub(crate) redis_url: Option<String>,
+    /// Key namespace, to run several environments on one Redis [env: MQ_QUEUE_PREFIX]
+    #[arg(long, global = true)]
+    pub(crate) prefix: Option<String>,
+    /// Log output: readable (colored on a terminal) or JSON lines. Level from RUST_LOG.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Pretty)]
+    pub(crate) log_format: LogFormat,
+}
+
+/// How logs are written to standard error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum LogFormat {
+    /// Human-readable lines, colored when standard error is a terminal.
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum Command {
+    /// Run the worker until SIGINT or SIGTERM.
+    Run(RunArgs),
+    /// List the tasks linked into this binary with their policies.
+    Tasks,
+    /// Queue depths and counters per topic.
+    Stats(StatsArgs),
+    /// Inspect and manage the dead-letter queue.
+    #[command(subcommand)]
+    Dlq(DlqCommand),
+    /// Enqueue a job given as JSON, checked against the task's payload type.
+    Enqueue(EnqueueArgs),
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct RunArgs {
+    /// Handlers run at once [env: MQ_MAX_WORKERS]
+    #[arg(short, long)]
+    pub(crate) concurrency: Option<usize>,
+    /// Serve only these topics (comma-separated; default: all linked tasks)
+    #[arg(short, long, value_delimiter = ',')]
+    pub(crate) topics: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct StatsArgs {
+    /// Only these topics (default: every topic known to Redis and this binary)
+    #[arg(short, long, value_delimiter = ',')]
+    pub(crate) topics: Vec<String>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum DlqCommand {
+    /// List dead jobs of a topic, newest first.
+    List {
+        /// The topic.
+        topic: String,
+        /// How many to show.
+        #[arg(short, long, default_value_t = 20)]
+        limit: usize,
+        /// How many of the newest to skip.
+        #[arg(long, default_value_t = 0)]
+        offset: usize,
+    },
+    /// Show one dead job with its payload as JSON and its last error.
+    Show {
+        /// The topic.
+        topic: String,
+        /// The job id.
+        id: String,
+    },
+    /// Re-enqueue dead jobs (attempts reset).
+    Retry {
+        /// The topic.
+        topic: String,
+        /// Job ids to retry.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        ids: Vec<String>,
+        /// Retry every dead job of the topic.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Delete every dead job of a topic.
+    Purge {
+        /// The topic.
+        topic: String,
+    },
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct EnqueueArgs {
+    /// The task's topic (see `tasks`).
+    pub(crate) topic: String,
+    /// The payload as a JSON object with the task's arguments.
+    pub(crate) json: String,
+    /// Run no earlier than this from now, e.g. 30s, 5m, 500ms, "1h 30m".
+    #[arg(long, value_parser = parse_duration)]
+    pub(crate) delay: Option<std::time::Duration>,
+    /// Priority: high, normal or low (default: the task's).
+    #[arg(long)]
+    pub(crate) priority: Option<rmq::Priority>,
+    /// Give up if not started within this time, e.g. 1h.
+    #[arg(long, value_parser = parse_duration)]
+    pub(crate) ttl: Option<std::time::Duration>,
+    /// Explicit job id (an id already queued or running is refused).
+    #[arg(long)]
+    pub(crate) id: Option<String>,
+}

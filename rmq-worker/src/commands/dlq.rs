@@ -1,0 +1,101 @@
+//! `dlq list|show|retry|purge`.
+
+use std::time::{Duration, UNIX_EPOCH};
+
+use rmq::broker::DeadJob;
+use rmq::{Client, Error};
+
+use crate::cli::DlqCommand;
+
+pub(crate) async fn execute(client: &Client, command: DlqCommand) -> Result<(), Error> {
+    let broker = super::broker(client);
+    match command {
+        DlqCommand::List {
+            topic,
+            limit,
+            offset,
+        } => {
+            let jobs = broker.dead_jobs(&topic, offset, limit).await?;
+            if jobs.is_empty() {
+                println!("the dead-letter queue of `{topic}` is empty");
+            }
+            for job in jobs {
+                println!(
+                    "{:<16} attempts={:<3} died={} error={}",
+                    job.envelope.id(),
+                    job.envelope.attempt() + 1,
+                    timestamp(job.died_at_ms),
+                    one_line(&job.error)
+                );
+            }
+        }
+        DlqCommand::Show { topic, id } => {
+            let job = broker
+                .dead_job(&topic, &id)
+                .await?
+                .ok_or_else(|| Error::JobNotFound {
+                    topic: topic.clone(),
+                    id: id.clone(),
+                    place: "dead-letter queue",
+                })?;
+            print_job(&topic, &job);
+        }
+        DlqCommand::Retry { topic, ids, all } => {
+            let retried = if all {
+                broker.retry_dead(&topic, None).await?
+            } else {
+                let mut retried = 0;
+                for id in &ids {
+                    match broker.retry_dead(&topic, Some(id)).await? {
+                        0 => {
+                            return Err(Error::JobNotFound {
+                                topic,
+                                id: id.clone(),
+                                place: "dead-letter queue",
+                            })
+                        }
+                        n => retried += n,
+                    }
+                }
+                retried
+            };
+            println!("re-enqueued {retried} job(s) of `{topic}`");
+        }
+        DlqCommand::Purge { topic } => {
+            let purged = broker.purge_dead(&topic).await?;
+            println!("deleted {purged} dead job(s) of `{topic}`");
+        }
+    }
+    Ok(())
+}
+
+fn print_job(topic: &str, job: &DeadJob) {
+    let envelope = &job.envelope;
+    let payload = rmq::codec::to_json(envelope.payload())
+        .map(|v| serde_json::to_string_pretty(&v).unwrap_or_default())
+        .unwrap_or_else(|e| format!("<undecodable payload: {e}>"));
+    println!("topic:       {topic}");
+    println!("id:          {}", envelope.id());
+    println!("priority:    {}", envelope.priority());
+    println!(
+        "attempts:    {} of {}",
+        envelope.attempt() + 1,
+        envelope.max_retries() + 1
+    );
+    println!("enqueued at: {}", timestamp(envelope.enqueued_at_ms()));
+    println!("died at:     {}", timestamp(job.died_at_ms));
+    println!("error:       {}", job.error);
+    println!("payload:     {payload}");
+}
+
+fn timestamp(ms: u64) -> String {
+    humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
+}
+
+fn one_line(text: &str) -> String {
+    let line = text.lines().next().unwrap_or_default();
+    match line.char_indices().nth(100) {
+        Some((cut, _)) => format!("{}...", &line[..cut]),
+        None => line.to_owned(),
+    }
+}

@@ -1,0 +1,41 @@
+//! `tasks`: what this binary can run.
+
+use rmq::{Error, Registry};
+
+pub(crate) fn list() -> Result<(), Error> {
+    let registry = Registry::global().map_err(|e| Error::Config {
+        option: "tasks",
+        rule: e.to_string(),
+    })?;
+    if registry.is_empty() {
+        println!("no tasks are linked into this binary (see `rmq::registry` on linking task crates)");
+        return Ok(());
+    }
+    println!(
+        "{:<24} {:<8} {:<8} {:<10} {:<10} {:<28} payload",
+        "topic", "priority", "retries", "timeout", "ttl", "function"
+    );
+    let or_default = |d: Option<std::time::Duration>| d.map_or("default".to_owned(), |d| format!("{d:?}"));
+    for task in registry.tasks() {
+        let policy = &task.policy;
+        let fields: Vec<String> = task
+            .fields
+            .iter()
+            .map(|(name, ty)| format!("{name}: {ty}"))
+            .collect();
+        println!(
+            "{:<24} {:<8} {:<8} {:<10} {:<10} {:<28} {} {{ {} }}",
+            task.topic,
+            policy.priority,
+            policy
+                .retries
+                .map_or("default".to_owned(), |r| r.to_string()),
+            or_default(policy.timeout),
+            or_default(policy.ttl),
+            task.qualified_name(),
+            task.payload_type,
+            fields.join(", ")
+        );
+    }
+    Ok(())
+}

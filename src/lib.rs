@@ -26,3 +26,7 @@ pub mod __private {
     pub use serde;
     pub use std::boxed::Box;
 }
+
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -25,24 +25,75 @@ mod logging;
 use std::process::ExitCode;
 
 use clap::Parser;
+use rmq::WorkerBuilder;
 
 /// Parses the command line, installs logging, runs the command and returns
-/// its exit code.
+/// its exit code: `Cli::new().main()`.
 pub fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
-    logging::init(cli.global.log_format);
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("error: cannot start the async runtime: {error}");
-            return ExitCode::FAILURE;
+    Cli::new().main()
+}
+
+type Configure = Box<dyn FnOnce(WorkerBuilder) -> WorkerBuilder + Send>;
+
+/// The worker command line with a hook to configure the worker of `run`
+/// (shared state for `State<T>` parameters, explicit task registration).
+///
+/// ```no_run
+/// struct Db;
+///
+/// fn main() -> std::process::ExitCode {
+///     rmq_worker::Cli::new()
+///         .configure(|worker| worker.state(Db))
+///         .main()
+/// }
+/// ```
+#[must_use = "call `.main()` to run the command line"]
+pub struct Cli {
+    configure: Configure,
+}
+
+impl Default for Cli {
+    fn default() -> Self {
+        Cli::new()
+    }
+}
+
+impl Cli {
+    /// The command line with an unconfigured worker.
+    pub fn new() -> Cli {
+        Cli {
+            configure: Box::new(|builder| builder),
         }
-    };
-    match runtime.block_on(commands::execute(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {error}");
-            ExitCode::from(exit_code(&error))
+    }
+
+    /// Adjusts the worker that `run` builds.
+    pub fn configure(
+        self,
+        configure: impl FnOnce(WorkerBuilder) -> WorkerBuilder + Send + 'static,
+    ) -> Cli {
+        Cli {
+            configure: Box::new(configure),
+        }
+    }
+
+    /// Parses the command line, installs logging, runs the command and
+    /// returns its exit code.
+    pub fn main(self) -> ExitCode {
+        let args = cli::Args::parse();
+        logging::init(args.global.log_format);
+        let runtime = match tokio::runtime::Runtime::new() {
+            Ok(runtime) => runtime,
+            Err(error) => {
+                eprintln!("error: cannot start the async runtime: {error}");
+                return ExitCode::FAILURE;
+            }
+        };
+        match runtime.block_on(commands::execute(args, self.configure)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("error: {error}");
+                ExitCode::from(exit_code(&error))
+            }
         }
     }
 }

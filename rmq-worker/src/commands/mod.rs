@@ -8,11 +8,12 @@ mod tasks;
 
 use rmq::{Client, Config, Error};
 
-use crate::cli::{Cli, Command, Global};
+use crate::cli::{Args, Command, Global};
+use crate::Configure;
 
-pub(crate) async fn execute(cli: Cli) -> Result<(), Error> {
+pub(crate) async fn execute(cli: Args, configure: Configure) -> Result<(), Error> {
     match cli.command {
-        Command::Run(args) => run::run(&cli.global, args).await,
+        Command::Run(args) => run::run(&cli.global, args, configure).await,
         Command::Tasks => tasks::list(),
         Command::Stats(args) => stats::show(&connect(&cli.global).await?, args).await,
         Command::Dlq(command) => dlq::execute(&connect(&cli.global).await?, command).await,

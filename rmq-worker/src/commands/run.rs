@@ -5,10 +5,11 @@ use std::time::Duration;
 use rmq::{Client, Error, Worker};
 
 use crate::cli::{Global, RunArgs};
+use crate::Configure;
 
 /// Connects (retrying while Redis is unreachable), then runs the worker until
 /// SIGINT or SIGTERM.
-pub(crate) async fn run(global: &Global, args: RunArgs) -> Result<(), Error> {
+pub(crate) async fn run(global: &Global, args: RunArgs, configure: Configure) -> Result<(), Error> {
     let mut config = super::config(global)?;
     if let Some(concurrency) = args.concurrency {
         config.max_workers = concurrency;
@@ -19,7 +20,7 @@ pub(crate) async fn run(global: &Global, args: RunArgs) -> Result<(), Error> {
     if !args.topics.is_empty() {
         builder = builder.topics(args.topics);
     }
-    builder.build()?.run().await
+    configure(builder).build()?.run().await
 }
 
 async fn connect_with_retry(config: rmq::Config) -> Result<Client, Error> {

@@ -144,6 +144,25 @@ pub enum Error {
         #[source]
         source: redis::RedisError,
     },
+    /// Redis did not answer in time.
+    #[error(
+        "Redis did not answer {op} within {after:?} (is the server overloaded or unreachable?)"
+    )]
+    Timeout {
+        /// What rmq was doing.
+        op: &'static str,
+        /// How long rmq waited.
+        after: std::time::Duration,
+    },
+    /// Redis answered with something rmq did not write (a key changed by
+    /// hand, or another program using rmq's keys).
+    #[error("unexpected data in Redis during {op}: {detail}")]
+    Corrupt {
+        /// What rmq was doing.
+        op: &'static str,
+        /// What was wrong.
+        detail: String,
+    },
     /// The connection pool gave no connection in time.
     #[error(
         "no Redis connection available for {op}: {reason} (is Redis up? is the pool large enough?)"

@@ -11,8 +11,10 @@ pub mod envelope;
 mod error;
 pub mod handler;
 mod job;
+pub mod keys;
 mod priority;
 pub mod registry;
+mod scripts;
 mod task;
 pub mod worker;
 

@@ -2,10 +2,22 @@
 //! one topic (see `keys`). Hot-path calls (enqueue, fetch, ack) move whole
 //! batches per script call.
 
+mod admin;
+mod connection;
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use redis::aio::MultiplexedConnection;
+use redis::{FromRedisValue, ScriptInvocation};
+
 use crate::envelope::Envelope;
-use crate::{Config, Error, JobId, Priority};
+use crate::keys::TopicKeys;
+use crate::{scripts, Config, Error, JobId, Priority};
+
+pub use admin::Trimmed;
+pub use connection::{check_server_version, mask_password};
 
 /// One job to enqueue: its encoded payload and, optionally, an explicit id.
 #[derive(Clone, Copy, Debug)]
@@ -23,7 +35,8 @@ pub struct EnqueueSpec {
     pub priority: Priority,
     /// Zero for immediate jobs.
     pub delay: Duration,
-    /// Time to live from enqueue; `None` or zero never expires.
+    /// Time to live, counted from when the job is due (enqueue time plus
+    /// `delay`); `None` or zero never expires.
     pub ttl: Option<Duration>,
     /// Retries after the first attempt (at most 255).
     pub max_retries: u32,
@@ -121,21 +134,159 @@ pub struct ParseErrorEntry {
     pub at_ms: u64,
 }
 
-/// The Redis engine: a connection pool plus the loaded scripts.
-#[derive(Clone, Debug)]
-pub struct Broker {}
+/// The Redis engine: a connection pool plus the loaded scripts. Cheap to
+/// clone; clones share the pool.
+#[derive(Clone)]
+pub struct Broker {
+    inner: Arc<Inner>,
+}
 
-/// `url` with its password replaced by `***`, for messages.
-pub fn mask_password(url: &str) -> String {
-    url.to_owned()
+struct Inner {
+    pool: connection::Pool,
+    client: redis::Client,
+    prefix: String,
+    url: String,
+    dead_letter: bool,
+    dead_max: usize,
+    dead_max_age: Duration,
+    errors_max: usize,
+    errors_max_age: Duration,
+    batch_size: usize,
+    keys: RwLock<HashMap<String, Arc<TopicKeys>>>,
+    wait_conn: tokio::sync::Mutex<Option<MultiplexedConnection>>,
+}
+
+impl std::fmt::Debug for Broker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Broker")
+            .field("url", &self.inner.url)
+            .field("prefix", &self.inner.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Extra time a blocking wait allows Redis beyond its own timeout before
+/// the connection is considered dead.
+const WAIT_SLACK: Duration = Duration::from_secs(3);
+/// Longest explicit id (its length is one byte of the envelope).
+const MAX_ID_LEN: usize = 255;
+
+fn ms(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn flag(value: bool) -> &'static str {
+    if value {
+        "1"
+    } else {
+        "0"
+    }
+}
+
+fn optional_ms(ms: i64) -> Option<Duration> {
+    u64::try_from(ms).ok().map(Duration::from_millis)
+}
+
+/// The histogram bucket of a handler time: floor(log2(microseconds)), 0..=40.
+pub fn duration_bucket(duration: Duration) -> u32 {
+    let us = u64::try_from(duration.as_micros())
+        .unwrap_or(u64::MAX)
+        .max(1);
+    (63 - us.leading_zeros()).min(40)
 }
 
 impl Broker {
     /// Connects: opens the pool, checks the server version (>= 6.2), AUTH,
     /// database selection.
     pub async fn connect(config: &Config) -> Result<Broker, Error> {
-        let _ = config;
-        todo!()
+        let client = connection::client(config)?;
+        let manager = connection::Manager::new(client.clone());
+        let mut first = bb8::ManageConnection::connect(&manager)
+            .await
+            .map_err(|e| connection::connect_error(config, &e))?;
+        let info: String = redis::cmd("INFO")
+            .arg("server")
+            .query_async(&mut first.inner)
+            .await
+            .map_err(|e| connection::connect_error(config, &e))?;
+        check_server_version(&info)?;
+        for script in scripts::all() {
+            script
+                .load_async(&mut first.inner)
+                .await
+                .map_err(Error::redis("loading scripts"))?;
+        }
+        let url = mask_password(&config.redis_url);
+        let pool = connection::Pool::new(manager, config.connection_pool_size, first, url.clone());
+        Ok(Broker {
+            inner: Arc::new(Inner {
+                pool,
+                client,
+                prefix: config.queue_prefix.clone(),
+                url,
+                dead_letter: config.enable_dead_letter,
+                dead_max: config.dead_letter_max_entries.max(1),
+                dead_max_age: config.dead_letter_max_age,
+                errors_max: config.parse_error_max_entries.max(1),
+                errors_max_age: config.parse_error_max_age,
+                batch_size: config.batch_size.max(1),
+                keys: RwLock::default(),
+                wait_conn: tokio::sync::Mutex::new(None),
+            }),
+        })
+    }
+
+    /// The key prefix (`queue_prefix`) of this broker.
+    pub fn prefix(&self) -> &str {
+        &self.inner.prefix
+    }
+
+    /// The keys of `topic` (cached).
+    pub fn keys(&self, topic: &str) -> Arc<TopicKeys> {
+        if let Some(keys) = self
+            .inner
+            .keys
+            .read()
+            .ok()
+            .and_then(|map| map.get(topic).cloned())
+        {
+            return keys;
+        }
+        let keys = Arc::new(TopicKeys::new(&self.inner.prefix, topic));
+        if let Ok(mut map) = self.inner.keys.write() {
+            map.insert(topic.to_owned(), keys.clone());
+        }
+        keys
+    }
+
+    /// Runs one script invocation on a pooled connection.
+    async fn run<T: FromRedisValue>(
+        &self,
+        op: &'static str,
+        invocation: &ScriptInvocation<'_>,
+    ) -> Result<T, Error> {
+        let mut handle = self.inner.pool.get(op).await?;
+        let result = invocation.invoke_async(&mut handle.conn).await;
+        handle.check(result).map_err(Error::redis(op))
+    }
+
+    /// Runs a plain command on a pooled connection.
+    async fn cmd<T: FromRedisValue>(&self, op: &'static str, cmd: &redis::Cmd) -> Result<T, Error> {
+        let mut handle = self.inner.pool.get(op).await?;
+        let result = cmd.query_async(&mut handle.conn).await;
+        handle.check(result).map_err(Error::redis(op))
+    }
+
+    /// Runs a pipeline of plain commands (never scripts) on a pooled
+    /// connection.
+    async fn pipe<T: FromRedisValue>(
+        &self,
+        op: &'static str,
+        pipe: &redis::Pipeline,
+    ) -> Result<T, Error> {
+        let mut handle = self.inner.pool.get(op).await?;
+        let result = pipe.query_async(&mut handle.conn).await;
+        handle.check(result).map_err(Error::redis(op))
     }
 
     /// Enqueues jobs of one topic in one script call; ids in order.
@@ -145,14 +296,117 @@ impl Broker {
         spec: &EnqueueSpec,
         jobs: &[NewJob<'_>],
     ) -> Result<Vec<JobId>, Error> {
-        let _ = (topic, spec, jobs);
-        todo!()
+        if jobs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let explicit = jobs[0].id.is_some();
+        for job in jobs {
+            match job.id {
+                Some(id) if !explicit => {
+                    return Err(Error::InvalidJobId {
+                        id: id.to_owned(),
+                        rule: "a batch must give an id for every job or for none",
+                    })
+                }
+                None if explicit => {
+                    return Err(Error::InvalidJobId {
+                        id: String::new(),
+                        rule: "a batch must give an id for every job or for none",
+                    })
+                }
+                Some(id) if id.is_empty() || id.len() > MAX_ID_LEN => {
+                    return Err(Error::InvalidJobId {
+                        id: id.to_owned(),
+                        rule: "an id must be 1 to 255 bytes long",
+                    })
+                }
+                _ => {}
+            }
+        }
+        let keys = self.keys(topic);
+        let mut invocation = scripts::ENQUEUE.prepare_invoke();
+        invocation
+            .key(&keys.pending[usize::from(spec.priority.as_u8())])
+            .key(&keys.delayed)
+            .key(&keys.ids)
+            .key(&keys.seq)
+            .key(&keys.wake)
+            .arg(spec.priority.as_u8())
+            .arg(ms(spec.delay))
+            .arg(spec.ttl.map_or(0, ms))
+            .arg(spec.max_retries.min(255))
+            .arg(flag(explicit));
+        for job in jobs {
+            invocation.arg(job.payload);
+        }
+        if explicit {
+            for job in jobs {
+                invocation.arg(job.id.unwrap_or_default());
+            }
+        }
+        let reply: redis::Value = self.run("enqueue", &invocation).await?;
+        match reply {
+            redis::Value::Int(last) if explicit => {
+                let _ = last;
+                Ok(jobs
+                    .iter()
+                    .map(|job| JobId::new(job.id.unwrap_or_default()))
+                    .collect())
+            }
+            redis::Value::Int(last) => {
+                let first = last - jobs.len() as i64 + 1;
+                Ok((0..jobs.len() as i64)
+                    .map(|i| JobId::new((first + i).to_string()))
+                    .collect())
+            }
+            other => {
+                let dups: Vec<String> =
+                    FromRedisValue::from_redis_value(other).map_err(|e| Error::Corrupt {
+                        op: "enqueue",
+                        detail: format!("unexpected reply of the enqueue script: {e}"),
+                    })?;
+                Err(Error::DuplicateJobId {
+                    topic: topic.to_owned(),
+                    id: dups.join(", "),
+                })
+            }
+        }
     }
 
     /// Promotes due delayed jobs, then leases up to `max` jobs.
     pub async fn fetch(&self, topic: &str, max: usize, lease: Duration) -> Result<Fetched, Error> {
-        let _ = (topic, max, lease);
-        todo!()
+        let keys = self.keys(topic);
+        let mut invocation = scripts::FETCH.prepare_invoke();
+        invocation
+            .key(&keys.pending[0])
+            .key(&keys.pending[1])
+            .key(&keys.pending[2])
+            .key(&keys.delayed)
+            .key(&keys.processing)
+            .key(&keys.dead)
+            .key(&keys.errors)
+            .key(&keys.ids)
+            .key(&keys.stats)
+            .key(&keys.wake)
+            .arg(max)
+            .arg(ms(lease).max(1))
+            .arg(self.inner.batch_size.max(max))
+            .arg(self.inner.dead_max)
+            .arg(self.inner.errors_max);
+        let (raw, next_due): (Vec<Vec<u8>>, i64) = self.run("fetch", &invocation).await?;
+        let mut jobs = Vec::with_capacity(raw.len());
+        for bytes in raw {
+            match Envelope::parse(bytes.clone()) {
+                Ok(env) => jobs.push(env),
+                Err(e) => {
+                    self.reject_raw(topic, &bytes, &e.to_string()).await?;
+                }
+            }
+        }
+        Ok(Fetched {
+            jobs,
+            next_due: optional_ms(next_due),
+        })
     }
 
     /// Completes jobs; returns the indexes (into `jobs`) whose lease was lost.
@@ -163,8 +417,23 @@ impl Broker {
         jobs: &[Envelope],
         durations: &[Duration],
     ) -> Result<Vec<usize>, Error> {
-        let _ = (topic, jobs, durations);
-        todo!()
+        if jobs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys = self.keys(topic);
+        let mut invocation = scripts::ACK.prepare_invoke();
+        invocation
+            .key(&keys.processing)
+            .key(&keys.ids)
+            .key(&keys.stats);
+        for (i, job) in jobs.iter().enumerate() {
+            let duration = durations.get(i).copied().unwrap_or_default();
+            invocation
+                .arg(job.as_bytes())
+                .arg(duration_bucket(duration))
+                .arg(u64::try_from(duration.as_micros()).unwrap_or(u64::MAX));
+        }
+        self.run("ack", &invocation).await
     }
 
     /// Records a failed attempt: retry later or dead-letter.
@@ -174,15 +443,51 @@ impl Broker {
         job: &Envelope,
         failure: &Failure<'_>,
     ) -> Result<FailOutcome, Error> {
-        let _ = (topic, job, failure);
-        todo!()
+        let keys = self.keys(topic);
+        let mut invocation = scripts::FAIL.prepare_invoke();
+        invocation
+            .key(&keys.processing)
+            .key(&keys.delayed)
+            .key(&keys.dead)
+            .key(&keys.stats)
+            .key(&keys.ids)
+            .key(&keys.wake)
+            .arg(job.as_bytes())
+            .arg(failure.error)
+            .arg(flag(failure.permanent))
+            .arg(ms(failure.retry_delay))
+            .arg(flag(self.inner.dead_letter))
+            .arg(self.inner.dead_max);
+        let code: i64 = self.run("fail", &invocation).await?;
+        match code {
+            0 => Ok(FailOutcome::Retrying),
+            1 => Ok(FailOutcome::Dead),
+            2 => Ok(FailOutcome::LeaseLost),
+            other => Err(Error::Corrupt {
+                op: "fail",
+                detail: format!("the fail script returned {other}"),
+            }),
+        }
     }
 
     /// Moves the leased `job`, whose payload does not decode, to the
     /// parse-error store. Returns false if the lease was lost.
     pub async fn reject(&self, topic: &str, job: &Envelope, error: &str) -> Result<bool, Error> {
-        let _ = (topic, job, error);
-        todo!()
+        self.reject_raw(topic, job.as_bytes(), error).await
+    }
+
+    async fn reject_raw(&self, topic: &str, raw: &[u8], error: &str) -> Result<bool, Error> {
+        let keys = self.keys(topic);
+        let mut invocation = scripts::REJECT.prepare_invoke();
+        invocation
+            .key(&keys.processing)
+            .key(&keys.errors)
+            .key(&keys.ids)
+            .arg(raw)
+            .arg(error)
+            .arg(self.inner.errors_max);
+        let moved: i64 = self.run("reject", &invocation).await?;
+        Ok(moved == 1)
     }
 
     /// Extends the leases of `jobs` to `lease` from now; returns the indexes
@@ -193,29 +498,120 @@ impl Broker {
         jobs: &[Envelope],
         lease: Duration,
     ) -> Result<Vec<usize>, Error> {
-        let _ = (topic, jobs, lease);
-        todo!()
+        if jobs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys = self.keys(topic);
+        let mut invocation = scripts::EXTEND.prepare_invoke();
+        invocation.key(&keys.processing).arg(ms(lease).max(1));
+        for job in jobs {
+            invocation.arg(job.as_bytes());
+        }
+        self.run("extend", &invocation).await
     }
 
     /// Returns leased jobs this worker will not run to the front of their
     /// pending list, attempt unchanged. Returns how many were still ours.
     pub async fn release(&self, topic: &str, jobs: &[Envelope]) -> Result<usize, Error> {
-        let _ = (topic, jobs);
-        todo!()
+        if jobs.is_empty() {
+            return Ok(0);
+        }
+        let keys = self.keys(topic);
+        let mut invocation = scripts::RELEASE.prepare_invoke();
+        invocation
+            .key(&keys.pending[0])
+            .key(&keys.pending[1])
+            .key(&keys.pending[2])
+            .key(&keys.processing)
+            .key(&keys.wake);
+        for job in jobs {
+            invocation.arg(job.as_bytes());
+        }
+        self.run("release", &invocation).await
     }
 
     /// Returns jobs whose lease expired to pending (attempt counted) or to
     /// the dead-letter queue.
     pub async fn recover(&self, topic: &str, max: usize) -> Result<Recovered, Error> {
-        let _ = (topic, max);
-        todo!()
+        let keys = self.keys(topic);
+        let mut invocation = scripts::RECOVER.prepare_invoke();
+        invocation
+            .key(&keys.pending[0])
+            .key(&keys.pending[1])
+            .key(&keys.pending[2])
+            .key(&keys.processing)
+            .key(&keys.dead)
+            .key(&keys.stats)
+            .key(&keys.ids)
+            .key(&keys.wake)
+            .key(&keys.errors)
+            .arg(max.max(1))
+            .arg(flag(self.inner.dead_letter))
+            .arg(self.inner.dead_max)
+            .arg(self.inner.errors_max);
+        let (requeued, dead, next): (usize, usize, i64) = self.run("recover", &invocation).await?;
+        Ok(Recovered {
+            requeued,
+            dead,
+            next_deadline: optional_ms(next),
+        })
     }
 
     /// Blocks on a dedicated connection until an enqueue wakes one of
     /// `topics` or `timeout` passes. True when woken.
+    ///
+    /// Concurrent calls on one broker (and its clones) take turns on the
+    /// dedicated connection.
     pub async fn wait(&self, topics: &[String], timeout: Duration) -> Result<bool, Error> {
-        let _ = (topics, timeout);
-        todo!()
+        if topics.is_empty() {
+            tokio::time::sleep(timeout).await;
+            return Ok(false);
+        }
+        let mut slot = self.inner.wait_conn.lock().await;
+        let conn = match slot.as_mut() {
+            Some(conn) => conn,
+            None => {
+                let config = redis::AsyncConnectionConfig::new()
+                    .set_connection_timeout(Some(connection::CONNECT_TIMEOUT))
+                    .set_response_timeout(None);
+                let conn = self
+                    .inner
+                    .client
+                    .get_multiplexed_async_connection_with_config(&config)
+                    .await
+                    .map_err(Error::redis("wait"))?;
+                slot.insert(conn)
+            }
+        };
+        let mut cmd = redis::cmd("BLPOP");
+        for topic in topics {
+            cmd.arg(&self.keys(topic).wake);
+        }
+        // BLPOP takes seconds with decimals; 0 would block for ever.
+        cmd.arg(format!("{:.3}", timeout.as_secs_f64().max(0.001)));
+        let watchdog = timeout + WAIT_SLACK;
+        match tokio::time::timeout(
+            watchdog,
+            cmd.query_async::<Option<(Vec<u8>, Vec<u8>)>>(conn),
+        )
+        .await
+        {
+            Ok(Ok(popped)) => Ok(popped.is_some()),
+            Ok(Err(e)) => {
+                *slot = None;
+                Err(Error::Redis {
+                    op: "wait",
+                    source: e,
+                })
+            }
+            Err(_) => {
+                *slot = None;
+                Err(Error::Timeout {
+                    op: "wait",
+                    after: watchdog,
+                })
+            }
+        }
     }
 
     /// Records `topics` in the global topic set (for admin listings).

@@ -1,0 +1,79 @@
+-- Helpers shared by every rmq script (prepended to each one).
+-- Envelope layout: see rmq-core/src/envelope.rs.
+
+local CHUNK = 1000
+
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- redis.call(prefix..., items...) in slices, to stay under Lua's unpack limit.
+local function call_chunked(prefix, items)
+  local n = #items
+  local i = 1
+  while i <= n do
+    local args = {}
+    for k = 1, #prefix do args[k] = prefix[k] end
+    local last = math.min(i + CHUNK - 1, n)
+    for k = i, last do args[#args + 1] = items[k] end
+    redis.call(unpack(args))
+    i = last + 1
+  end
+end
+
+-- Why `env` is not an envelope this version reads, or nil.
+local function invalid(env)
+  local n = #env
+  if n < 18 then return 'envelope is truncated (' .. n .. ' bytes)' end
+  local v = string.byte(env, 1)
+  if v ~= 1 then return 'envelope version ' .. v .. ' is not supported (this build reads version 1)' end
+  local p = string.byte(env, 2)
+  if p > 2 then return 'envelope priority byte ' .. p .. ' is invalid' end
+  if 18 + string.byte(env, 18) > n then return 'envelope is truncated (' .. n .. ' bytes)' end
+  return nil
+end
+
+local function env_id(env)
+  return string.sub(env, 19, 18 + string.byte(env, 18))
+end
+
+local function is_explicit(env)
+  return string.byte(env, 5) % 2 == 1
+end
+
+local function expire_at(env)
+  return struct.unpack('>I6', env, 12)
+end
+
+local function with_attempt(env, attempt)
+  return string.sub(env, 1, 2) .. string.char(attempt) .. string.sub(env, 4)
+end
+
+local function trim_count(key, max)
+  local over = redis.call('ZCARD', key) - max
+  if over > 0 then redis.call('ZREMRANGEBYRANK', key, 0, over - 1) end
+end
+
+-- Stores a [at, error, bytes] entry in a retention zset (dead or errors).
+local function store_entry(key, max, now, err, bytes)
+  redis.call('ZADD', key, now, cmsgpack.pack({now, err, bytes}))
+  trim_count(key, max)
+end
+
+local function wake(key)
+  if redis.call('LLEN', key) == 0 then redis.call('RPUSH', key, '1') end
+end
+
+-- Wakes a sleeping worker when `due` is earlier than every scheduled job,
+-- so it re-arms its timer. Call before adding to `delayed`.
+local function wake_if_earliest(delayed, wake_key, due)
+  local first = redis.call('ZRANGE', delayed, 0, 0, 'WITHSCORES')
+  if #first == 0 or tonumber(first[2]) > due then wake(wake_key) end
+end
+
+-- Drops the explicit id of a job that leaves the queue for good.
+local function forget_id(ids, env)
+  if is_explicit(env) then redis.call('SREM', ids, env_id(env)) end
+end
+

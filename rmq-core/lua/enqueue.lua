@@ -1,0 +1,61 @@
+-- Enqueues jobs of one topic.
+-- KEYS: 1 pending list of the priority, 2 delayed, 3 ids, 4 seq, 5 wake
+-- ARGV: 1 priority byte, 2 delay ms, 3 ttl ms (0 = never), 4 max retries,
+--       5 explicit-id flag (0/1), then the payloads, then (explicit) their ids.
+-- Returns the last generated id number (0 with explicit ids), or, when an
+-- explicit id is already in use, the list of such ids (nothing enqueued).
+local prio = tonumber(ARGV[1])
+local delay = tonumber(ARGV[2])
+local ttl = tonumber(ARGV[3])
+local max_retries = tonumber(ARGV[4])
+local explicit = ARGV[5] == '1'
+local n = #ARGV - 5
+if explicit then n = n / 2 end
+local now = now_ms()
+local expire = 0
+if ttl > 0 then expire = now + delay + ttl end
+
+local ids = {}
+local last = 0
+if explicit then
+  for i = 1, n do ids[i] = ARGV[5 + n + i] end
+  local dups = {}
+  local seen = {}
+  for i = 1, n, CHUNK do
+    local slice = {}
+    for k = i, math.min(i + CHUNK - 1, n) do slice[#slice + 1] = ids[k] end
+    local found = redis.call('SMISMEMBER', KEYS[3], unpack(slice))
+    for k = 1, #slice do
+      if found[k] == 1 or seen[slice[k]] then dups[#dups + 1] = slice[k] end
+      seen[slice[k]] = true
+    end
+  end
+  if #dups > 0 then return dups end
+  call_chunked({'SADD', KEYS[3]}, ids)
+else
+  last = redis.call('INCRBY', KEYS[4], n)
+  for i = 1, n do ids[i] = string.format('%d', last - n + i) end
+end
+
+local flags = 0
+if explicit then flags = 1 end
+local envs = {}
+for i = 1, n do
+  local id = ids[i]
+  envs[i] = struct.pack('>BBBBBI6I6B', 1, prio, 0, max_retries, flags, now, expire, #id) .. id .. ARGV[5 + i]
+end
+
+if delay <= 0 then
+  call_chunked({'RPUSH', KEYS[1]}, envs)
+  wake(KEYS[5])
+else
+  local due = now + delay
+  wake_if_earliest(KEYS[2], KEYS[5], due)
+  local pairs_ = {}
+  for i = 1, n do
+    pairs_[2 * i - 1] = due
+    pairs_[2 * i] = envs[i]
+  end
+  call_chunked({'ZADD', KEYS[2]}, pairs_)
+end
+return last

@@ -1,0 +1,22 @@
+-- Records a failed attempt of a leased job: retry after a delay, or dead.
+-- KEYS: 1 processing, 2 delayed, 3 dead, 4 stats, 5 ids, 6 wake
+-- ARGV: 1 envelope, 2 error, 3 permanent (0/1), 4 retry delay ms,
+--       5 dead-letter enabled (0/1), 6 dead max entries
+-- Returns 0 retrying, 1 dead, 2 lease lost.
+local env = ARGV[1]
+if redis.call('ZREM', KEYS[1], env) == 0 then return 2 end
+local now = now_ms()
+redis.call('HINCRBY', KEYS[4], 'failed', 1)
+local attempt = string.byte(env, 3)
+local max_retries = string.byte(env, 4)
+if ARGV[3] == '1' or attempt >= max_retries then
+  if ARGV[5] == '1' then store_entry(KEYS[3], tonumber(ARGV[6]), now, ARGV[2], env) end
+  forget_id(KEYS[5], env)
+  redis.call('HINCRBY', KEYS[4], 'dead', 1)
+  return 1
+end
+local due = now + tonumber(ARGV[4])
+wake_if_earliest(KEYS[2], KEYS[6], due)
+redis.call('ZADD', KEYS[2], due, with_attempt(env, attempt + 1))
+redis.call('HINCRBY', KEYS[4], 'retried', 1)
+return 0

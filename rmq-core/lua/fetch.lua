@@ -1,0 +1,72 @@
+-- Promotes due delayed jobs, then leases up to `max` jobs, strict priority,
+-- FIFO within a priority.
+-- KEYS: 1 high, 2 normal, 3 low, 4 delayed, 5 processing, 6 dead, 7 errors,
+--       8 ids, 9 stats, 10 wake
+-- ARGV: 1 max, 2 lease ms, 3 promote batch, 4 dead max entries,
+--       5 parse-error max entries
+-- Returns {leased envelopes, ms until the next delayed job is due or -1}.
+local max = tonumber(ARGV[1])
+local lease = tonumber(ARGV[2])
+local promote = tonumber(ARGV[3])
+local now = now_ms()
+
+-- Promotion of due delayed jobs (cheap check first).
+local first = redis.call('ZRANGE', KEYS[4], 0, 0, 'WITHSCORES')
+if #first > 0 and tonumber(first[2]) <= now then
+  local due = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now, 'LIMIT', 0, promote)
+  local lists = {{}, {}, {}}
+  for _, env in ipairs(due) do
+    local bad = invalid(env)
+    if bad then
+      store_entry(KEYS[7], tonumber(ARGV[5]), now, bad, env)
+    else
+      local l = lists[string.byte(env, 2) + 1]
+      l[#l + 1] = env
+    end
+  end
+  for p = 1, 3 do call_chunked({'RPUSH', KEYS[p]}, lists[p]) end
+  call_chunked({'ZREM', KEYS[4]}, due)
+  first = redis.call('ZRANGE', KEYS[4], 0, 0, 'WITHSCORES')
+end
+local next_due = -1
+if #first > 0 then next_due = math.max(0, tonumber(first[2]) - now) end
+
+local out = {}
+local leases = {}
+local deadline = now + lease
+local expired = 0
+for p = 1, 3 do
+  while #out < max do
+    local want = max - #out
+    local got = redis.call('LPOP', KEYS[p], want)
+    if not got then break end
+    for _, env in ipairs(got) do
+      local bad = invalid(env)
+      if bad then
+        store_entry(KEYS[7], tonumber(ARGV[5]), now, bad, env)
+      else
+        local exp = expire_at(env)
+        if exp ~= 0 and exp <= now then
+          store_entry(KEYS[6], tonumber(ARGV[4]), now, 'expired', env)
+          forget_id(KEYS[8], env)
+          expired = expired + 1
+        else
+          out[#out + 1] = env
+          leases[#leases + 1] = deadline
+          leases[#leases + 1] = env
+        end
+      end
+    end
+    if #got < want then break end
+  end
+end
+if expired > 0 then redis.call('HINCRBY', KEYS[9], 'expired', expired) end
+call_chunked({'ZADD', KEYS[5]}, leases)
+
+-- More work left: pass the wake-up on to the next idle worker.
+if #out >= max and #out > 0 then
+  if redis.call('LLEN', KEYS[1]) + redis.call('LLEN', KEYS[2]) + redis.call('LLEN', KEYS[3]) > 0 then
+    wake(KEYS[10])
+  end
+end
+return {out, next_due}

@@ -1,0 +1,40 @@
+-- Returns jobs whose lease expired to the front of their pending lists with
+-- the attempt counted, or dead-letters them when no attempt is left.
+-- KEYS: 1 high, 2 normal, 3 low, 4 processing, 5 dead, 6 stats, 7 ids,
+--       8 wake, 9 errors
+-- ARGV: 1 max, 2 dead-letter enabled (0/1), 3 dead max entries,
+--       4 parse-error max entries
+-- Returns {requeued, dead, ms until the earliest remaining deadline or -1}.
+local now = now_ms()
+local expired = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))
+local requeued = 0
+local dead = 0
+if #expired > 0 then
+  call_chunked({'ZREM', KEYS[4]}, expired)
+  for _, env in ipairs(expired) do
+    local bad = invalid(env)
+    if bad then
+      store_entry(KEYS[9], tonumber(ARGV[4]), now, bad, env)
+    else
+      local attempt = string.byte(env, 3) + 1
+      if attempt > string.byte(env, 4) then
+        if ARGV[2] == '1' then store_entry(KEYS[5], tonumber(ARGV[3]), now, 'lease expired', env) end
+        forget_id(KEYS[7], env)
+        dead = dead + 1
+      else
+        redis.call('LPUSH', KEYS[string.byte(env, 2) + 1], with_attempt(env, attempt))
+        requeued = requeued + 1
+      end
+    end
+  end
+  redis.call('HINCRBY', KEYS[6], 'recovered', requeued + dead)
+  if dead > 0 then
+    redis.call('HINCRBY', KEYS[6], 'dead', dead)
+    redis.call('HINCRBY', KEYS[6], 'failed', dead)
+  end
+  if requeued > 0 then wake(KEYS[8]) end
+end
+local next_deadline = -1
+local first = redis.call('ZRANGE', KEYS[4], 0, 0, 'WITHSCORES')
+if #first > 0 then next_deadline = math.max(0, tonumber(first[2]) - now) end
+return {requeued, dead, next_deadline}

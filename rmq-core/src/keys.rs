@@ -1,0 +1,107 @@
+//! The Redis key layout, in one place.
+//!
+//! Every key of topic `T` under prefix `P` shares the hash tag `{P:T}`
+//! (`{T}` when the prefix is empty), so one topic always lives on one Redis
+//! Cluster slot and every script touches the keys of exactly one topic:
+//!
+//! | key | type | holds |
+//! |---|---|---|
+//! | `{P:T}:high`, `:normal`, `:low` | LIST | whole envelopes waiting to run, FIFO (RPUSH, LPOP) |
+//! | `{P:T}:delayed` | ZSET | envelope -> due time (ms, server clock); retries wait here too |
+//! | `{P:T}:processing` | ZSET | envelope -> lease deadline (ms); the exact bytes are the lease token |
+//! | `{P:T}:dead` | ZSET | dead-letter entry -> death time (ms); entry = msgpack `[died_at, error, envelope]` |
+//! | `{P:T}:errors` | ZSET | parse-error entry -> time found (ms); entry = msgpack `[at, error, raw]` |
+//! | `{P:T}:ids` | SET | explicit ids of jobs queued, delayed or running (de-duplication) |
+//! | `{P:T}:seq` | STRING | counter of generated ids |
+//! | `{P:T}:stats` | HASH | counters, processing-time histogram `h<i>` + `dur_sum`, per-minute completions `m<minute>` |
+//! | `{P:T}:wake` | LIST | wake-up tokens for idle workers (at most one, usually) |
+//!
+//! Outside any hash tag, touched only by plain commands, never by scripts:
+//! `P:topics` (`rmq:topics` without a prefix), the SET of known topics.
+
+/// The keys of one topic.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TopicKeys {
+    /// Pending lists: high, normal, low.
+    pub pending: [String; 3],
+    /// Delayed and retrying jobs.
+    pub delayed: String,
+    /// Leased jobs.
+    pub processing: String,
+    /// Dead-letter queue.
+    pub dead: String,
+    /// Parse-error store.
+    pub errors: String,
+    /// Explicit ids in use.
+    pub ids: String,
+    /// Generated-id counter.
+    pub seq: String,
+    /// Counters and histograms.
+    pub stats: String,
+    /// Wake-up tokens.
+    pub wake: String,
+}
+
+impl TopicKeys {
+    /// The keys of `topic` under `prefix` (which may be empty).
+    pub fn new(prefix: &str, topic: &str) -> TopicKeys {
+        let tag = if prefix.is_empty() {
+            format!("{{{topic}}}")
+        } else {
+            format!("{{{prefix}:{topic}}}")
+        };
+        let key = |suffix: &str| format!("{tag}:{suffix}");
+        TopicKeys {
+            pending: [key("high"), key("normal"), key("low")],
+            delayed: key("delayed"),
+            processing: key("processing"),
+            dead: key("dead"),
+            errors: key("errors"),
+            ids: key("ids"),
+            seq: key("seq"),
+            stats: key("stats"),
+            wake: key("wake"),
+        }
+    }
+
+    /// Every key of the topic (for tests and tools).
+    pub fn all(&self) -> Vec<&str> {
+        let mut keys: Vec<&str> = self.pending.iter().map(String::as_str).collect();
+        keys.extend([
+            self.delayed.as_str(),
+            self.processing.as_str(),
+            self.dead.as_str(),
+            self.errors.as_str(),
+            self.ids.as_str(),
+            self.seq.as_str(),
+            self.stats.as_str(),
+            self.wake.as_str(),
+        ]);
+        keys
+    }
+}
+
+/// The SET of known topics under `prefix`.
+pub fn topics_key(prefix: &str) -> String {
+    if prefix.is_empty() {
+        "rmq:topics".to_owned()
+    } else {
+        format!("{prefix}:topics")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_share_one_hash_tag() {
+        let keys = TopicKeys::new("prod", "orders");
+        assert_eq!(keys.pending[0], "{prod:orders}:high");
+        assert_eq!(keys.dead, "{prod:orders}:dead");
+        assert!(keys.all().iter().all(|k| k.starts_with("{prod:orders}:")));
+        assert_eq!(TopicKeys::new("", "t").wake, "{t}:wake");
+        assert_eq!(topics_key(""), "rmq:topics");
+        assert_eq!(topics_key("prod"), "prod:topics");
+    }
+}

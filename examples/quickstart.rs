@@ -44,48 +44,53 @@ async fn handle_order(order_id: String, amount: f64, ctx: JobContext) -> Result<
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let (url, _server) = match redis_url() {
+    let (client, _server) = match connect().await {
         Ok(found) => found,
         Err(message) => {
             eprintln!("quickstart: {message}");
             return std::process::ExitCode::FAILURE;
         }
     };
-    let mut config = Config::from_env().expect("valid MQ_* environment");
-    config.redis_url = url;
-    config.queue_prefix = format!("quickstart-{}", std::process::id());
-    let client = match Client::connect(config).await {
-        Ok(client) => client,
-        Err(error) => {
-            eprintln!("quickstart: {error}");
-            return std::process::ExitCode::FAILURE;
-        }
-    };
 
     println!("enqueueing {JOBS} jobs");
-    HandleOrder { order_id: "ORD_1".into(), amount: 99.9 }
-        .priority(Priority::Low)
-        .enqueue(&client)
-        .await
-        .expect("enqueue");
-    HandleOrder { order_id: "ORD_2".into(), amount: 12.5 }
-        .enqueue(&client)
-        .await
-        .expect("enqueue");
-    HandleOrder { order_id: "ORD_VIP".into(), amount: 1200.0 }
-        .priority(Priority::High)
-        .enqueue(&client)
-        .await
-        .expect("enqueue");
-    SendEmail { to: "ada@example.com".into(), subject: "Welcome".into() }
-        .enqueue(&client)
-        .await
-        .expect("enqueue");
-    SendEmail { to: "ada@example.com".into(), subject: "One second later".into() }
-        .delay(Duration::from_secs(1))
-        .enqueue(&client)
-        .await
-        .expect("enqueue");
+    HandleOrder {
+        order_id: "ORD_1".into(),
+        amount: 99.9,
+    }
+    .priority(Priority::Low)
+    .enqueue(&client)
+    .await
+    .expect("enqueue");
+    HandleOrder {
+        order_id: "ORD_2".into(),
+        amount: 12.5,
+    }
+    .enqueue(&client)
+    .await
+    .expect("enqueue");
+    HandleOrder {
+        order_id: "ORD_VIP".into(),
+        amount: 1200.0,
+    }
+    .priority(Priority::High)
+    .enqueue(&client)
+    .await
+    .expect("enqueue");
+    SendEmail {
+        to: "ada@example.com".into(),
+        subject: "Welcome".into(),
+    }
+    .enqueue(&client)
+    .await
+    .expect("enqueue");
+    SendEmail {
+        to: "ada@example.com".into(),
+        subject: "One second later".into(),
+    }
+    .delay(Duration::from_secs(1))
+    .enqueue(&client)
+    .await
+    .expect("enqueue");
 
     let started = Instant::now();
     let worker = Worker::builder(client)
@@ -104,24 +109,33 @@ async fn main() -> std::process::ExitCode {
     std::process::ExitCode::SUCCESS
 }
 
-/// `REDIS_URL` if it answers; else a private `redis-server` if one can be
-/// started; else an explanation.
-fn redis_url() -> Result<(String, Option<rmq_testkit::RedisServer>), String> {
-    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
-    if rmq_testkit::answers(&url) {
-        println!("using Redis at {url}");
-        return Ok((url, None));
-    }
-    match rmq_testkit::RedisServer::start() {
-        Ok(server) => {
+/// A client for `REDIS_URL` if Redis answers there; else for a private
+/// `redis-server` if one can be started; else an explanation.
+async fn connect() -> Result<(Client, Option<rmq_testkit::RedisServer>), String> {
+    let mut config = Config::from_env().map_err(|e| e.to_string())?;
+    // A namespace of its own, so the quickstart never touches other data.
+    config.queue_prefix = format!("quickstart-{}", std::process::id());
+    match Client::connect(config.clone()).await {
+        Ok(client) => {
+            println!("using Redis at {}", config.redis_url);
+            Ok((client, None))
+        }
+        Err(rmq::Error::Connect { .. }) => {
+            let server = rmq_testkit::RedisServer::try_with(Default::default()).map_err(|_| {
+                format!(
+                    "nothing answers at {} and redis-server could not be started: install Redis (e.g. `apt-get install redis-server`) or set REDIS_URL",
+                    config.redis_url
+                )
+            })?;
             println!(
-                "nothing answers at {url}; started a private redis-server at {} (stopped on exit)",
+                "nothing answers at {}; started a private redis-server at {} (stopped on exit)",
+                config.redis_url,
                 server.url()
             );
-            Ok((server.url().to_owned(), Some(server)))
+            config.redis_url = server.url();
+            let client = Client::connect(config).await.map_err(|e| e.to_string())?;
+            Ok((client, Some(server)))
         }
-        Err(_) => Err(format!(
-            "nothing answers at {url} and redis-server is not on PATH: start Redis (e.g. `apt-get install redis-server`) or set REDIS_URL"
-        )),
+        Err(error) => Err(error.to_string()),
     }
 }

@@ -28,7 +28,11 @@ async fn password_reset(email: String, outbox: State<Outbox>) -> Result<(), Task
 
 /// Signs a user up and enqueues the follow-up job.
 async fn sign_up(client: &Client, email: &str) -> Result<(), rmq::Error> {
-    PasswordReset { email: email.to_owned() }.enqueue(client).await?;
+    PasswordReset {
+        email: email.to_owned(),
+    }
+    .enqueue(client)
+    .await?;
     Ok(())
 }
 
@@ -45,7 +49,10 @@ async fn main() {
     sign_up(&inline, "ada@example.com").await.unwrap();
     sign_up(&inline, "not-an-address").await.unwrap();
     for outcome in inline.outcomes() {
-        println!("inline: job {} -> {:?} after {} attempt(s)", outcome.id, outcome.result, outcome.attempts);
+        println!(
+            "inline: job {} -> {:?} after {} attempt(s)",
+            outcome.id, outcome.result, outcome.attempts
+        );
     }
 }
 
@@ -59,7 +66,9 @@ mod tests {
         sign_up(&fake, "ada@example.com").await.unwrap();
         assert_eq!(
             fake.enqueued::<PasswordReset>(),
-            vec![PasswordReset { email: "ada@example.com".into() }]
+            vec![PasswordReset {
+                email: "ada@example.com".into()
+            }]
         );
     }
 
@@ -75,7 +84,12 @@ mod tests {
     #[tokio::test]
     async fn the_handler_is_a_plain_function() {
         let outbox = State(std::sync::Arc::new(Outbox::default()));
-        password_reset("ada@example.com".into(), outbox.clone()).await.unwrap();
-        assert_eq!(*outbox.sent.lock().unwrap(), vec!["ada@example.com".to_owned()]);
+        password_reset("ada@example.com".into(), outbox.clone())
+            .await
+            .unwrap();
+        assert_eq!(
+            *outbox.sent.lock().unwrap(),
+            vec!["ada@example.com".to_owned()]
+        );
     }
 }

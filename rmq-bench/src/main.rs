@@ -8,7 +8,6 @@
 mod redis_info;
 mod report;
 mod scenarios;
-mod server;
 mod tasks;
 
 use std::path::PathBuf;
@@ -94,12 +93,12 @@ async fn main() {
     let url = match &args.redis_url {
         Some(url) => url.clone(),
         None => {
-            server = server::RedisServer::start().unwrap_or_else(|e| {
-                eprintln!("rmq-bench: {e}");
+            server = rmq_testkit::RedisServer::try_with(Default::default()).unwrap_or_else(|e| {
+                eprintln!("rmq-bench: {e} (install redis-server or pass --redis-url)");
                 std::process::exit(2)
             });
-            eprintln!("rmq-bench: private redis-server at {}", server.url);
-            server.url.clone()
+            eprintln!("rmq-bench: private redis-server at {}", server.url());
+            server.url()
         }
     };
     let setup = Setup {
@@ -126,11 +125,27 @@ async fn main() {
             }
         };
     }
-    scenario!("enqueue", per_s, scenarios::enqueue_awaited(&setup, n, 1).await);
-    scenario!("enqueue16", per_s, scenarios::enqueue_awaited(&setup, n, 16).await);
-    scenario!("bulk", per_s, scenarios::enqueue_bulk(&setup, n * 5, setup.batch.max(100) * 10).await);
+    scenario!(
+        "enqueue",
+        per_s,
+        scenarios::enqueue_awaited(&setup, n, 1).await
+    );
+    scenario!(
+        "enqueue16",
+        per_s,
+        scenarios::enqueue_awaited(&setup, n, 16).await
+    );
+    scenario!(
+        "bulk",
+        per_s,
+        scenarios::enqueue_bulk(&setup, n * 5, setup.batch.max(100) * 10).await
+    );
     scenario!("memory", bytes, scenarios::memory(&setup, 100_000).await);
-    scenario!("processing", per_s, scenarios::processing(&setup, n * 5, 0).await);
+    scenario!(
+        "processing",
+        per_s,
+        scenarios::processing(&setup, n * 5, 0).await
+    );
     scenario!("pickup", p99, scenarios::pickup(&setup, 1000, 5).await);
     scenario!("delayed", p99, scenarios::delayed(&setup, 2000).await);
     if wanted("backlog") {

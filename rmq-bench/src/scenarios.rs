@@ -84,7 +84,8 @@ pub(crate) async fn enqueue_awaited(setup: &Setup, n: u64, producers: usize) -> 
         producers,
     );
     r.per_s = Some(total as f64 / elapsed);
-    r.redis_us_per_job = Some((redis_info::cpu_seconds(&mut conn).await - cpu) * 1e6 / total as f64);
+    r.redis_us_per_job =
+        Some((redis_info::cpu_seconds(&mut conn).await - cpu) * 1e6 / total as f64);
     r
 }
 

@@ -40,7 +40,11 @@ fn count_one() {
 
 /// The no-op job: the payload of the published comparison.
 #[rmq::task(topic = "bench_noop", retries = 0)]
-pub(crate) async fn noop(order_id: String, user_id: u64, amount: f64) -> Result<(), rmq::TaskError> {
+pub(crate) async fn noop(
+    order_id: String,
+    user_id: u64,
+    amount: f64,
+) -> Result<(), rmq::TaskError> {
     let _ = (order_id, user_id, amount);
     count_one();
     Ok(())

@@ -58,6 +58,11 @@ impl RedisServer {
     /// # Panics
     /// When `redis-server` is not installed or does not come up.
     pub fn with(options: Options) -> RedisServer {
+        RedisServer::try_with(options).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Starts a server with `options`, or says why it could not.
+    pub fn try_with(options: Options) -> Result<RedisServer, String> {
         let dir = std::env::temp_dir().join(format!(
             "rmq-testkit-{}-{}",
             std::process::id(),
@@ -75,11 +80,11 @@ impl RedisServer {
                 options: options.clone(),
             };
             match server.spawn() {
-                Ok(()) => return server,
+                Ok(()) => return Ok(server),
                 Err(e) => last_error = e,
             }
         }
-        panic!("redis-server did not start: {last_error}");
+        Err(format!("redis-server did not start: {last_error}"))
     }
 
     fn spawn(&mut self) -> Result<(), String> {

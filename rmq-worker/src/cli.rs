@@ -8,7 +8,7 @@ use humantime::parse_duration;
 /// A worker for the rmq tasks linked into this binary, with admin commands.
 #[derive(Parser, Debug)]
 #[command(version, about, long_about = None)]
-pub(crate) struct Args {
+pub(crate) struct CommandLine {
     #[command(flatten)]
     pub(crate) global: Global,
     #[command(subcommand)]

@@ -79,7 +79,7 @@ impl Cli {
     /// Parses the command line, installs logging, runs the command and
     /// returns its exit code.
     pub fn main(self) -> ExitCode {
-        let args = cli::Args::parse();
+        let args = cli::CommandLine::parse();
         logging::init(args.global.log_format);
         let runtime = match tokio::runtime::Runtime::new() {
             Ok(runtime) => runtime,

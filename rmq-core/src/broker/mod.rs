@@ -613,16 +613,4 @@ impl Broker {
             }
         }
     }
-
-    /// Records `topics` in the global topic set (for admin listings).
-    pub async fn register_topics(&self, topics: &[String]) -> Result<(), Error> {
-        let _ = topics;
-        todo!()
-    }
-
-    /// Trims the dead-letter and parse-error stores of `topic` by age.
-    pub async fn trim(&self, topic: &str) -> Result<(), Error> {
-        let _ = topic;
-        todo!()
-    }
 }

@@ -114,7 +114,8 @@ impl Worker {
                 "serving topic"
             );
         }
-        shared.broker.register_topics(&names).await?;
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        shared.broker.register_topics(&refs).await?;
 
         let token = CancellationToken::new();
         let capacity = shared.config.max_workers + shared.config.task_queue_size;

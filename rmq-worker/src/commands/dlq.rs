@@ -15,7 +15,7 @@ pub(crate) async fn execute(client: &Client, command: DlqCommand) -> Result<(), 
             limit,
             offset,
         } => {
-            let jobs = broker.dead_jobs(&topic, offset, limit).await?;
+            let jobs = broker.dead_letters(&topic, offset, limit).await?;
             if jobs.is_empty() {
                 println!("the dead-letter queue of `{topic}` is empty");
             }
@@ -30,34 +30,17 @@ pub(crate) async fn execute(client: &Client, command: DlqCommand) -> Result<(), 
             }
         }
         DlqCommand::Show { topic, id } => {
-            let job = broker
-                .dead_job(&topic, &id)
-                .await?
-                .ok_or_else(|| Error::JobNotFound {
-                    topic: topic.clone(),
-                    id: id.clone(),
-                    place: "dead-letter queue",
-                })?;
+            let job = broker.dead_letter(&topic, &id).await?;
             print_job(&topic, &job);
         }
         DlqCommand::Retry { topic, ids, all } => {
             let retried = if all {
-                broker.retry_dead(&topic, None).await?
+                broker.retry_all_dead(&topic).await?
             } else {
-                let mut retried = 0;
                 for id in &ids {
-                    match broker.retry_dead(&topic, Some(id)).await? {
-                        0 => {
-                            return Err(Error::JobNotFound {
-                                topic,
-                                id: id.clone(),
-                                place: "dead-letter queue",
-                            })
-                        }
-                        n => retried += n,
-                    }
+                    broker.retry_dead(&topic, id).await?;
                 }
-                retried
+                ids.len()
             };
             println!("re-enqueued {retried} job(s) of `{topic}`");
         }

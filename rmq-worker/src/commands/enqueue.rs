@@ -11,7 +11,9 @@ pub(crate) async fn enqueue(client: &Client, args: EnqueueArgs) -> Result<(), Er
         ttl: args.ttl,
         id: args.id.map(Into::into),
     };
-    let id = client.enqueue_json(&args.topic, &args.json, &options).await?;
+    let id = client
+        .enqueue_json(&args.topic, &args.json, &options)
+        .await?;
     println!("{id}");
     Ok(())
 }

@@ -8,10 +8,10 @@ mod tasks;
 
 use rmq::{Client, Config, Error};
 
-use crate::cli::{Args, Command, Global};
+use crate::cli::{Command, CommandLine, Global};
 use crate::Configure;
 
-pub(crate) async fn execute(cli: Args, configure: Configure) -> Result<(), Error> {
+pub(crate) async fn execute(cli: CommandLine, configure: Configure) -> Result<(), Error> {
     match cli.command {
         Command::Run(args) => run::run(&cli.global, args, configure).await,
         Command::Tasks => tasks::list(),

@@ -32,8 +32,20 @@ pub(crate) async fn show(client: &Client, args: StatsArgs) -> Result<(), Error> 
     }
     println!(
         "{:<24} {:>7} {:>7} {:>7} {:>10} {:>8} {:>7} {:>7} {:>10} {:>8} {:>8} {:>8} {:>9} {:>9}",
-        "topic", "high", "normal", "low", "processing", "delayed", "dead", "errors",
-        "completed", "failed", "expired", "per_min", "avg_ms", "p99_ms"
+        "topic",
+        "high",
+        "normal",
+        "low",
+        "processing",
+        "delayed",
+        "dead",
+        "errors",
+        "completed",
+        "failed",
+        "expired",
+        "per_min",
+        "avg_ms",
+        "p99_ms"
     );
     for s in &all {
         println!(

@@ -8,14 +8,17 @@ pub(crate) fn list() -> Result<(), Error> {
         rule: e.to_string(),
     })?;
     if registry.is_empty() {
-        println!("no tasks are linked into this binary (see `rmq::registry` on linking task crates)");
+        println!(
+            "no tasks are linked into this binary (see `rmq::registry` on linking task crates)"
+        );
         return Ok(());
     }
     println!(
         "{:<24} {:<8} {:<8} {:<10} {:<10} {:<28} payload",
         "topic", "priority", "retries", "timeout", "ttl", "function"
     );
-    let or_default = |d: Option<std::time::Duration>| d.map_or("default".to_owned(), |d| format!("{d:?}"));
+    let or_default =
+        |d: Option<std::time::Duration>| d.map_or("default".to_owned(), |d| format!("{d:?}"));
     for task in registry.tasks() {
         let policy = &task.policy;
         let fields: Vec<String> = task

@@ -91,7 +91,10 @@ fn payload_struct(task: &TaskFn<'_>, names: &Names) -> TokenStream {
     let separator = (!fn_docs.is_empty()).then(|| quote!(#[doc = ""]));
     let fields = task.fields().map(|(ident, ty)| {
         let doc = format!(" The `{}` argument of `{fn_name}`.", unraw(ident));
-        quote! {
+        // Spanned at the type: the derives report a type that is not serde
+        // (de)serializable at the field's first token, which is then the
+        // user's type in the signature rather than the attribute.
+        quote_spanned! {ty.span()=>
             #[doc = #doc]
             pub #ident: #ty,
         }

@@ -1,0 +1,382 @@
+//! Parsing of the `#[rmq::task(...)]` arguments.
+//!
+//! Each key is parsed by `syn::meta::parser`. A key given twice is an error
+//! at its second occurrence, an unknown key lists the valid ones, and a bad
+//! value is an error on the value's tokens. Value errors do not stop the
+//! parse: every mistake in the attribute is reported at once.
+
+use proc_macro2::{Span, TokenStream};
+use syn::meta::ParseNestedMeta;
+use syn::parse::Parser;
+use syn::spanned::Spanned;
+use syn::{Expr, ExprLit, Ident, Lit, LitStr};
+
+use super::duration;
+use super::errors::Errors;
+
+/// Every key the attribute accepts, in the order the docs list them.
+const KEYS: &[&str] = &[
+    "topic",
+    "retries",
+    "retry_delays",
+    "backoff",
+    "priority",
+    "timeout",
+    "ttl",
+    "payload",
+];
+
+/// The variants of `rmq::Priority`.
+const PRIORITIES: &[&str] = &["High", "Normal", "Low"];
+
+/// The parsed attribute. `None` means "not given": the runtime default.
+#[derive(Default)]
+pub(crate) struct TaskArgs {
+    /// `topic = "..."`, already checked.
+    pub(crate) topic: Option<LitStr>,
+    /// `retries = N`.
+    pub(crate) retries: Option<u8>,
+    /// `retry_delays = [...]` or `backoff = exponential(...)`.
+    pub(crate) backoff: Option<BackoffArg>,
+    /// `priority = High`, a valid variant name.
+    pub(crate) priority: Option<Ident>,
+    /// `timeout = "30s"`, in milliseconds.
+    pub(crate) timeout: Option<u64>,
+    /// `ttl = "1h"`, in milliseconds.
+    pub(crate) ttl: Option<u64>,
+    /// `payload = Name`: the payload struct's name.
+    pub(crate) payload: Option<Ident>,
+}
+
+/// The retry delays of a task, in milliseconds.
+pub(crate) enum BackoffArg {
+    /// `retry_delays = ["10s", "1m"]`.
+    Fixed(Vec<u64>),
+    /// `backoff = exponential(base = "1s", max = "10m")`.
+    Exponential {
+        /// The first delay.
+        base: u64,
+        /// The cap.
+        max: u64,
+    },
+}
+
+/// Parses the attribute's tokens, recording every problem in `errors`.
+pub(crate) fn parse(args: TokenStream, errors: &mut Errors) -> TaskArgs {
+    let mut parsed = TaskArgs::default();
+    let mut seen = Seen::default();
+    let parser = syn::meta::parser(|meta| parsed.parse_key(meta, &mut seen, errors));
+    if let Err(error) = parser.parse2(args) {
+        errors.push(error);
+    }
+    parsed
+}
+
+/// The keys met so far, to reject repeats.
+#[derive(Default)]
+struct Seen(Vec<String>);
+
+impl TaskArgs {
+    fn parse_key(
+        &mut self,
+        meta: ParseNestedMeta<'_>,
+        seen: &mut Seen,
+        errors: &mut Errors,
+    ) -> syn::Result<()> {
+        let key = match meta.path.get_ident() {
+            Some(ident) => ident.to_string(),
+            None => {
+                skip_value(&meta)?;
+                errors.push(unknown_key(&meta));
+                return Ok(());
+            }
+        };
+        if !KEYS.contains(&key.as_str()) {
+            skip_value(&meta)?;
+            errors.push(unknown_key(&meta));
+            return Ok(());
+        }
+
+        let value: Expr = meta.value()?.parse()?;
+
+        if seen.0.contains(&key) {
+            errors.push(syn::Error::new_spanned(
+                &meta.path,
+                format_args!("`{key}` is given twice"),
+            ));
+            return Ok(());
+        }
+        let exclusive = match key.as_str() {
+            "retry_delays" => Some("backoff"),
+            "backoff" => Some("retry_delays"),
+            _ => None,
+        };
+        if let Some(other) = exclusive {
+            if seen.0.iter().any(|k| k == other) {
+                errors.push(syn::Error::new_spanned(
+                    &meta.path,
+                    format_args!(
+                        "`{key}` cannot be combined with `{other}`: give either a list of \
+                         `retry_delays` or a `backoff`, not both"
+                    ),
+                ));
+                return Ok(());
+            }
+        }
+        seen.0.push(key.clone());
+
+        let result = match key.as_str() {
+            "topic" => topic(&value).map(|v| self.topic = Some(v)),
+            "retries" => retries(&value).map(|v| self.retries = Some(v)),
+            "retry_delays" => retry_delays(&value).map(|v| self.backoff = Some(v)),
+            "backoff" => backoff(&value).map(|v| self.backoff = Some(v)),
+            "priority" => priority(&value).map(|v| self.priority = Some(v)),
+            "timeout" => positive_duration(&value, "timeout").map(|v| self.timeout = Some(v)),
+            "ttl" => positive_duration(&value, "ttl").map(|v| self.ttl = Some(v)),
+            "payload" => payload(&value).map(|v| self.payload = Some(v)),
+            _ => unreachable!("every key of KEYS has a parser"),
+        };
+        errors.ok(result);
+        Ok(())
+    }
+}
+
+/// Consumes the value of an unknown key (`= expr` or `(...)`), so parsing
+/// can go on to the next key.
+fn skip_value(meta: &ParseNestedMeta<'_>) -> syn::Result<()> {
+    if meta.input.peek(syn::Token![=]) {
+        meta.value()?.parse::<Expr>()?;
+    } else if meta.input.peek(syn::token::Paren) {
+        meta.input.parse::<proc_macro2::Group>()?;
+    }
+    Ok(())
+}
+
+fn unknown_key(meta: &ParseNestedMeta<'_>) -> syn::Error {
+    let key = meta
+        .path
+        .segments
+        .iter()
+        .map(|s| s.ident.to_string())
+        .collect::<Vec<_>>()
+        .join("::");
+    let valid = KEYS
+        .iter()
+        .map(|k| format!("`{k}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    syn::Error::new_spanned(
+        &meta.path,
+        format_args!("unknown key `{key}`; expected one of: {valid}"),
+    )
+}
+
+fn string_literal<'a>(value: &'a Expr, what: &str, example: &str) -> syn::Result<&'a LitStr> {
+    match value {
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(lit), ..
+        }) => Ok(lit),
+        other => Err(syn::Error::new_spanned(
+            other,
+            format_args!("{what} must be a string literal, e.g. `{example}`"),
+        )),
+    }
+}
+
+fn topic(value: &Expr) -> syn::Result<LitStr> {
+    let lit = string_literal(value, "topic", "topic = \"orders\"")?;
+    check_topic(&lit.value(), lit.span())?;
+    Ok(lit.clone())
+}
+
+/// A topic is part of every Redis key of its queue, inside the hash tag
+/// `{prefix:topic}`: braces and whitespace would break that layout.
+pub(crate) fn check_topic(topic: &str, span: Span) -> syn::Result<()> {
+    if topic.is_empty() {
+        return Err(syn::Error::new(span, "topic must not be empty"));
+    }
+    if let Some(c) = topic
+        .chars()
+        .find(|c| *c == '{' || *c == '}' || c.is_whitespace())
+    {
+        return Err(syn::Error::new(
+            span,
+            format_args!(
+                "topic must not contain {}: it is part of the Redis keys \
+                 `{{prefix:topic}}:...`",
+                match c {
+                    '{' => "`{`".to_owned(),
+                    '}' => "`}`".to_owned(),
+                    _ => "whitespace".to_owned(),
+                }
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn retries(value: &Expr) -> syn::Result<u8> {
+    const MESSAGE: &str = "retries must be an integer from 0 to 255";
+    match value {
+        Expr::Lit(ExprLit {
+            lit: Lit::Int(lit), ..
+        }) => lit
+            .base10_parse::<u8>()
+            .map_err(|_| syn::Error::new(lit.span(), MESSAGE)),
+        other => Err(syn::Error::new_spanned(other, MESSAGE)),
+    }
+}
+
+fn duration_literal(value: &Expr, what: &str) -> syn::Result<u64> {
+    let lit = string_literal(value, what, &format!("{what} = \"30s\""))?;
+    duration::parse(&lit.value()).map_err(|reason| syn::Error::new(lit.span(), reason))
+}
+
+fn positive_duration(value: &Expr, what: &str) -> syn::Result<u64> {
+    let millis = duration_literal(value, what)?;
+    if millis == 0 {
+        return Err(syn::Error::new_spanned(
+            value,
+            format_args!("{what} must be greater than zero"),
+        ));
+    }
+    Ok(millis)
+}
+
+fn retry_delays(value: &Expr) -> syn::Result<BackoffArg> {
+    let Expr::Array(array) = value else {
+        return Err(syn::Error::new_spanned(
+            value,
+            "retry_delays must be a list of durations, e.g. `retry_delays = [\"10s\", \"1m\", \"5m\"]`",
+        ));
+    };
+    if array.elems.is_empty() {
+        return Err(syn::Error::new_spanned(
+            array,
+            "retry_delays must not be empty: leave it out to use the worker's retry delays",
+        ));
+    }
+    let mut errors = Errors::default();
+    let delays: Vec<u64> = array
+        .elems
+        .iter()
+        .filter_map(|elem| errors.ok(duration_literal(elem, "each retry delay")))
+        .collect();
+    match errors.into_error() {
+        Some(error) => Err(error),
+        None => Ok(BackoffArg::Fixed(delays)),
+    }
+}
+
+fn backoff(value: &Expr) -> syn::Result<BackoffArg> {
+    const FORM: &str = "backoff must be `exponential(base = \"1s\", max = \"10m\")`";
+    let Expr::Call(call) = value else {
+        return Err(syn::Error::new_spanned(value, FORM));
+    };
+    match &*call.func {
+        Expr::Path(path) if path.path.is_ident("exponential") => {}
+        other => {
+            return Err(syn::Error::new_spanned(
+                other,
+                format_args!("unknown backoff; expected `exponential`: {FORM}"),
+            ))
+        }
+    }
+    let mut base = None;
+    let mut max = None;
+    let mut errors = Errors::default();
+    for arg in &call.args {
+        let Expr::Assign(assign) = arg else {
+            errors.push(syn::Error::new_spanned(arg, FORM));
+            continue;
+        };
+        let slot = match &*assign.left {
+            Expr::Path(p) if p.path.is_ident("base") => &mut base,
+            Expr::Path(p) if p.path.is_ident("max") => &mut max,
+            other => {
+                errors.push(syn::Error::new_spanned(
+                    other,
+                    "unknown backoff key; expected `base` or `max`",
+                ));
+                continue;
+            }
+        };
+        if slot.is_some() {
+            errors.push(syn::Error::new_spanned(&assign.left, "given twice"));
+            continue;
+        }
+        let name = if matches!(&*assign.left, Expr::Path(p) if p.path.is_ident("base")) {
+            "base"
+        } else {
+            "max"
+        };
+        if let Some(millis) = errors.ok(positive_duration(&assign.right, name)) {
+            *slot = Some((millis, assign.right.span()));
+        }
+    }
+    if let Some(error) = errors.into_error() {
+        return Err(error);
+    }
+    match (base, max) {
+        (Some((base, _)), Some((max, max_span))) => {
+            if max < base {
+                return Err(syn::Error::new(
+                    max_span,
+                    "max must not be smaller than base",
+                ));
+            }
+            Ok(BackoffArg::Exponential { base, max })
+        }
+        _ => Err(syn::Error::new_spanned(
+            call,
+            format_args!("missing `base` or `max`: {FORM}"),
+        )),
+    }
+}
+
+fn priority(value: &Expr) -> syn::Result<Ident> {
+    let valid = "expected one of: `High`, `Normal`, `Low`";
+    let Expr::Path(path) = value else {
+        return Err(syn::Error::new_spanned(
+            value,
+            format_args!("priority must be an identifier, e.g. `priority = High`; {valid}"),
+        ));
+    };
+    let ident = &path
+        .path
+        .segments
+        .last()
+        .expect("a parsed path has a segment")
+        .ident;
+    if !PRIORITIES.contains(&ident.to_string().as_str()) {
+        return Err(syn::Error::new(
+            ident.span(),
+            format_args!("unknown priority `{ident}`; {valid}"),
+        ));
+    }
+    Ok(ident.clone())
+}
+
+fn payload(value: &Expr) -> syn::Result<Ident> {
+    let example = "e.g. `payload = PlaceOrder`";
+    match value {
+        Expr::Path(path) => path.path.get_ident().cloned().ok_or_else(|| {
+            syn::Error::new_spanned(
+                path,
+                format_args!("payload must be a plain type name, {example}"),
+            )
+        }),
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(lit), ..
+        }) => lit.parse::<Ident>().map_err(|_| {
+            syn::Error::new(
+                lit.span(),
+                format_args!("payload must name a type, {example}"),
+            )
+        }),
+        other => Err(syn::Error::new_spanned(
+            other,
+            format_args!("payload must be a type name, {example}"),
+        )),
+    }
+}

@@ -1,0 +1,364 @@
+//! Code generation: the payload struct, its `Task` impl and registration,
+//! the handler adapter and the enqueue helpers.
+//!
+//! Generated code names only `::rmq::...`, `::rmq::__private::...` and
+//! `::core::...`, so that it compiles in a crate that depends on `rmq` alone
+//! and whatever the user's module declares (`struct Result;` included).
+
+use proc_macro2::{Literal, TokenStream};
+use quote::{format_ident, quote, quote_spanned, ToTokens};
+use syn::spanned::Spanned;
+use syn::{Ident, Type};
+
+use super::args::{BackoffArg, TaskArgs};
+use super::model::{Param, TaskFn};
+
+/// Names shared by the pieces of one expansion.
+pub(crate) struct Names {
+    /// The payload struct.
+    pub(crate) payload: Ident,
+    /// The topic.
+    pub(crate) topic: String,
+}
+
+impl Names {
+    /// The payload struct's name (override or the function's name in
+    /// UpperCamelCase) and the topic (override or the function's name).
+    pub(crate) fn new(task: &TaskFn<'_>, args: &TaskArgs) -> Names {
+        let ident = &task.item.sig.ident;
+        let fn_name = unraw(ident);
+        let payload = match &args.payload {
+            Some(payload) => payload.clone(),
+            None => format_ident!("{}", upper_camel(&fn_name), span = ident.span()),
+        };
+        let topic = match &args.topic {
+            Some(lit) => lit.value(),
+            None => fn_name,
+        };
+        Names { payload, topic }
+    }
+}
+
+/// The full expansion: the function unchanged, then everything it implies.
+pub(crate) fn expand(task: &TaskFn<'_>, args: &TaskArgs) -> TokenStream {
+    let names = Names::new(task, args);
+    let item = task.item;
+    let payload_struct = payload_struct(task, &names);
+    let methods = methods(task, &names);
+    let registration = registration(task, args, &names);
+    quote! {
+        #item
+        #payload_struct
+        #methods
+        #registration
+    }
+}
+
+/// What is emitted beside the errors when the attribute or signature is
+/// wrong but the parameters are understood: the payload struct and its
+/// methods, so call sites do not add errors of their own.
+pub(crate) fn fallback(task: &TaskFn<'_>, args: &TaskArgs) -> TokenStream {
+    let names = Names::new(task, args);
+    let payload = &names.payload;
+    let payload_struct = payload_struct(task, &names);
+    let methods = methods(task, &names);
+    quote! {
+        #payload_struct
+        #methods
+        #[automatically_derived]
+        impl ::rmq::Task for #payload {
+            fn descriptor() -> &'static ::rmq::TaskDescriptor {
+                ::core::unreachable!("`#[rmq::task]` reported a compile error")
+            }
+        }
+    }
+}
+
+fn payload_struct(task: &TaskFn<'_>, names: &Names) -> TokenStream {
+    let item = task.item;
+    let vis = &item.vis;
+    let payload = &names.payload;
+    let fn_name = unraw(&item.sig.ident);
+    let doc = format!(
+        " Payload of the `{fn_name}` task (topic `{}`).",
+        names.topic
+    );
+    let fn_docs: Vec<_> = item
+        .attrs
+        .iter()
+        .filter(|attr| attr.path().is_ident("doc"))
+        .collect();
+    let separator = (!fn_docs.is_empty()).then(|| quote!(#[doc = ""]));
+    let fields = task.fields().map(|(ident, ty)| {
+        let doc = format!(" The `{}` argument of `{fn_name}`.", unraw(ident));
+        // Spanned at the type: the derives report a type that is not serde
+        // (de)serializable at the field's first token, which is then the
+        // user's type in the signature rather than the attribute.
+        quote_spanned! {ty.span()=>
+            #[doc = #doc]
+            pub #ident: #ty,
+        }
+    });
+    quote! {
+        #[doc = #doc]
+        #separator
+        #(#fn_docs)*
+        #[derive(
+            ::rmq::__private::serde::Serialize,
+            ::rmq::__private::serde::Deserialize,
+            ::core::fmt::Debug,
+            ::core::clone::Clone,
+        )]
+        #[serde(crate = "::rmq::__private::serde")]
+        #vis struct #payload {
+            #(#fields)*
+        }
+    }
+}
+
+fn methods(task: &TaskFn<'_>, names: &Names) -> TokenStream {
+    let payload = &names.payload;
+    let fn_name = unraw(&task.item.sig.ident);
+    let enqueue_doc = format!(
+        " Enqueues this job of `{fn_name}` on topic `{}` and returns its id.",
+        names.topic
+    );
+    quote! {
+        #[automatically_derived]
+        impl #payload {
+            #[doc = #enqueue_doc]
+            ///
+            /// The task's default priority and ttl apply; use
+            /// [`delay`](Self::delay), [`priority`](Self::priority),
+            /// [`ttl`](Self::ttl) or [`job_id`](Self::job_id) to set per-call
+            /// options.
+            pub async fn enqueue(
+                self,
+                client: &::rmq::Client,
+            ) -> ::core::result::Result<::rmq::JobId, ::rmq::Error> {
+                ::rmq::Enqueue::new(self).enqueue(client).await
+            }
+
+            /// Runs the job no earlier than `delay` from now.
+            pub fn delay(self, delay: ::rmq::__private::Duration) -> ::rmq::Enqueue<Self> {
+                ::rmq::Enqueue::new(self).delay(delay)
+            }
+
+            /// Overrides the task's default priority for this job.
+            pub fn priority(self, priority: ::rmq::Priority) -> ::rmq::Enqueue<Self> {
+                ::rmq::Enqueue::new(self).priority(priority)
+            }
+
+            /// Gives up on the job if it has not started within `ttl`.
+            pub fn ttl(self, ttl: ::rmq::__private::Duration) -> ::rmq::Enqueue<Self> {
+                ::rmq::Enqueue::new(self).ttl(ttl)
+            }
+
+            /// Enqueues with an explicit id: a second job with the same id
+            /// while the first is queued or running is refused.
+            pub fn job_id(
+                self,
+                id: impl ::core::convert::Into<::rmq::JobId>,
+            ) -> ::rmq::Enqueue<Self> {
+                ::rmq::Enqueue::new(self).job_id(id)
+            }
+        }
+    }
+}
+
+fn registration(task: &TaskFn<'_>, args: &TaskArgs, names: &Names) -> TokenStream {
+    let payload = &names.payload;
+    let fn_ident = &task.item.sig.ident;
+    let topic = &names.topic;
+    let function = unraw(fn_ident);
+    let payload_name = unraw(payload);
+
+    let assertions = task.fields().map(|(_, ty)| {
+        quote_spanned! {ty.span()=>
+            let _ = __rmq_assert_serialize::<#ty>;
+            let _ = __rmq_assert_deserialize::<#ty>;
+        }
+    });
+
+    let mut bindings = Vec::new();
+    let mut call_args = Vec::new();
+    let mut destructure = Vec::new();
+    for (index, param) in task.params.iter().enumerate() {
+        let arg = format_ident!("__rmq_arg_{}", index);
+        match param {
+            Param::Payload { ident, .. } => destructure.push(quote!(#ident: #arg)),
+            Param::Context { ty } => bindings.push(quote_spanned! {ty.span()=>
+                let #arg: #ty = ::core::clone::Clone::clone(__rmq_invocation.context());
+            }),
+            Param::State { ty, inner } => bindings.push(quote_spanned! {ty.span()=>
+                let #arg: #ty = __rmq_invocation.state::<#inner>()?;
+            }),
+        }
+        call_args.push(arg);
+    }
+    let run = quote_spanned! {fn_ident.span()=>
+        ::rmq::__private::Box::pin(async move {
+            let #payload { #(#destructure),* } = __rmq_invocation.decode::<#payload>()?;
+            #(#bindings)*
+            #fn_ident(#(#call_args),*)
+                .await
+                .map(|_| ())
+                .map_err(::core::convert::Into::<::rmq::TaskError>::into)
+        })
+    };
+
+    let fields = task.fields().map(|(ident, ty)| {
+        let name = unraw(ident);
+        let ty = type_name(ty);
+        quote!((#name, #ty))
+    });
+    let policy = policy(args);
+
+    quote! {
+        const _: () = {
+            fn __rmq_assert_serialize<T: ::rmq::__private::serde::Serialize>() {}
+            fn __rmq_assert_deserialize<T: ::rmq::__private::serde::de::DeserializeOwned>() {}
+            const _: () = {
+                #(#assertions)*
+            };
+
+            // `E` may already be `TaskError`; the conversion is then the identity.
+            #[allow(clippy::useless_conversion)]
+            fn __rmq_handler(
+                __rmq_invocation: ::rmq::__private::Invocation,
+            ) -> ::rmq::__private::BoxFuture<::core::result::Result<(), ::rmq::TaskError>> {
+                #run
+            }
+
+            static __RMQ_DESCRIPTOR: ::rmq::TaskDescriptor = ::rmq::TaskDescriptor {
+                topic: #topic,
+                function: #function,
+                module_path: ::core::module_path!(),
+                payload_type: #payload_name,
+                fields: &[#(#fields),*],
+                policy: #policy,
+                handler: __rmq_handler,
+                encode_json: ::rmq::__private::encode_json::<#payload>,
+            };
+
+            ::rmq::__private::inventory::submit! {
+                ::rmq::__private::Registration(&__RMQ_DESCRIPTOR)
+            }
+
+            #[automatically_derived]
+            impl ::rmq::Task for #payload {
+                fn descriptor() -> &'static ::rmq::TaskDescriptor {
+                    &__RMQ_DESCRIPTOR
+                }
+            }
+        };
+    }
+}
+
+fn policy(args: &TaskArgs) -> TokenStream {
+    let some = |value: TokenStream| quote!(::core::option::Option::Some(#value));
+    let none = quote!(::core::option::Option::None);
+    let retries = match args.retries {
+        Some(n) => some(Literal::u32_suffixed(n.into()).into_token_stream()),
+        None => none.clone(),
+    };
+    let backoff = match &args.backoff {
+        Some(BackoffArg::Fixed(delays)) => {
+            let delays = delays.iter().map(|ms| duration(*ms));
+            some(quote! {
+                ::rmq::Backoff::Fixed({
+                    const __RMQ_DELAYS: &[::rmq::__private::Duration] = &[#(#delays),*];
+                    __RMQ_DELAYS
+                })
+            })
+        }
+        Some(BackoffArg::Exponential { base, max }) => {
+            let (base, max) = (duration(*base), duration(*max));
+            some(quote!(::rmq::Backoff::Exponential { base: #base, max: #max }))
+        }
+        None => none.clone(),
+    };
+    let priority = match &args.priority {
+        Some(variant) => quote!(::rmq::Priority::#variant),
+        None => quote!(::rmq::Priority::Normal),
+    };
+    let timeout = args
+        .timeout
+        .map_or_else(|| none.clone(), |ms| some(duration(ms)));
+    let ttl = args
+        .ttl
+        .map_or_else(|| none.clone(), |ms| some(duration(ms)));
+    quote! {
+        ::rmq::TaskPolicy {
+            retries: #retries,
+            backoff: #backoff,
+            priority: #priority,
+            timeout: #timeout,
+            ttl: #ttl,
+        }
+    }
+}
+
+fn duration(millis: u64) -> TokenStream {
+    let millis = Literal::u64_suffixed(millis);
+    quote!(::rmq::__private::Duration::from_millis(#millis))
+}
+
+/// An identifier without its `r#` prefix.
+fn unraw(ident: &Ident) -> String {
+    let name = ident.to_string();
+    name.strip_prefix("r#").map(str::to_owned).unwrap_or(name)
+}
+
+/// `handle_order` -> `HandleOrder`.
+pub(crate) fn upper_camel(snake: &str) -> String {
+    let mut out = String::with_capacity(snake.len());
+    for part in snake.split('_').filter(|part| !part.is_empty()) {
+        let mut chars = part.chars();
+        if let Some(first) = chars.next() {
+            out.extend(first.to_uppercase());
+            out.push_str(chars.as_str());
+        }
+    }
+    out
+}
+
+/// A type as a user would write it: `Vec<String>`, not `Vec < String >`.
+fn type_name(ty: &Type) -> String {
+    ty.to_token_stream()
+        .to_string()
+        .replace(" :: ", "::")
+        .replace(":: ", "::")
+        .replace(" < ", "<")
+        .replace(" <", "<")
+        .replace(" >", ">")
+        .replace(" ,", ",")
+        .replace(" ;", ";")
+        .replace("& ", "&")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{type_name, upper_camel};
+
+    #[test]
+    fn camel_cases_function_names() {
+        assert_eq!(upper_camel("handle_order"), "HandleOrder");
+        assert_eq!(upper_camel("send"), "Send");
+        assert_eq!(upper_camel("_private_task"), "PrivateTask");
+        assert_eq!(upper_camel("task_v2"), "TaskV2");
+    }
+
+    #[test]
+    fn renders_types_compactly() {
+        let ty: syn::Type = syn::parse_quote!(::std::collections::HashMap<String, Vec<u8>>);
+        assert_eq!(
+            type_name(&ty),
+            "::std::collections::HashMap<String, Vec<u8>>"
+        );
+        let ty: syn::Type = syn::parse_quote!([u8; 4]);
+        assert_eq!(type_name(&ty), "[u8; 4]");
+        let ty: syn::Type = syn::parse_quote!(Option<(u8, String)>);
+        assert_eq!(type_name(&ty), "Option<(u8, String)>");
+    }
+}

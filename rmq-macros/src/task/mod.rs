@@ -1,0 +1,45 @@
+//! `#[rmq::task]`: parse the attribute ([`args`]), analyse the function
+//! ([`model`]), generate code ([`codegen`]).
+
+mod args;
+mod codegen;
+mod duration;
+mod errors;
+mod model;
+
+use proc_macro2::TokenStream;
+use quote::quote;
+use syn::ItemFn;
+
+use errors::Errors;
+
+/// Expands `#[rmq::task(args)] item`. On error, the function is emitted
+/// unchanged together with every error found, so the rest of the crate (and
+/// an IDE) still sees it.
+pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
+    let item_fn: ItemFn = match syn::parse2(item.clone()) {
+        Ok(item_fn) => item_fn,
+        Err(error) => {
+            let error =
+                syn::Error::new(error.span(), "`#[rmq::task]` applies to an `async fn` only");
+            let error = error.to_compile_error();
+            return quote!(#item #error);
+        }
+    };
+
+    let mut errors = Errors::default();
+    let args = args::parse(args, &mut errors);
+    let task = model::analyse(&item_fn, &mut errors);
+    match (task, errors.into_error()) {
+        (Some(task), None) => codegen::expand(&task, &args),
+        (task, error) => {
+            let fallback = task.map(|task| codegen::fallback(&task, &args));
+            let error = error.map(|error| error.to_compile_error());
+            quote! {
+                #item_fn
+                #fallback
+                #error
+            }
+        }
+    }
+}

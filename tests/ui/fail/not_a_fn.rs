@@ -1,0 +1,4 @@
+#[rmq::task]
+struct HandleOrder;
+
+fn main() {}

@@ -11,6 +11,7 @@ pub use rmq_core::{
     TaskErrorKind, TaskPolicy, Worker, WorkerBuilder,
 };
 
+#[doc = include_str!("../docs/task.md")]
 pub use rmq_macros::task;
 
 // Not public API: what `#[rmq::task]` expands to.

@@ -13,6 +13,7 @@ use rmq::{State, TaskError};
 /// Shared state the worker injects into handlers (a stand-in for an HTTP
 /// client or a database pool).
 pub struct Storage {
+    /// Where archives go.
     pub bucket: String,
 }
 

@@ -151,7 +151,7 @@ async fn main() {
     if wanted("backlog") {
         for backlog in [1_000, 100_000, 1_000_000] {
             eprintln!("running backlog {backlog}");
-            let record = scenarios::processing(&setup, n * 5, backlog).await;
+            let record = scenarios::processing(&setup, n, backlog).await;
             report::print_row(&record);
             all.push(record);
         }

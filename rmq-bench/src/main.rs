@@ -39,6 +39,10 @@ struct Args {
     /// Jobs per fetch/ack script call and per bulk enqueue.
     #[arg(long, default_value_t = 100)]
     batch: usize,
+    /// Tokio worker threads of this process and of the worker process
+    /// (1 = current-thread runtime).
+    #[arg(long, global = true, default_value_t = 2)]
+    threads: usize,
     /// Runs per scenario; the median is reported.
     #[arg(long, default_value_t = 1)]
     runs: usize,
@@ -68,9 +72,20 @@ enum Command {
     },
 }
 
-#[tokio::main]
-async fn main() {
+fn main() {
     let args = Args::parse();
+    let runtime = if args.threads == 1 {
+        tokio::runtime::Builder::new_current_thread().enable_all().build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(args.threads)
+            .enable_all()
+            .build()
+    };
+    runtime.expect("tokio runtime").block_on(run(args));
+}
+
+async fn run(args: Args) {
     if let Some(Command::WorkerProc {
         redis_url,
         count,
@@ -84,6 +99,7 @@ async fn main() {
             concurrency,
             queue_size,
             batch,
+            threads: args.threads,
         };
         scenarios::worker_process(&setup, count).await;
         return;
@@ -106,6 +122,7 @@ async fn main() {
         concurrency: args.concurrency,
         queue_size: args.queue_size,
         batch: args.batch,
+        threads: args.threads,
     };
     let wanted = |name: &str| args.only.is_empty() || args.only.iter().any(|o| o == name);
     let n = args.n;

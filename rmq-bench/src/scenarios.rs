@@ -19,6 +19,7 @@ pub(crate) struct Setup {
     pub(crate) concurrency: usize,
     pub(crate) queue_size: usize,
     pub(crate) batch: usize,
+    pub(crate) threads: usize,
 }
 
 impl Setup {
@@ -149,6 +150,7 @@ pub(crate) async fn processing(setup: &Setup, n: u64, backlog: u64) -> Record {
         .args(["--concurrency", &setup.concurrency.to_string()])
         .args(["--queue-size", &setup.queue_size.to_string()])
         .args(["--batch", &setup.batch.to_string()])
+        .args(["--threads", &setup.threads.to_string()])
         .stdout(Stdio::piped())
         .spawn()
         .expect("spawn worker process");

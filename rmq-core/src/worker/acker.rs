@@ -1,12 +1,12 @@
 //! The acker reports outcomes to Redis: successes in one batched ack per
 //! topic, failures one script call each. Whatever finished while a call was
-//! in flight goes in the next batch, so batches grow with the load.
+//! in flight goes in the next batch, so batches grow with the load; a few
+//! ackers run at once so Redis always has the next batch at hand.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::join_all;
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::dispatch::Backoff;
@@ -18,12 +18,12 @@ use crate::{Error, TaskErrorKind};
 
 pub(super) async fn run(
     shared: Arc<Shared>,
-    mut done: mpsc::UnboundedReceiver<Done>,
+    done: async_channel::Receiver<Done>,
     token: CancellationToken,
 ) {
     let max = shared.config.batch_size;
     let mut batch = Vec::with_capacity(max);
-    while let Some(first) = done.recv().await {
+    while let Ok(first) = done.recv().await {
         batch.push(first);
         while batch.len() < max {
             match done.try_recv() {

@@ -18,86 +18,114 @@ const WAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
 type WaitFuture = Pin<Box<dyn Future<Output = Result<bool, Error>> + Send>>;
 
+/// Fetch calls in flight at once: one can wait on Redis while the other's
+/// batch is handed out, so Redis is never idle between batches.
+const FETCHERS: usize = 2;
+
 pub(super) async fn run(
     shared: Arc<Shared>,
     jobs: async_channel::Sender<Job>,
     permits: Arc<Semaphore>,
     token: CancellationToken,
 ) {
+    let fetchers = (0..FETCHERS).map(|i| {
+        fetch_loop(
+            Arc::clone(&shared),
+            jobs.clone(),
+            Arc::clone(&permits),
+            token.clone(),
+            i,
+        )
+    });
+    futures_util::future::join_all(fetchers).await;
+}
+
+async fn fetch_loop(
+    shared: Arc<Shared>,
+    jobs: async_channel::Sender<Job>,
+    permits: Arc<Semaphore>,
+    token: CancellationToken,
+    mut first: usize,
+) {
     let config = &shared.config;
     let capacity = config.max_workers + config.task_queue_size;
     let watermark = config.batch_size.min(capacity.div_ceil(2)).max(1);
-    let lease = config.lease;
     let names = shared.topic_names();
+    let topics = shared.topics.len();
     let mut backoff = Backoff::default();
     let mut waiting: Option<WaitFuture> = None;
-    let mut first = 0;
+    let mut empty_streak = 0;
+    let mut next_due: Option<Duration> = None;
 
     while !token.is_cancelled() {
-        if permits.available_permits() < watermark {
-            tokio::select! {
-                () = token.cancelled() => return,
-                permit = permits.acquire_many(watermark as u32) => drop(permit),
-            }
+        // Reserve room for a whole batch before asking Redis for it.
+        let mut reserved = tokio::select! {
+            () = token.cancelled() => return,
+            permit = permits.acquire_many(watermark as u32) => match permit {
+                Ok(permit) => permit,
+                Err(_) => return,
+            },
+        };
+        let extra = config.batch_size.saturating_sub(watermark) as u32;
+        if let Ok(more) = permits.try_acquire_many(extra.min(permits.available_permits() as u32)) {
+            reserved.merge(more);
         }
-        let mut fetched_any = false;
-        let mut next_due: Option<Duration> = None;
-        let mut failed = false;
-        for offset in 0..shared.topics.len() {
-            let index = (first + offset) % shared.topics.len();
-            let free = permits.available_permits();
-            if free == 0 {
-                break;
+        let index = first % topics;
+        first = first.wrapping_add(1);
+        let topic = &shared.topics[index].name;
+        let fetched = match shared
+            .broker
+            .fetch(topic, reserved.num_permits(), config.lease)
+            .await
+        {
+            Ok(fetched) => {
+                backoff.reset();
+                fetched
             }
-            let want = free.min(config.batch_size);
-            match shared
-                .broker
-                .fetch(&shared.topics[index].name, want, lease)
-                .await
-            {
-                Ok(fetched) => {
-                    backoff.reset();
-                    next_due = min_opt(next_due, fetched.next_due);
-                    if fetched.jobs.is_empty() {
-                        continue;
-                    }
-                    fetched_any = true;
-                    if let Ok(taken) = permits.try_acquire_many(fetched.jobs.len() as u32) {
-                        taken.forget();
-                    }
-                    for envelope in fetched.jobs {
-                        let key = shared.held.insert(index, envelope.clone());
-                        let job = Job {
-                            topic: index,
-                            key,
-                            envelope,
-                        };
-                        if jobs.send(job).await.is_err() {
-                            return;
-                        }
-                    }
+            Err(error) => {
+                drop(reserved);
+                super::metrics::Metrics::add(&shared.metrics.redis_errors, 1);
+                tracing::warn!(%error, topic = %topic, "fetch failed; retrying");
+                tokio::select! {
+                    () = token.cancelled() => return,
+                    () = tokio::time::sleep(backoff.next()) => {}
                 }
-                Err(error) => {
-                    super::metrics::Metrics::add(&shared.metrics.redis_errors, 1);
-                    tracing::warn!(%error, topic = %shared.topics[index].name, "fetch failed; retrying");
-                    failed = true;
-                    break;
-                }
+                continue;
             }
-        }
-        first = (first + 1) % shared.topics.len();
-        if failed {
-            tokio::select! {
-                () = token.cancelled() => return,
-                () = tokio::time::sleep(backoff.next()) => {}
+        };
+        let got = fetched.jobs.len();
+        next_due = min_opt(next_due, fetched.next_due);
+        if got > 0 {
+            empty_streak = 0;
+            next_due = None;
+            // The runners give a permit back as each job finishes.
+            if let Some(taken) = reserved.split(got) {
+                taken.forget();
+            }
+            drop(reserved);
+            for envelope in fetched.jobs {
+                let key = shared.held.insert(index, envelope.clone());
+                let job = Job {
+                    topic: index,
+                    key,
+                    envelope,
+                };
+                if jobs.send(job).await.is_err() {
+                    return;
+                }
             }
             continue;
         }
-        if fetched_any {
+        drop(reserved);
+        empty_streak += 1;
+        if empty_streak < topics {
             continue;
         }
+        empty_streak = 0;
+        // Every topic came back empty: block until an enqueue wakes us, the
+        // next delayed job is due, or the fallback interval passes.
         let fallback = config.expired_check_interval;
-        let timer = next_due.map_or(fallback, |due| due.min(fallback));
+        let timer = next_due.take().map_or(fallback, |due| due.min(fallback));
         let wait = waiting.get_or_insert_with(|| {
             let broker = shared.broker.clone();
             let names = names.clone();

@@ -24,7 +24,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -35,6 +35,9 @@ use crate::broker::Broker;
 use crate::envelope::Envelope;
 use crate::task::fixed_delay;
 use crate::{Config, Error, StateMap, TaskDescriptor};
+
+/// Ack calls in flight at once.
+const ACKERS: usize = 2;
 
 /// A worker for the tasks of this binary. Build one with [`Worker::builder`].
 pub struct Worker {
@@ -121,7 +124,7 @@ impl Worker {
         let capacity = shared.config.max_workers + shared.config.task_queue_size;
         let permits = Arc::new(Semaphore::new(capacity));
         let (job_tx, job_rx) = async_channel::bounded::<Job>(capacity);
-        let (done_tx, done_rx) = mpsc::unbounded_channel();
+        let (done_tx, done_rx) = async_channel::unbounded();
 
         let mut runners = JoinSet::new();
         for _ in 0..shared.config.max_workers {
@@ -134,7 +137,10 @@ impl Worker {
             ));
         }
         drop(done_tx);
-        let acker = tokio::spawn(acker::run(Arc::clone(&shared), done_rx, token.clone()));
+        let ackers: Vec<_> = (0..ACKERS)
+            .map(|_| tokio::spawn(acker::run(Arc::clone(&shared), done_rx.clone(), token.clone())))
+            .collect();
+        drop(done_rx);
         let keeper = tokio::spawn(lease::run(Arc::clone(&shared), token.clone()));
         let monitor = tokio::spawn(monitor::run(Arc::clone(&shared), token.clone()));
 
@@ -159,7 +165,9 @@ impl Worker {
             runners.shutdown().await;
         }
         drop(job_rx);
-        let _ = acker.await;
+        for acker in ackers {
+            let _ = acker.await;
+        }
         let _ = keeper.await;
         let _ = monitor.await;
         shutdown::release_held(&shared).await;

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -21,7 +21,7 @@ pub(super) struct Done {
 pub(super) async fn run(
     shared: Arc<Shared>,
     jobs: async_channel::Receiver<Job>,
-    done: mpsc::UnboundedSender<Done>,
+    done: async_channel::Sender<Done>,
     permits: Arc<Semaphore>,
     token: CancellationToken,
 ) {
@@ -54,7 +54,7 @@ pub(super) async fn run(
         let elapsed = started.elapsed();
         permits.add_permits(1);
         if done
-            .send(Done {
+            .try_send(Done {
                 job,
                 result,
                 elapsed,

@@ -1,27 +1,21 @@
 -- Completes leased jobs.
 -- KEYS: 1 processing, 2 ids, 3 stats
--- ARGV: triples of (envelope, histogram bucket, duration us)
+-- ARGV: 1 sum of handler time (us), 2 number k of histogram buckets,
+--       then k pairs (bucket, count), then the envelopes.
 -- Returns the 0-based indexes of the jobs whose lease was lost.
-local n = #ARGV / 3
-local envs = {}
-for i = 1, n do envs[i] = ARGV[3 * i - 2] end
+local k = tonumber(ARGV[2])
+local first = 3 + 2 * k
+local n = #ARGV - first + 1
 local lost = {}
 local mine = {}
-local buckets = {}
-local sum = 0
 for i = 1, n, CHUNK do
-  local slice = {}
-  for k = i, math.min(i + CHUNK - 1, n) do slice[#slice + 1] = envs[k] end
-  local scores = redis.call('ZMSCORE', KEYS[1], unpack(slice))
-  for k = 1, #slice do
-    local idx = i + k - 1
-    if scores[k] then
-      mine[#mine + 1] = slice[k]
-      local b = ARGV[3 * idx - 1]
-      buckets[b] = (buckets[b] or 0) + 1
-      sum = sum + tonumber(ARGV[3 * idx])
+  local last = math.min(i + CHUNK - 1, n)
+  local scores = redis.call('ZMSCORE', KEYS[1], unpack(ARGV, first + i - 1, first + last - 1))
+  for j = i, last do
+    if scores[j - i + 1] then
+      mine[#mine + 1] = ARGV[first + j - 1]
     else
-      lost[#lost + 1] = idx - 1
+      lost[#lost + 1] = j - 1
     end
   end
 end
@@ -35,7 +29,9 @@ if #mine > 0 then
   local minute = math.floor(now_ms() / 60000)
   redis.call('HINCRBY', KEYS[3], 'completed', #mine)
   redis.call('HINCRBY', KEYS[3], 'm' .. minute, #mine)
-  redis.call('HINCRBY', KEYS[3], 'dur_sum', sum)
-  for b, count in pairs(buckets) do redis.call('HINCRBY', KEYS[3], 'h' .. b, count) end
+  redis.call('HINCRBY', KEYS[3], 'dur_sum', ARGV[1])
+  for b = 1, k do
+    redis.call('HINCRBY', KEYS[3], 'h' .. ARGV[1 + 2 * b], ARGV[2 + 2 * b])
+  end
 end
 return lost

@@ -22,6 +22,8 @@
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use bytes::Bytes;
+
 use crate::{JobContext, JobId, Priority};
 
 /// The envelope format version this build writes and reads.
@@ -34,7 +36,7 @@ pub const FLAG_EXPLICIT_ID: u8 = 1;
 /// A job as stored in Redis, parsed. Holding one is holding its lease token.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Envelope {
-    bytes: Vec<u8>,
+    bytes: Bytes,
     priority: Priority,
     id_end: usize,
 }
@@ -57,8 +59,9 @@ pub enum EnvelopeError {
 }
 
 impl Envelope {
-    /// Parses stored bytes.
-    pub fn parse(bytes: Vec<u8>) -> Result<Envelope, EnvelopeError> {
+    /// Parses stored bytes (without copying them).
+    pub fn parse(bytes: impl Into<Bytes>) -> Result<Envelope, EnvelopeError> {
+        let bytes = bytes.into();
         if bytes.len() < HEADER_LEN {
             return Err(EnvelopeError::Truncated(bytes.len()));
         }
@@ -83,9 +86,9 @@ impl Envelope {
         &self.bytes
     }
 
-    /// The stored bytes, taken out.
-    pub fn into_bytes(self) -> Vec<u8> {
-        self.bytes
+    /// The stored bytes, shared (cloning an envelope copies no bytes).
+    pub fn bytes(&self) -> &Bytes {
+        &self.bytes
     }
 
     /// The job id.
@@ -97,6 +100,11 @@ impl Envelope {
     /// The encoded payload.
     pub fn payload(&self) -> &[u8] {
         &self.bytes[self.id_end..]
+    }
+
+    /// The encoded payload, shared with the envelope (no copy).
+    pub fn payload_bytes(&self) -> Bytes {
+        self.bytes.slice(self.id_end..)
     }
 
     /// The job's priority.

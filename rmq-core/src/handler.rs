@@ -10,6 +10,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use futures_util::FutureExt;
 
 use serde::de::DeserializeOwned;
@@ -26,16 +27,16 @@ pub type HandlerFn = fn(Invocation) -> BoxFuture<Result<(), TaskError>>;
 /// state registered on the worker (or inline client).
 #[derive(Debug)]
 pub struct Invocation {
-    payload: Vec<u8>,
+    payload: Bytes,
     context: JobContext,
     state: StateMap,
 }
 
 impl Invocation {
     /// Bundles what one run needs.
-    pub fn new(payload: Vec<u8>, context: JobContext, state: StateMap) -> Self {
+    pub fn new(payload: impl Into<Bytes>, context: JobContext, state: StateMap) -> Self {
         Invocation {
-            payload,
+            payload: payload.into(),
             context,
             state,
         }

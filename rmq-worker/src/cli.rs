@@ -24,6 +24,11 @@ pub(crate) struct Global {
     /// Key namespace, to run several environments on one Redis [env: MQ_QUEUE_PREFIX]
     #[arg(long, global = true)]
     pub(crate) prefix: Option<String>,
+    /// Async runtime threads (default: one per CPU). 1 runs everything on
+    /// one thread: the fastest for I/O-bound handlers on small machines, but a
+    /// handler that blocks then stalls the whole worker [env: MQ_RUNTIME_THREADS]
+    #[arg(long, global = true, env = "MQ_RUNTIME_THREADS")]
+    pub(crate) threads: Option<usize>,
     /// Log output: readable (colored on a terminal) or JSON lines. Level from RUST_LOG.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Pretty)]
     pub(crate) log_format: LogFormat,

@@ -81,7 +81,17 @@ impl Cli {
     pub fn main(self) -> ExitCode {
         let args = cli::CommandLine::parse();
         logging::init(args.global.log_format);
-        let runtime = match tokio::runtime::Runtime::new() {
+        let runtime = match args.global.threads {
+            Some(1) => tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build(),
+            Some(threads) => tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(threads.max(1))
+                .enable_all()
+                .build(),
+            None => tokio::runtime::Runtime::new(),
+        };
+        let runtime = match runtime {
             Ok(runtime) => runtime,
             Err(error) => {
                 eprintln!("error: cannot start the async runtime: {error}");

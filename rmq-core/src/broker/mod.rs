@@ -396,6 +396,7 @@ impl Broker {
         let (raw, next_due): (Vec<Vec<u8>>, i64) = self.run("fetch", &invocation).await?;
         let mut jobs = Vec::with_capacity(raw.len());
         for bytes in raw {
+            let bytes = bytes::Bytes::from(bytes);
             match Envelope::parse(bytes.clone()) {
                 Ok(env) => jobs.push(env),
                 Err(e) => {
@@ -422,16 +423,31 @@ impl Broker {
         }
         let keys = self.keys(topic);
         let mut invocation = scripts::ACK.prepare_invoke();
+        // The histogram is summed here, so the script gets one argument per
+        // job (its envelope) plus a few buckets.
+        let mut buckets = [0u32; 41];
+        let mut sum_us: u64 = 0;
+        for duration in durations {
+            buckets[duration_bucket(*duration) as usize] += 1;
+            sum_us = sum_us.saturating_add(u64::try_from(duration.as_micros()).unwrap_or(u64::MAX));
+        }
+        let used: Vec<(usize, u32)> = buckets
+            .iter()
+            .enumerate()
+            .filter(|(_, &count)| count > 0)
+            .map(|(bucket, &count)| (bucket, count))
+            .collect();
         invocation
             .key(&keys.processing)
             .key(&keys.ids)
-            .key(&keys.stats);
-        for (i, job) in jobs.iter().enumerate() {
-            let duration = durations.get(i).copied().unwrap_or_default();
-            invocation
-                .arg(job.as_bytes())
-                .arg(duration_bucket(duration))
-                .arg(u64::try_from(duration.as_micros()).unwrap_or(u64::MAX));
+            .key(&keys.stats)
+            .arg(sum_us)
+            .arg(used.len());
+        for (bucket, count) in used {
+            invocation.arg(bucket).arg(count);
+        }
+        for job in jobs {
+            invocation.arg(job.as_bytes());
         }
         self.run("ack", &invocation).await
     }

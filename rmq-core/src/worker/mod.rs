@@ -138,7 +138,13 @@ impl Worker {
         }
         drop(done_tx);
         let ackers: Vec<_> = (0..ACKERS)
-            .map(|_| tokio::spawn(acker::run(Arc::clone(&shared), done_rx.clone(), token.clone())))
+            .map(|_| {
+                tokio::spawn(acker::run(
+                    Arc::clone(&shared),
+                    done_rx.clone(),
+                    token.clone(),
+                ))
+            })
             .collect();
         drop(done_rx);
         let keeper = tokio::spawn(lease::run(Arc::clone(&shared), token.clone()));

@@ -42,11 +42,8 @@ pub(super) async fn run(
             id = %context.id,
             attempt = context.attempt
         );
-        let invocation = Invocation::new(
-            job.envelope.payload().to_vec(),
-            context,
-            shared.state.clone(),
-        );
+        let invocation =
+            Invocation::new(job.envelope.payload_bytes(), context, shared.state.clone());
         let started = Instant::now();
         let result = handler::run(topic.descriptor.handler, invocation, topic.timeout)
             .instrument(span)

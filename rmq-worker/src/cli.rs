@@ -26,7 +26,7 @@ pub(crate) struct Global {
     pub(crate) prefix: Option<String>,
     /// Async runtime threads (default: one per CPU). 1 runs everything on
     /// one thread: the fastest for I/O-bound handlers on small machines, but a
-    /// handler that blocks then stalls the whole worker [env: MQ_RUNTIME_THREADS]
+    /// handler that blocks then stalls the whole worker
     #[arg(long, global = true, env = "MQ_RUNTIME_THREADS")]
     pub(crate) threads: Option<usize>,
     /// Log output: readable (colored on a terminal) or JSON lines. Level from RUST_LOG.

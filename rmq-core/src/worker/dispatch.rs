@@ -1,6 +1,9 @@
 //! The dispatcher: keeps the runners fed with leased jobs, fetching in
 //! batches while there is capacity, and blocking on a wake-up (or the next
 //! due delayed job) when every topic is empty.
+//!
+//! A fetch in flight is never abandoned: at shutdown the dispatcher waits for
+//! it, so the jobs Redis leased to this worker are held and given back.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -103,6 +106,8 @@ async fn fetch_loop(
                 taken.forget();
             }
             drop(reserved);
+            // Every fetched job is held first: whatever is not handed to a
+            // runner before shutdown goes back to the queue from there.
             for envelope in fetched.jobs {
                 let key = shared.held.insert(index, envelope.clone());
                 let job = Job {
@@ -110,8 +115,12 @@ async fn fetch_loop(
                     key,
                     envelope,
                 };
-                if jobs.send(job).await.is_err() {
-                    return;
+                tokio::select! {
+                    biased;
+                    () = token.cancelled() => {}
+                    sent = jobs.send(job) => if sent.is_err() {
+                        return;
+                    },
                 }
             }
             continue;

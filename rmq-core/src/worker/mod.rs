@@ -150,13 +150,16 @@ impl Worker {
         let keeper = tokio::spawn(lease::run(Arc::clone(&shared), token.clone()));
         let monitor = tokio::spawn(monitor::run(Arc::clone(&shared), token.clone()));
 
-        let dispatcher = dispatch::run(Arc::clone(&shared), job_tx, permits, token.clone());
-        tokio::select! {
-            () = dispatcher => {}
-            () = stop => {}
-        }
+        let dispatcher = tokio::spawn(dispatch::run(
+            Arc::clone(&shared),
+            job_tx,
+            permits,
+            token.clone(),
+        ));
+        stop.await;
         tracing::info!("shutting down: no new jobs are fetched");
         token.cancel();
+        let _ = dispatcher.await;
         let grace = shared.config.shutdown_grace;
         if tokio::time::timeout(grace, async {
             while runners.join_next().await.is_some() {}

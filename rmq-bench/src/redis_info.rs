@@ -35,3 +35,18 @@ pub(crate) async fn used_memory(conn: &mut MultiplexedConnection) -> f64 {
 pub(crate) async fn flush(conn: &mut MultiplexedConnection) {
     let _: Result<(), _> = redis::cmd("FLUSHALL").query_async(conn).await;
 }
+
+/// Microseconds Redis has spent inside scripts (`INFO commandstats`,
+/// `EVALSHA` and `EVAL`), the part of its CPU that excludes socket I/O.
+pub(crate) async fn script_usec(conn: &mut MultiplexedConnection) -> f64 {
+    let text: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(conn)
+        .await
+        .unwrap_or_default();
+    text.lines()
+        .filter(|l| l.starts_with("cmdstat_evalsha:") || l.starts_with("cmdstat_eval:"))
+        .filter_map(|l| l.split(',').find_map(|f| f.strip_prefix("usec=")))
+        .filter_map(|v| v.parse::<f64>().ok())
+        .sum()
+}

@@ -24,6 +24,8 @@ pub(crate) struct Record {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) redis_us_per_job: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) redis_script_us_per_job: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) backlog: Option<u64>,
 }
 
@@ -40,15 +42,24 @@ impl Record {
 
 pub(crate) fn print_header() {
     println!(
-        "{:<28} {:>9} {:>5} {:>12} {:>8} {:>8} {:>9} {:>8} {:>10}",
-        "scenario", "n", "conc", "per_s", "p50_ms", "p99_ms", "bytes/job", "rss_mb", "redis_us/j"
+        "{:<28} {:>9} {:>5} {:>12} {:>8} {:>8} {:>9} {:>8} {:>10} {:>11}",
+        "scenario",
+        "n",
+        "conc",
+        "per_s",
+        "p50_ms",
+        "p99_ms",
+        "bytes/job",
+        "rss_mb",
+        "redis_us/j",
+        "script_us/j"
     );
 }
 
 pub(crate) fn print_row(r: &Record) {
     let f = |v: Option<f64>, prec: usize| v.map_or("-".to_owned(), |v| format!("{v:.prec$}"));
     println!(
-        "{:<28} {:>9} {:>5} {:>12} {:>8} {:>8} {:>9} {:>8} {:>10}",
+        "{:<28} {:>9} {:>5} {:>12} {:>8} {:>8} {:>9} {:>8} {:>10} {:>11}",
         r.scenario,
         r.n,
         r.concurrency,
@@ -58,6 +69,7 @@ pub(crate) fn print_row(r: &Record) {
         f(r.bytes_per_job, 1),
         f(r.rss_mb, 1),
         f(r.redis_us_per_job, 2),
+        f(r.redis_script_us_per_job, 2),
     );
 }
 

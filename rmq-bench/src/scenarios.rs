@@ -48,6 +48,32 @@ fn order(_: u64) -> Noop {
     }
 }
 
+/// Redis CPU and script time since it was started, per job.
+struct Meter {
+    conn: redis::aio::MultiplexedConnection,
+    cpu_s: f64,
+    script_us: f64,
+}
+
+impl Meter {
+    async fn start(mut conn: redis::aio::MultiplexedConnection) -> Meter {
+        let cpu_s = redis_info::cpu_seconds(&mut conn).await;
+        let script_us = redis_info::script_usec(&mut conn).await;
+        Meter {
+            conn,
+            cpu_s,
+            script_us,
+        }
+    }
+
+    async fn finish(mut self, jobs: u64, record: &mut Record) {
+        let cpu_s = redis_info::cpu_seconds(&mut self.conn).await - self.cpu_s;
+        let script_us = redis_info::script_usec(&mut self.conn).await - self.script_us;
+        record.redis_us_per_job = Some(cpu_s * 1e6 / jobs as f64);
+        record.redis_script_us_per_job = Some(script_us / jobs as f64);
+    }
+}
+
 async fn fresh(setup: &Setup) -> redis::aio::MultiplexedConnection {
     let mut conn = redis_info::connect(&setup.url)
         .await
@@ -59,9 +85,9 @@ async fn fresh(setup: &Setup) -> redis::aio::MultiplexedConnection {
 /// One awaited enqueue at a time from each of `producers` tasks sharing one
 /// client.
 pub(crate) async fn enqueue_awaited(setup: &Setup, n: u64, producers: usize) -> Record {
-    let mut conn = fresh(setup).await;
+    let conn = fresh(setup).await;
     let client = setup.client().await;
-    let cpu = redis_info::cpu_seconds(&mut conn).await;
+    let meter = Meter::start(conn).await;
     let per_producer = n / producers as u64;
     let started = Instant::now();
     join_all((0..producers).map(|_| {
@@ -85,22 +111,21 @@ pub(crate) async fn enqueue_awaited(setup: &Setup, n: u64, producers: usize) -> 
         producers,
     );
     r.per_s = Some(total as f64 / elapsed);
-    r.redis_us_per_job =
-        Some((redis_info::cpu_seconds(&mut conn).await - cpu) * 1e6 / total as f64);
+    meter.finish(total, &mut r).await;
     r
 }
 
 /// `enqueue_many` in batches of `batch`.
 pub(crate) async fn enqueue_bulk(setup: &Setup, n: u64, batch: usize) -> Record {
-    let mut conn = fresh(setup).await;
+    let conn = fresh(setup).await;
     let client = setup.client().await;
-    let cpu = redis_info::cpu_seconds(&mut conn).await;
+    let meter = Meter::start(conn).await;
     let started = Instant::now();
     prefill(&client, n, batch).await;
     let elapsed = started.elapsed().as_secs_f64();
     let mut r = Record::new("enqueue_bulk", n, 1);
     r.per_s = Some(n as f64 / elapsed);
-    r.redis_us_per_job = Some((redis_info::cpu_seconds(&mut conn).await - cpu) * 1e6 / n as f64);
+    meter.finish(n, &mut r).await;
     r
 }
 
@@ -136,13 +161,13 @@ pub(crate) async fn memory(setup: &Setup, n: u64) -> Record {
 /// A worker process (this binary, `worker-proc`) drains `n` jobs queued
 /// behind `backlog` others; reports throughput, its peak RSS and Redis CPU.
 pub(crate) async fn processing(setup: &Setup, n: u64, backlog: u64) -> Record {
-    let mut conn = fresh(setup).await;
+    let conn = fresh(setup).await;
     {
         let client = setup.client().await;
         eprintln!("  queueing {} jobs", n + backlog);
         prefill(&client, n + backlog, 1000).await;
     }
-    let cpu = redis_info::cpu_seconds(&mut conn).await;
+    let meter = Meter::start(conn).await;
     let exe = std::env::current_exe().expect("own path");
     let mut child = tokio::process::Command::new(exe)
         .args(["worker-proc", "--redis-url", &setup.url])
@@ -173,7 +198,7 @@ pub(crate) async fn processing(setup: &Setup, n: u64, backlog: u64) -> Record {
     let mut r = Record::new(name, n, setup.concurrency);
     r.per_s = Some(n as f64 / elapsed);
     r.rss_mb = report["rss_mb"].as_f64();
-    r.redis_us_per_job = Some((redis_info::cpu_seconds(&mut conn).await - cpu) * 1e6 / n as f64);
+    meter.finish(n, &mut r).await;
     r.backlog = Some(backlog);
     r
 }

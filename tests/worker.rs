@@ -577,7 +577,10 @@ async fn long_job(probe: State<Probe<&'static str>>) -> Result<(), TaskError> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lease_is_renewed_while_a_long_handler_runs() {
     let env = Env::with(|c| {
-        c.lease = Duration::from_millis(300);
+        // The handler runs three leases long. The keeper renews every third
+        // of a lease, so only a stall of two thirds of one (333 ms) on a
+        // starved machine would lose it.
+        c.lease = Duration::from_millis(500);
         c.processing_monitor_interval = Duration::from_millis(50);
     })
     .await;

@@ -117,7 +117,7 @@ impl WorkerBuilder {
                 topics,
                 state: self.state,
                 held: Held::default(),
-                metrics: Metrics::default(),
+                metrics: Arc::new(Metrics::default()),
             }),
         })
     }

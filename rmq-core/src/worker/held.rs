@@ -29,11 +29,15 @@ impl Held {
         }
     }
 
-    /// Copies of the held jobs, grouped by topic index.
+    /// Copies of the held jobs, grouped by topic index, each group in the
+    /// order the jobs were fetched (so a release keeps their queue order).
     pub(super) fn by_topic(&self, topics: usize) -> Vec<Vec<(u64, Envelope)>> {
         let mut grouped = vec![Vec::new(); topics];
         for (key, (topic, envelope)) in self.lock().iter() {
             grouped[*topic].push((*key, envelope.clone()));
+        }
+        for group in &mut grouped {
+            group.sort_unstable_by_key(|(key, _)| *key);
         }
         grouped
     }

@@ -1,6 +1,7 @@
 //! Counters of one worker process (Redis keeps the cross-worker ones).
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 #[derive(Default)]
 pub(super) struct Metrics {
@@ -45,5 +46,26 @@ impl Metrics {
             lease_lost: get(&self.lease_lost),
             redis_errors: get(&self.redis_errors),
         }
+    }
+}
+
+/// A handle on a worker's counters that stays readable while the worker
+/// runs and after it stopped (running consumes the [`Worker`](super::Worker)).
+/// Made by [`Worker::metrics_handle`](super::Worker::metrics_handle).
+#[derive(Clone)]
+pub struct MetricsHandle(pub(super) Arc<Metrics>);
+
+impl MetricsHandle {
+    /// The counters now.
+    pub fn snapshot(&self) -> MetricsSnapshot {
+        self.0.snapshot()
+    }
+}
+
+impl std::fmt::Debug for MetricsHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("MetricsHandle")
+            .field(&self.snapshot())
+            .finish()
     }
 }

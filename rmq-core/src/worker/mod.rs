@@ -29,7 +29,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 pub use builder::WorkerBuilder;
-pub use metrics::MetricsSnapshot;
+pub use metrics::{MetricsHandle, MetricsSnapshot};
 
 use crate::broker::Broker;
 use crate::envelope::Envelope;
@@ -51,7 +51,7 @@ struct Shared {
     topics: Vec<Topic>,
     state: StateMap,
     held: held::Held,
-    metrics: metrics::Metrics,
+    metrics: Arc<metrics::Metrics>,
 }
 
 /// A topic this worker serves.
@@ -97,6 +97,12 @@ impl Worker {
     /// Counters of what this worker has done so far.
     pub fn metrics(&self) -> MetricsSnapshot {
         self.shared.metrics.snapshot()
+    }
+
+    /// A handle on the same counters that can be read while the worker runs
+    /// and after it stopped: [`Worker::run_until`] consumes the worker.
+    pub fn metrics_handle(&self) -> MetricsHandle {
+        MetricsHandle(Arc::clone(&self.shared.metrics))
     }
 
     /// Runs until SIGINT or SIGTERM, then shuts down gracefully.

@@ -1,0 +1,179 @@
+//! Helpers of the worker tests: a Redis per test, a client on it, a probe
+//! handlers report to, and waits on conditions (never on fixed sleeps).
+#![allow(dead_code, unreachable_pub)]
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rmq::broker::TopicStats;
+use rmq::{Client, Config, Worker};
+use rmq_testkit::RedisServer;
+use tokio::sync::watch;
+
+/// Safety net around every wait: a test that hangs fails after this long.
+pub const LIMIT: Duration = Duration::from_secs(15);
+
+/// A throwaway Redis and a client on it.
+pub struct Env {
+    pub server: RedisServer,
+    pub client: Client,
+}
+
+impl Env {
+    /// A Redis with the test defaults (tiny retry delays, short grace).
+    pub async fn new() -> Env {
+        Env::with(|_| {}).await
+    }
+
+    /// A Redis with the test defaults adjusted by `adjust`.
+    pub async fn with(adjust: impl FnOnce(&mut Config)) -> Env {
+        let server = RedisServer::start();
+        let mut config = Config::default();
+        config.redis_url = server.url();
+        config.connection_pool_size = 4;
+        config.retry_delays = vec![Duration::from_millis(10)];
+        config.shutdown_grace = Duration::from_secs(5);
+        adjust(&mut config);
+        let client = Client::connect(config)
+            .await
+            .expect("connect to the test Redis");
+        Env { server, client }
+    }
+
+    /// Another client with the same configuration (its own pool and its own
+    /// blocking connection), as a second worker process would have.
+    pub async fn second_client(&self) -> Client {
+        Client::connect(self.client.config().clone())
+            .await
+            .expect("connect a second client")
+    }
+
+    pub fn broker(&self) -> &rmq::Broker {
+        self.client.broker().expect("a Redis-backed client")
+    }
+
+    pub async fn stats(&self, topic: &str) -> TopicStats {
+        self.broker().stats(topic).await.expect("stats")
+    }
+
+    /// Waits until `n` connections are blocked on a wake-up list, i.e. `n`
+    /// workers have nothing to do and sleep until an enqueue wakes them.
+    pub async fn wait_idle(&self, n: usize) {
+        let client = redis::Client::open(self.server.url()).expect("redis url");
+        let mut conn = client
+            .get_multiplexed_async_connection()
+            .await
+            .expect("raw connection");
+        let deadline = Instant::now() + LIMIT;
+        loop {
+            let list: String = redis::cmd("CLIENT")
+                .arg("LIST")
+                .query_async(&mut conn)
+                .await
+                .expect("CLIENT LIST");
+            let blocked = list.lines().filter(|l| l.contains("cmd=blpop")).count();
+            if blocked >= n {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no worker went idle within {LIMIT:?}: {list}"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+}
+
+/// Jobs pending over every priority.
+pub fn pending(stats: &TopicStats) -> u64 {
+    stats.pending.iter().sum()
+}
+
+/// Runs `worker` until `stop` completes; fails the test if that takes more
+/// than [`LIMIT`] or the worker errs.
+pub async fn run(worker: Worker, stop: impl Future<Output = ()> + Send) {
+    tokio::time::timeout(LIMIT, worker.run_until(stop))
+        .await
+        .expect("the worker did not stop in time")
+        .expect("the worker failed");
+}
+
+/// What handlers report to the test: a list of records and a way to wait
+/// until it satisfies a condition. Handlers get it as `State<Probe<T>>`.
+pub struct Probe<T> {
+    inner: Arc<ProbeInner<T>>,
+}
+
+struct ProbeInner<T> {
+    records: Mutex<Vec<T>>,
+    changed: watch::Sender<u64>,
+}
+
+impl<T> Clone for Probe<T> {
+    fn clone(&self) -> Self {
+        Probe {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<T> Default for Probe<T> {
+    fn default() -> Self {
+        Probe {
+            inner: Arc::new(ProbeInner {
+                records: Mutex::new(Vec::new()),
+                changed: watch::Sender::new(0),
+            }),
+        }
+    }
+}
+
+impl<T: Clone + Send + 'static> Probe<T> {
+    pub fn new() -> Self {
+        Probe::default()
+    }
+
+    pub fn record(&self, record: T) {
+        self.inner.records.lock().unwrap().push(record);
+        self.inner.changed.send_modify(|n| *n += 1);
+    }
+
+    pub fn records(&self) -> Vec<T> {
+        self.inner.records.lock().unwrap().clone()
+    }
+
+    pub fn len(&self) -> usize {
+        self.inner.records.lock().unwrap().len()
+    }
+
+    /// Completes once the records satisfy `condition`.
+    pub fn until(
+        &self,
+        condition: impl Fn(&[T]) -> bool + Send + 'static,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        let probe = self.clone();
+        async move {
+            let mut changes = probe.inner.changed.subscribe();
+            loop {
+                if condition(&probe.inner.records.lock().unwrap()) {
+                    return;
+                }
+                // The sender lives in `probe`, so this never reports closed.
+                let _ = changes.changed().await;
+            }
+        }
+    }
+
+    /// Completes once at least `n` records were made.
+    pub fn reached(&self, n: usize) -> impl Future<Output = ()> + Send + 'static {
+        self.until(move |records| records.len() >= n)
+    }
+
+    /// Like [`Probe::until`], failing the test after [`LIMIT`].
+    pub async fn wait(&self, condition: impl Fn(&[T]) -> bool + Send + 'static) {
+        tokio::time::timeout(LIMIT, self.until(condition))
+            .await
+            .expect("the condition was not met in time");
+    }
+}

@@ -12,10 +12,7 @@ use rmq::envelope::Envelope;
 use rmq_it::{Flaky, Hangs, Panics, Permanent, Record, Slow, ATTEMPTS, RAN, STARTED};
 use rmq_testkit::{Options, RedisServer};
 
-const SHORT_LEASE: [(&str, &str); 2] = [
-    ("MQ_LEASE", "1"),
-    ("MQ_PROCESSING_MONITOR_INTERVAL", "1"),
-];
+const SHORT_LEASE: [(&str, &str); 2] = [("MQ_LEASE", "1"), ("MQ_PROCESSING_MONITOR_INTERVAL", "1")];
 
 async fn enqueue_records(probe: &Probe, seqs: std::ops::Range<u64>) {
     let client = probe.client().await;
@@ -52,10 +49,13 @@ async fn a_job_of_a_killed_worker_completes_on_another_after_its_lease_expires()
     let redis = RedisServer::start();
     let probe = Probe::new(redis.url());
     let client = probe.client().await;
-    Slow { seq: 0, millis: 1500 }
-        .enqueue(&client)
-        .await
-        .unwrap();
+    Slow {
+        seq: 0,
+        millis: 1500,
+    }
+    .enqueue(&client)
+    .await
+    .unwrap();
     enqueue_records(&probe, 0..20).await;
 
     let mut first = Worker::run(&redis.url(), &["--concurrency", "2"], &SHORT_LEASE);
@@ -73,13 +73,19 @@ async fn a_job_of_a_killed_worker_completes_on_another_after_its_lease_expires()
         probe.ran("slow").await.is_empty(),
         "the slow job cannot have finished before the kill"
     );
-    assert_eq!(probe.stats("slow").await.processing, 1, "it is still leased");
+    assert_eq!(
+        probe.stats("slow").await.processing,
+        1,
+        "it is still leased"
+    );
 
     let killed_at = Instant::now();
     let _second = Worker::run(&redis.url(), &["--concurrency", "2"], &SHORT_LEASE);
-    eventually("the slow job to complete", Duration::from_secs(20), || async {
-        probe.ran("slow").await.contains_key(&0).then_some(())
-    })
+    eventually(
+        "the slow job to complete",
+        Duration::from_secs(20),
+        || async { probe.ran("slow").await.contains_key(&0).then_some(()) },
+    )
     .await;
     // Recovered after the 1 s lease (not before), then 1.5 s of work.
     assert!(killed_at.elapsed() >= Duration::from_millis(1500));
@@ -124,12 +130,20 @@ async fn sigterm_finishes_running_jobs_returns_the_rest_and_exits_zero() {
     let status = worker.exited(grace + Duration::from_secs(3)).await;
     let took = signalled.elapsed();
     assert_eq!(status.code(), Some(0), "graceful exit: {status:?}");
-    assert!(took < grace, "exited {took:?} after SIGTERM, grace {grace:?}");
+    assert!(
+        took < grace,
+        "exited {took:?} after SIGTERM, grace {grace:?}"
+    );
 
     let ran = probe.ran("slow").await;
-    let started: HashSet<u64> = count(&probe.list(STARTED).await, "slow").into_keys().collect();
+    let started: HashSet<u64> = count(&probe.list(STARTED).await, "slow")
+        .into_keys()
+        .collect();
     let finished: HashSet<u64> = ran.keys().copied().collect();
-    assert_eq!(started, finished, "every started job finished within the grace");
+    assert_eq!(
+        started, finished,
+        "every started job finished within the grace"
+    );
     assert!(ran.values().all(|&n| n == 1));
     let stats = probe.stats("slow").await;
     assert_eq!(stats.processing, 0, "no job is left leased");
@@ -139,7 +153,10 @@ async fn sigterm_finishes_running_jobs_returns_the_rest_and_exits_zero() {
         JOBS,
         "every job either finished or is pending again: {stats:?}"
     );
-    assert!(stats.pending[1] > 0, "some jobs were still queued at the signal");
+    assert!(
+        stats.pending[1] > 0,
+        "some jobs were still queued at the signal"
+    );
 
     let _fresh = Worker::run(&redis.url(), &["--concurrency", "4"], &[]);
     ran_at_least(&probe, "slow", JOBS as usize, Duration::from_secs(20)).await;
@@ -148,7 +165,10 @@ async fn sigterm_finishes_running_jobs_returns_the_rest_and_exits_zero() {
     assert_eq!(ran.len() as u64, JOBS);
     assert!(ran.values().all(|&n| n == 1), "a job ran twice: {ran:?}");
     let started = count(&probe.list(STARTED).await, "slow");
-    assert!(started.values().all(|&n| n == 1), "a job started twice: {started:?}");
+    assert!(
+        started.values().all(|&n| n == 1),
+        "a job started twice: {started:?}"
+    );
     assert_eq!((stats.completed, stats.failed, stats.dead), (JOBS, 0, 0));
 }
 
@@ -174,7 +194,10 @@ async fn the_worker_reconnects_after_redis_restarts_and_nothing_is_lost() {
     assert!(worker.running(), "a Redis outage must not stop the worker");
     redis.restart();
     let before = probe.ran("slow").await.len();
-    assert!(before < JOBS as usize, "the restart came too late to test anything");
+    assert!(
+        before < JOBS as usize,
+        "the restart came too late to test anything"
+    );
 
     ran_at_least(&probe, "slow", JOBS as usize, Duration::from_secs(45)).await;
     let stats = drained(&probe, "slow", Duration::from_secs(15)).await;
@@ -189,7 +212,10 @@ async fn the_worker_reconnects_after_redis_restarts_and_nothing_is_lost() {
         "{repeated} jobs ran twice; only those in flight at the crash may"
     );
     assert_eq!(stats.dead, 0, "{stats:?}");
-    assert_eq!(stats.completed, JOBS, "each job acknowledged once: {stats:?}");
+    assert_eq!(
+        stats.completed, JOBS,
+        "each job acknowledged once: {stats:?}"
+    );
     assert!(worker.running());
 }
 
@@ -216,7 +242,10 @@ async fn the_worker_survives_script_flush_and_client_kill() {
             .query_async(&mut admin)
             .await
             .expect("CLIENT KILL");
-        assert!(killed > 0, "round {round}: the worker's connections were killed");
+        assert!(
+            killed > 0,
+            "round {round}: the worker's connections were killed"
+        );
         assert!(
             probe.ran("slow").await.len() < JOBS as usize,
             "round {round}: the faults came too late to test anything"
@@ -296,7 +325,10 @@ async fn failing_handlers_retry_and_dead_letter_as_configured() {
     }
     ran_at_least(&probe, "flaky", 1, Duration::from_secs(15)).await;
     ran_at_least(&probe, "record", 100, Duration::from_secs(15)).await;
-    assert!(worker.running(), "a panicking handler must not kill the worker");
+    assert!(
+        worker.running(),
+        "a panicking handler must not kill the worker"
+    );
 
     let attempts = probe.list(ATTEMPTS).await;
     let dead = |topic: &'static str| {
@@ -342,7 +374,10 @@ async fn failing_handlers_retry_and_dead_letter_as_configured() {
     let hangs = broker.stats("hangs").await.unwrap();
     assert_eq!((hangs.failed, hangs.completed), (2, 0));
     let records = drained(&probe, "record", Duration::from_secs(5)).await;
-    assert_eq!((records.completed, records.failed, records.dead), (100, 0, 0));
+    assert_eq!(
+        (records.completed, records.failed, records.dead),
+        (100, 0, 0)
+    );
     assert!(worker.running());
 }
 

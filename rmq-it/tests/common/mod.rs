@@ -35,7 +35,8 @@ pub fn command(url: &str, args: &[&str], env: &[(&str, &str)]) -> Command {
 }
 
 /// A worker process, SIGKILLed on drop if still running. Its output goes
-/// to a log file that is printed when the test fails.
+/// to a log file that is printed when the test fails (or always, with
+/// `RMQ_IT_LOGS=1`).
 pub struct Worker {
     child: Child,
     log: PathBuf,
@@ -122,7 +123,7 @@ impl Drop for Worker {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
-        if std::thread::panicking() {
+        if std::thread::panicking() || std::env::var_os("RMQ_IT_LOGS").is_some() {
             let log = self.log();
             let lines: Vec<&str> = log.lines().collect();
             let tail = &lines[lines.len().saturating_sub(60)..];
@@ -154,7 +155,10 @@ pub fn cli(url: &str, args: &[&str]) -> Output {
         Err(_) => {
             // SAFETY: the child is not reaped while its waiter still waits.
             unsafe { libc::kill(pid, libc::SIGKILL) };
-            panic!("`rmq-it-worker {}` did not finish within 30 s", args.join(" "));
+            panic!(
+                "`rmq-it-worker {}` did not finish within 30 s",
+                args.join(" ")
+            );
         }
     }
 }

@@ -52,6 +52,7 @@ pub(super) async fn run(
             .instrument(span)
             .await;
         let elapsed = started.elapsed();
+        shared.held.finish(job.key);
         permits.add_permits(1);
         if done
             .send(Done {

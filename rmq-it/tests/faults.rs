@@ -385,3 +385,22 @@ fn assert_payload(envelope: &Envelope, seq: u64) {
     let json = rmq::codec::to_json(envelope.payload()).expect("payload decodes");
     assert_eq!(json["seq"], seq, "{json}");
 }
+
+#[tokio::test]
+async fn a_fault_free_run_with_short_leases_loses_no_lease() {
+    const JOBS: u64 = 3000;
+    let redis = RedisServer::start();
+    let probe = Probe::new(redis.url());
+    enqueue_slow(&probe, 0..JOBS, 1).await;
+    let mut worker = Worker::run(&redis.url(), &["--concurrency", "4"], &SHORT_LEASE);
+    ran_at_least(&probe, "slow", JOBS as usize, Duration::from_secs(45)).await;
+    let stats = drained(&probe, "slow", Duration::from_secs(10)).await;
+    assert_eq!((stats.completed, stats.failed, stats.dead), (JOBS, 0, 0));
+    let ran = probe.ran("slow").await;
+    assert!(ran.values().all(|&n| n == 1));
+    worker.signal(libc::SIGTERM);
+    assert_eq!(worker.exited(Duration::from_secs(10)).await.code(), Some(0));
+    let log = worker.log();
+    let lost = log.lines().filter(|l| l.contains("lease lost")).count();
+    assert_eq!(lost, 0, "no lease can be lost without a fault:\n{log}");
+}

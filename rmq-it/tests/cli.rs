@@ -221,8 +221,23 @@ async fn dlq_list_show_retry_and_purge_real_dead_jobs() {
     let out = ok(cli(&url, &["dlq", "list", "permanent"]));
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 2, "{out}");
-    assert!(lines[0].starts_with(&second), "newest first: {out}");
-    assert!(lines[1].starts_with(&first), "{out}");
+    assert!(
+        lines.iter().any(|l| l.starts_with(&format!("{first} ")))
+            && lines.iter().any(|l| l.starts_with(&format!("{second} "))),
+        "{out}"
+    );
+    let died: Vec<&str> = lines
+        .iter()
+        .map(|l| {
+            l.split("died=")
+                .nth(1)
+                .expect("died=")
+                .split(' ')
+                .next()
+                .unwrap()
+        })
+        .collect();
+    assert!(died[0] >= died[1], "newest first: {out}");
     assert!(
         out.contains("attempts=1") && out.contains("bad input 1"),
         "{out}"

@@ -251,11 +251,27 @@ impl Broker {
 
     /// Re-enqueues every dead-lettered job of `topic`; returns how many.
     pub async fn retry_all_dead(&self, topic: &str) -> Result<usize, Error> {
+        // Only the jobs dead when the call starts: one retried here that a
+        // worker dead-letters again meanwhile is not retried a second time
+        // (nor kept in a loop that never ends).
+        let keys = self.keys(topic);
+        let dead = &keys.dead;
+        let mut cmd = redis::cmd("ZRANGE");
+        cmd.arg(dead).arg(-1).arg(-1).arg("WITHSCORES");
+        let newest: Vec<(Vec<u8>, String)> = self.cmd("dead-letter retry", &cmd).await?;
+        let Some((_, newest)) = newest.into_iter().next() else {
+            return Ok(0);
+        };
         let mut total = 0;
         loop {
             // Oldest first, so they run in the order they died.
-            let mut cmd = redis::cmd("ZRANGE");
-            cmd.arg(&self.keys(topic).dead).arg(0).arg(PAGE - 1);
+            let mut cmd = redis::cmd("ZRANGEBYSCORE");
+            cmd.arg(dead)
+                .arg("-inf")
+                .arg(&newest)
+                .arg("LIMIT")
+                .arg(0)
+                .arg(PAGE);
             let page: Vec<Vec<u8>> = self.cmd("dead-letter retry", &cmd).await?;
             if page.is_empty() {
                 return Ok(total);

@@ -10,15 +10,42 @@ use crate::envelope::Envelope;
 #[derive(Default)]
 pub(super) struct Held {
     next_key: AtomicU64,
-    jobs: Mutex<HashMap<u64, (usize, Envelope)>>,
+    jobs: Mutex<HashMap<u64, Entry>>,
+}
+
+struct Entry {
+    topic: usize,
+    envelope: Envelope,
+    /// The handler is done; the outcome is with the acker.
+    finished: bool,
 }
 
 impl Held {
     /// Records a fetched job of topic index `topic`; returns its key.
     pub(super) fn insert(&self, topic: usize, envelope: Envelope) -> u64 {
         let key = self.next_key.fetch_add(1, Ordering::Relaxed);
-        self.lock().insert(key, (topic, envelope));
+        self.lock().insert(
+            key,
+            Entry {
+                topic,
+                envelope,
+                finished: false,
+            },
+        );
         key
+    }
+
+    /// Marks a job whose handler is done: its outcome is on its way to the
+    /// acker, which removes it once reported.
+    pub(super) fn finish(&self, key: u64) {
+        if let Some(entry) = self.lock().get_mut(&key) {
+            entry.finished = true;
+        }
+    }
+
+    /// Whether the job is held and its handler has not finished.
+    pub(super) fn is_running(&self, key: u64) -> bool {
+        self.lock().get(&key).is_some_and(|entry| !entry.finished)
     }
 
     /// Forgets jobs that were reported (or whose lease was lost).
@@ -33,8 +60,8 @@ impl Held {
     /// order the jobs were fetched (so a release keeps their queue order).
     pub(super) fn by_topic(&self, topics: usize) -> Vec<Vec<(u64, Envelope)>> {
         let mut grouped = vec![Vec::new(); topics];
-        for (key, (topic, envelope)) in self.lock().iter() {
-            grouped[*topic].push((*key, envelope.clone()));
+        for (key, entry) in self.lock().iter() {
+            grouped[entry.topic].push((*key, entry.envelope.clone()));
         }
         for group in &mut grouped {
             group.sort_unstable_by_key(|(key, _)| *key);
@@ -46,7 +73,7 @@ impl Held {
         self.lock().is_empty()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, (usize, Envelope)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Entry>> {
         self.jobs
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())

@@ -32,6 +32,14 @@ pub(super) async fn run(shared: Arc<Shared>, token: CancellationToken) {
             let envelopes: Vec<_> = held.iter().map(|(_, e)| e.clone()).collect();
             match shared.broker.extend(name, &envelopes, lease).await {
                 Ok(lost) => {
+                    // A job whose handler finished may have been acked (or
+                    // failed) between the snapshot and the extension: that
+                    // is no lost lease, and the acker learns of a real one
+                    // when it reports.
+                    let lost: Vec<usize> = lost
+                        .into_iter()
+                        .filter(|&i| shared.held.is_running(held[i].0))
+                        .collect();
                     for &i in &lost {
                         Metrics::add(&shared.metrics.lease_lost, 1);
                         tracing::warn!(topic = %name, id = envelopes[i].id(), "lease lost while the job was held; another worker may run it");

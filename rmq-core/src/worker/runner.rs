@@ -49,6 +49,7 @@ pub(super) async fn run(
             .instrument(span)
             .await;
         let elapsed = started.elapsed();
+        shared.held.finish(job.key);
         permits.add_permits(1);
         if done
             .try_send(Done {

@@ -1,0 +1,158 @@
+//! Tasks for the fault-injection tests of rmq. The `rmq-it-worker` binary
+//! links them into a worker; the tests link them to enqueue typed payloads.
+//!
+//! Every task writes what it did to Redis, under keys outside any queue:
+//! [`RAN`] gets `<topic>:<seq>` when a run completes, [`STARTED`] gets
+//! `<topic>:<seq>:<attempt>` when a long run begins and [`ATTEMPTS`] gets
+//! `<topic>:<seq>:<attempt>` on every run of a failing task.
+
+use std::time::Duration;
+
+use redis::aio::MultiplexedConnection;
+use rmq::{JobContext, State, TaskError};
+
+/// List of completed runs: `<topic>:<seq>`.
+pub const RAN: &str = "it:ran";
+/// List of started runs of `slow`: `<topic>:<seq>:<attempt>`.
+pub const STARTED: &str = "it:started";
+/// List of every run of the failing tasks: `<topic>:<seq>:<attempt>`.
+pub const ATTEMPTS: &str = "it:attempts";
+
+/// Writes records to the Redis named by `REDIS_URL`, over one connection
+/// that is replaced when it breaks.
+pub struct Recorder {
+    url: String,
+    conn: tokio::sync::Mutex<Option<MultiplexedConnection>>,
+}
+
+impl Recorder {
+    /// A recorder for `REDIS_URL` (default `redis://127.0.0.1:6379`).
+    pub fn from_env() -> Recorder {
+        Recorder::new(
+            std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned()),
+        )
+    }
+
+    /// A recorder for `url`.
+    pub fn new(url: String) -> Recorder {
+        Recorder {
+            url,
+            conn: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    async fn connection(&self) -> Result<MultiplexedConnection, String> {
+        let mut cached = self.conn.lock().await;
+        if let Some(conn) = &*cached {
+            return Ok(conn.clone());
+        }
+        let client = redis::Client::open(self.url.as_str()).map_err(|e| e.to_string())?;
+        let conn = tokio::time::timeout(
+            Duration::from_secs(2),
+            client.get_multiplexed_async_connection(),
+        )
+        .await
+        .map_err(|_| "connecting timed out".to_owned())?
+        .map_err(|e| e.to_string())?;
+        *cached = Some(conn.clone());
+        Ok(conn)
+    }
+
+    async fn try_push(&self, key: &str, value: &str) -> Result<(), String> {
+        let mut conn = self.connection().await?;
+        let pushed: Result<i64, _> = redis::cmd("RPUSH")
+            .arg(key)
+            .arg(value)
+            .query_async(&mut conn)
+            .await;
+        if let Err(error) = pushed {
+            *self.conn.lock().await = None;
+            return Err(error.to_string());
+        }
+        Ok(())
+    }
+
+    /// Appends `value` to the list `key`; tries a fresh connection once
+    /// before failing the run (retryably).
+    pub async fn push(&self, key: &str, value: String) -> Result<(), TaskError> {
+        if self.try_push(key, &value).await.is_ok() {
+            return Ok(());
+        }
+        self.try_push(key, &value)
+            .await
+            .map_err(|e| TaskError::retryable(format!("cannot record {value} in {key}: {e}")))
+    }
+}
+
+/// Records that it ran.
+#[rmq::task(retries = 5, retry_delays = ["50ms"])]
+pub async fn record(seq: u64, recorder: State<Recorder>) -> Result<(), TaskError> {
+    recorder.push(RAN, format!("record:{seq}")).await
+}
+
+/// Records its start, sleeps `millis`, then records that it ran.
+#[rmq::task(retries = 3, retry_delays = ["50ms"])]
+pub async fn slow(
+    seq: u64,
+    millis: u64,
+    ctx: JobContext,
+    recorder: State<Recorder>,
+) -> Result<(), TaskError> {
+    recorder
+        .push(STARTED, format!("slow:{seq}:{}", ctx.attempt))
+        .await?;
+    tokio::time::sleep(Duration::from_millis(millis)).await;
+    recorder.push(RAN, format!("slow:{seq}")).await
+}
+
+/// Fails (retryably) on its first `fail_times` attempts, then succeeds.
+#[rmq::task(retries = 3, retry_delays = ["50ms"])]
+pub async fn flaky(
+    seq: u64,
+    fail_times: u32,
+    ctx: JobContext,
+    recorder: State<Recorder>,
+) -> Result<(), TaskError> {
+    recorder
+        .push(ATTEMPTS, format!("flaky:{seq}:{}", ctx.attempt))
+        .await?;
+    if ctx.attempt <= fail_times {
+        return Err(TaskError::retryable(format!(
+            "flaky failure on attempt {}",
+            ctx.attempt
+        )));
+    }
+    recorder.push(RAN, format!("flaky:{seq}")).await
+}
+
+/// Panics on every attempt.
+#[rmq::task(retries = 2, retry_delays = ["50ms"])]
+pub async fn panics(seq: u64, ctx: JobContext, recorder: State<Recorder>) -> Result<(), TaskError> {
+    recorder
+        .push(ATTEMPTS, format!("panics:{seq}:{}", ctx.attempt))
+        .await?;
+    panic!("handler panic on purpose (seq {seq})");
+}
+
+/// Never finishes; its timeout cancels it.
+#[rmq::task(timeout = "300ms", retries = 1, retry_delays = ["50ms"])]
+pub async fn hangs(seq: u64, ctx: JobContext, recorder: State<Recorder>) -> Result<(), TaskError> {
+    recorder
+        .push(ATTEMPTS, format!("hangs:{seq}:{}", ctx.attempt))
+        .await?;
+    std::future::pending::<()>().await;
+    Ok(())
+}
+
+/// Fails permanently on its first attempt, although retries are allowed.
+#[rmq::task(retries = 3, retry_delays = ["50ms"])]
+pub async fn permanent(
+    seq: u64,
+    ctx: JobContext,
+    recorder: State<Recorder>,
+) -> Result<(), TaskError> {
+    recorder
+        .push(ATTEMPTS, format!("permanent:{seq}:{}", ctx.attempt))
+        .await?;
+    Err(TaskError::permanent(format!("bad input {seq}")))
+}

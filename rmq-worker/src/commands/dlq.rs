@@ -9,6 +9,13 @@ use crate::cli::DlqCommand;
 
 pub(crate) async fn execute(client: &Client, command: DlqCommand) -> Result<(), Error> {
     let broker = super::broker(client);
+    let topic = match &command {
+        DlqCommand::List { topic, .. }
+        | DlqCommand::Show { topic, .. }
+        | DlqCommand::Retry { topic, .. }
+        | DlqCommand::Purge { topic } => topic,
+    };
+    super::known_topic(broker, topic).await?;
     match command {
         DlqCommand::List {
             topic,

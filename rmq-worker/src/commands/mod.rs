@@ -42,3 +42,14 @@ fn broker(client: &Client) -> &rmq::Broker {
         .broker()
         .expect("Client::connect returns a Redis-backed client")
 }
+
+/// Fails with `UnknownTopic` unless `topic` is linked into this binary or
+/// known to Redis (something was enqueued or served on it).
+async fn known_topic(broker: &rmq::Broker, topic: &str) -> Result<(), Error> {
+    let linked = rmq::Registry::global().is_ok_and(|r| r.get(topic).is_some());
+    if linked || broker.topics().await?.iter().any(|t| t == topic) {
+        Ok(())
+    } else {
+        Err(Error::UnknownTopic(topic.to_owned()))
+    }
+}

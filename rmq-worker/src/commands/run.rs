@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use rmq::{Client, Error, Worker};
+use rmq::{Client, Error, Registry, Worker};
 
 use crate::cli::{Global, RunArgs};
 use crate::Configure;
@@ -15,12 +15,36 @@ pub(crate) async fn run(global: &Global, args: RunArgs, configure: Configure) ->
         config.max_workers = concurrency;
     }
     config.validate()?;
+    let topics = selected_topics(args.topics)?;
     let client = connect_with_retry(config).await?;
     let mut builder = Worker::builder(client);
-    if !args.topics.is_empty() {
-        builder = builder.topics(args.topics);
+    if let Some(topics) = topics {
+        builder = builder.topics(topics);
     }
     configure(builder).build()?.run().await
+}
+
+/// The `--topics` selection, checked against the linked tasks before any
+/// connection is made; `None` serves every task.
+fn selected_topics(given: Vec<String>) -> Result<Option<Vec<String>>, Error> {
+    if given.is_empty() {
+        return Ok(None);
+    }
+    let topics: Vec<String> = given.into_iter().filter(|t| !t.trim().is_empty()).collect();
+    if topics.is_empty() {
+        return Err(Error::Config {
+            option: "topics",
+            rule:
+                "must name at least one topic (comma-separated), or be left out to serve every task"
+                    .to_owned(),
+        });
+    }
+    if let Ok(registry) = Registry::global() {
+        if let Some(unknown) = topics.iter().find(|t| registry.get(t).is_none()) {
+            return Err(Error::UnknownTopic(unknown.clone()));
+        }
+    }
+    Ok(Some(topics))
 }
 
 async fn connect_with_retry(config: rmq::Config) -> Result<Client, Error> {

@@ -46,8 +46,8 @@ struct Args {
     /// Runs per scenario; the median is reported.
     #[arg(long, default_value_t = 1)]
     runs: usize,
-    /// Scenarios to run (default: all): enqueue, enqueue16, bulk, memory,
-    /// processing, pickup, delayed, backlog.
+    /// Scenarios to run (default: all): ping, enqueue, enqueue16, bulk,
+    /// memory, processing, pickup, delayed, backlog.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     #[command(subcommand)]
@@ -144,6 +144,7 @@ async fn run(args: Args) {
             }
         };
     }
+    scenario!("ping", per_s, scenarios::ping_awaited(&setup, n).await);
     scenario!(
         "enqueue",
         per_s,

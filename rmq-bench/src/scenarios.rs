@@ -82,6 +82,22 @@ async fn fresh(setup: &Setup) -> redis::aio::MultiplexedConnection {
     conn
 }
 
+/// The floor under every awaited call: one `PING` at a time on the same
+/// client stack (redis-rs multiplexed connection), no rmq involved.
+pub(crate) async fn ping_awaited(setup: &Setup, n: u64) -> Record {
+    let mut conn = fresh(setup).await;
+    let started = Instant::now();
+    for _ in 0..n {
+        let _: String = redis::cmd("PING")
+            .query_async(&mut conn)
+            .await
+            .expect("PING");
+    }
+    let mut r = Record::new("ping_awaited (baseline)", n, 1);
+    r.per_s = Some(n as f64 / started.elapsed().as_secs_f64());
+    r
+}
+
 /// One awaited enqueue at a time from each of `producers` tasks sharing one
 /// client.
 pub(crate) async fn enqueue_awaited(setup: &Setup, n: u64, producers: usize) -> Record {

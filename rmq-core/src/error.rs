@@ -239,6 +239,30 @@ pub enum Error {
 }
 
 impl Error {
+    /// A copy of this error for each caller that shared one failed Redis
+    /// call (errors hold a non-cloneable source).
+    pub(crate) fn duplicate(&self) -> Error {
+        match self {
+            Error::Redis { op, source } => Error::Redis {
+                op,
+                source: redis::RedisError::from((source.kind(), "Redis error", source.to_string())),
+            },
+            Error::Pool { op, reason } => Error::Pool {
+                op,
+                reason: reason.clone(),
+            },
+            Error::Timeout { op, after } => Error::Timeout { op, after: *after },
+            Error::Connect { url, reason } => Error::Connect {
+                url: url.clone(),
+                reason: reason.clone(),
+            },
+            other => Error::Corrupt {
+                op: "enqueue",
+                detail: other.to_string(),
+            },
+        }
+    }
+
     pub(crate) fn redis(op: &'static str) -> impl FnOnce(redis::RedisError) -> Error {
         move |source| Error::Redis { op, source }
     }

@@ -3,6 +3,7 @@
 //! batches per script call.
 
 mod admin;
+mod coalesce;
 mod connection;
 
 use std::collections::HashMap;
@@ -29,7 +30,7 @@ pub struct NewJob<'a> {
 }
 
 /// What applies to every job of one enqueue call.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct EnqueueSpec {
     /// Priority list the job goes to.
     pub priority: Priority,
@@ -154,6 +155,7 @@ struct Inner {
     batch_size: usize,
     keys: RwLock<HashMap<String, Arc<TopicKeys>>>,
     wait_conn: tokio::sync::Mutex<Option<MultiplexedConnection>>,
+    coalescer: coalesce::Coalescer,
 }
 
 impl std::fmt::Debug for Broker {
@@ -232,6 +234,7 @@ impl Broker {
                 batch_size: config.batch_size.max(1),
                 keys: RwLock::default(),
                 wait_conn: tokio::sync::Mutex::new(None),
+                coalescer: coalesce::Coalescer::default(),
             }),
         })
     }

@@ -184,6 +184,10 @@ impl Client {
     ) -> Result<Vec<JobId>, Error> {
         let spec = self.spec(descriptor, options);
         match &*self.backend {
+            Backend::Redis(broker) if payloads.len() == 1 && options.id.is_none() => {
+                let payload = payloads.into_iter().next().unwrap_or_default();
+                Ok(vec![broker.enqueue_one(topic, &spec, payload).await?])
+            }
             Backend::Redis(broker) => {
                 let jobs: Vec<NewJob<'_>> = payloads
                     .iter()

@@ -1,0 +1,105 @@
+//! Group commit of single enqueues: concurrent `enqueue_one` calls for the
+//! same topic and options share script calls. The first caller starts a
+//! flusher task that sends at once, so a lone producer waits for no batch;
+//! callers that arrive while a call is in flight go out together in the
+//! next one.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use tokio::sync::oneshot;
+
+use super::{Broker, EnqueueSpec, NewJob};
+use crate::{Error, JobId};
+
+type Key = (String, EnqueueSpec);
+type Reply = oneshot::Sender<Result<JobId, Error>>;
+/// Jobs waiting for the next script call of their key.
+type Queues = HashMap<Key, Vec<(Vec<u8>, Reply)>>;
+
+/// Jobs waiting for a script call, per topic and options.
+#[derive(Default)]
+pub(super) struct Coalescer {
+    queues: Mutex<Queues>,
+}
+
+impl Coalescer {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Queues> {
+        self.queues
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl Broker {
+    /// Enqueues one job with a generated id, sharing the script call with
+    /// concurrent callers of the same topic and options.
+    pub async fn enqueue_one(
+        &self,
+        topic: &str,
+        spec: &EnqueueSpec,
+        payload: Vec<u8>,
+    ) -> Result<JobId, Error> {
+        let (reply, answer) = oneshot::channel();
+        let key = (topic.to_owned(), spec.clone());
+        let first = {
+            let mut queues = self.inner.coalescer.lock();
+            match queues.get_mut(&key) {
+                // A flusher owns this queue: it will take the job.
+                Some(waiting) => {
+                    waiting.push((payload, reply));
+                    false
+                }
+                None => {
+                    queues.insert(key.clone(), vec![(payload, reply)]);
+                    true
+                }
+            }
+        };
+        if first {
+            // A task of its own, so a caller that gives up cannot strand the
+            // jobs of the others.
+            tokio::spawn(self.clone().flush(key));
+        }
+        answer.await.unwrap_or_else(|_| {
+            Err(Error::Corrupt {
+                op: "enqueue",
+                detail: "the enqueue task stopped before answering".to_owned(),
+            })
+        })
+    }
+
+    /// Sends the queue of `key` until it is empty, then removes it.
+    async fn flush(self, key: Key) {
+        loop {
+            let batch = {
+                let mut queues = self.inner.coalescer.lock();
+                let Some(waiting) = queues.get_mut(&key) else {
+                    return;
+                };
+                if waiting.is_empty() {
+                    queues.remove(&key);
+                    return;
+                }
+                let take = waiting.len().min(self.inner.batch_size.max(1) * 10);
+                waiting.drain(..take).collect::<Vec<_>>()
+            };
+            let jobs: Vec<NewJob<'_>> = batch
+                .iter()
+                .map(|(payload, _)| NewJob { payload, id: None })
+                .collect();
+            match self.enqueue(&key.0, &key.1, &jobs).await {
+                Ok(ids) => {
+                    for ((_, reply), id) in batch.into_iter().zip(ids) {
+                        let _ = reply.send(Ok(id));
+                    }
+                }
+                Err(error) => {
+                    for (_, reply) in batch {
+                        let _ = reply.send(Err(error.duplicate()));
+                    }
+                }
+            }
+        }
+    }
+}

@@ -8,19 +8,17 @@ local first = 3 + 2 * k
 local n = #ARGV - first + 1
 local lost = {}
 local mine = {}
-for i = 1, n, CHUNK do
-  local last = math.min(i + CHUNK - 1, n)
-  local scores = redis.call('ZMSCORE', KEYS[1], unpack(ARGV, first + i - 1, first + last - 1))
-  for j = i, last do
-    if scores[j - i + 1] then
-      mine[#mine + 1] = ARGV[first + j - 1]
-    else
-      lost[#lost + 1] = j - 1
-    end
+-- One ZREM per job: its integer reply says whether the lease was still ours
+-- (ZMSCORE would answer with doubles, and printing them costs more).
+for i = 1, n do
+  local env = ARGV[first + i - 1]
+  if redis.call('ZREM', KEYS[1], env) == 1 then
+    mine[#mine + 1] = env
+  else
+    lost[#lost + 1] = i - 1
   end
 end
 if #mine > 0 then
-  call_chunked({'ZREM', KEYS[1]}, mine)
   local explicit = {}
   for _, env in ipairs(mine) do
     if is_explicit(env) then explicit[#explicit + 1] = env_id(env) end

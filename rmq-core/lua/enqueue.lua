@@ -51,9 +51,10 @@ if delay <= 0 then
 else
   local due = now + delay
   wake_if_earliest(KEYS[2], KEYS[5], due)
+  local due_s = string.format('%d', due)
   local pairs_ = {}
   for i = 1, n do
-    pairs_[2 * i - 1] = due
+    pairs_[2 * i - 1] = due_s
     pairs_[2 * i] = envs[i]
   end
   call_chunked({'ZADD', KEYS[2]}, pairs_)

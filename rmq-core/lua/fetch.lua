@@ -33,7 +33,8 @@ if #first > 0 then next_due = math.max(0, tonumber(first[2]) - now) end
 
 local out = {}
 local leases = {}
-local deadline = now + lease
+-- Formatted once: a Lua number passed to redis.call is printed per use.
+local deadline = string.format('%d', now + lease)
 local expired = 0
 for p = 1, 3 do
   while #out < max do

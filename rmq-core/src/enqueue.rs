@@ -12,8 +12,8 @@ pub struct JobOptions {
     pub delay: Option<Duration>,
     /// Override the task's priority.
     pub priority: Option<Priority>,
-    /// Drop the job (into the dead-letter queue, marked expired) if it has not
-    /// started this long after it was enqueued.
+    /// Give up on the job (into the dead-letter queue, marked expired) if it
+    /// has not started this long after it became due.
     pub ttl: Option<Duration>,
     /// An explicit id: a job with the same id already queued or running on
     /// the topic makes this enqueue fail with [`Error::DuplicateJobId`].
@@ -51,7 +51,8 @@ impl<T: Task> Enqueue<T> {
         self
     }
 
-    /// Gives up on the job if it has not started within `ttl`.
+    /// Gives up on the job if it has not started within `ttl` of becoming
+    /// due.
     pub fn ttl(mut self, ttl: Duration) -> Self {
         self.options.ttl = Some(ttl);
         self

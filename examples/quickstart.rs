@@ -113,8 +113,9 @@ async fn main() -> std::process::ExitCode {
 /// `redis-server` if one can be started; else an explanation.
 async fn connect() -> Result<(Client, Option<rmq_testkit::RedisServer>), String> {
     let mut config = Config::from_env().map_err(|e| e.to_string())?;
-    // A namespace of its own, so the quickstart never touches other data.
-    config.queue_prefix = format!("quickstart-{}", std::process::id());
+    // A namespace of its own, so the quickstart never touches other data
+    // (and leaves only its counters behind).
+    config.queue_prefix = "rmq-quickstart".to_owned();
     match Client::connect(config.clone()).await {
         Ok(client) => {
             println!("using Redis at {}", config.redis_url);

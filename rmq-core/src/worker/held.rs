@@ -7,6 +7,13 @@ use std::sync::Mutex;
 
 use crate::envelope::Envelope;
 
+/// The held jobs of one topic: keys and envelopes in the same order.
+pub(super) struct HeldGroup {
+    pub(super) topic: usize,
+    pub(super) keys: Vec<u64>,
+    pub(super) envelopes: Vec<Envelope>,
+}
+
 #[derive(Default)]
 pub(super) struct Held {
     next_key: AtomicU64,
@@ -56,17 +63,27 @@ impl Held {
         }
     }
 
-    /// Copies of the held jobs, grouped by topic index, each group in the
-    /// order the jobs were fetched (so a release keeps their queue order).
-    pub(super) fn by_topic(&self, topics: usize) -> Vec<Vec<(u64, Envelope)>> {
-        let mut grouped = vec![Vec::new(); topics];
+    /// Copies of the held jobs, one group per topic that has any, each in
+    /// the order the jobs were fetched (so a release keeps their queue order).
+    pub(super) fn by_topic(&self, topics: usize) -> Vec<HeldGroup> {
+        let mut grouped: Vec<Vec<(u64, Envelope)>> = vec![Vec::new(); topics];
         for (key, entry) in self.lock().iter() {
             grouped[entry.topic].push((*key, entry.envelope.clone()));
         }
-        for group in &mut grouped {
-            group.sort_unstable_by_key(|(key, _)| *key);
-        }
         grouped
+            .into_iter()
+            .enumerate()
+            .filter(|(_, jobs)| !jobs.is_empty())
+            .map(|(topic, mut jobs)| {
+                jobs.sort_unstable_by_key(|(key, _)| *key);
+                let (keys, envelopes) = jobs.into_iter().unzip();
+                HeldGroup {
+                    topic,
+                    keys,
+                    envelopes,
+                }
+            })
+            .collect()
     }
 
     pub(super) fn is_empty(&self) -> bool {

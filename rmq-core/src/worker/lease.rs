@@ -19,18 +19,10 @@ pub(super) async fn run(shared: Arc<Shared>, token: CancellationToken) {
             () = token.cancelled() => return,
             _ = tick.tick() => {}
         }
-        for (topic, held) in shared
-            .held
-            .by_topic(shared.topics.len())
-            .into_iter()
-            .enumerate()
-        {
-            if held.is_empty() {
-                continue;
-            }
-            let name = &shared.topics[topic].name;
-            let envelopes: Vec<_> = held.iter().map(|(_, e)| e.clone()).collect();
-            match shared.broker.extend(name, &envelopes, lease).await {
+        for group in shared.held.by_topic(shared.topics.len()) {
+            let name = &shared.topics[group.topic].name;
+            let envelopes = &group.envelopes;
+            match shared.broker.extend(name, envelopes, lease).await {
                 Ok(lost) => {
                     // A job whose handler finished may have been acked (or
                     // failed) between the snapshot and the extension: that
@@ -38,13 +30,13 @@ pub(super) async fn run(shared: Arc<Shared>, token: CancellationToken) {
                     // when it reports.
                     let lost: Vec<usize> = lost
                         .into_iter()
-                        .filter(|&i| shared.held.is_running(held[i].0))
+                        .filter(|&i| shared.held.is_running(group.keys[i]))
                         .collect();
                     for &i in &lost {
                         Metrics::add(&shared.metrics.lease_lost, 1);
                         tracing::warn!(topic = %name, id = envelopes[i].id(), "lease lost while the job was held; another worker may run it");
                     }
-                    shared.held.remove_all(lost.iter().map(|&i| held[i].0));
+                    shared.held.remove_all(lost.iter().map(|&i| group.keys[i]));
                 }
                 Err(error) => {
                     Metrics::add(&shared.metrics.redis_errors, 1);

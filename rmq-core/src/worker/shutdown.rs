@@ -32,18 +32,10 @@ pub(super) async fn release_held(shared: &Shared) {
     if shared.held.is_empty() {
         return;
     }
-    for (topic, held) in shared
-        .held
-        .by_topic(shared.topics.len())
-        .into_iter()
-        .enumerate()
-    {
-        if held.is_empty() {
-            continue;
-        }
-        let name = &shared.topics[topic].name;
-        let envelopes: Vec<_> = held.iter().map(|(_, e)| e.clone()).collect();
-        match shared.broker.release(name, &envelopes).await {
+    for group in shared.held.by_topic(shared.topics.len()) {
+        let name = &shared.topics[group.topic].name;
+        let envelopes = &group.envelopes;
+        match shared.broker.release(name, envelopes).await {
             Ok(released) => {
                 tracing::info!(topic = %name, released, "returned unfinished jobs to the queue")
             }
@@ -54,6 +46,6 @@ pub(super) async fn release_held(shared: &Shared) {
                 "could not return unfinished jobs; they are recovered when their lease expires"
             ),
         }
-        shared.held.remove_all(held.iter().map(|(key, _)| *key));
+        shared.held.remove_all(group.keys);
     }
 }

@@ -170,8 +170,12 @@ async fn run(args: Args) {
     scenario!("delayed", p99, scenarios::delayed(&setup, 2000).await);
     if wanted("backlog") {
         for backlog in [1_000, 100_000, 1_000_000] {
-            eprintln!("running backlog {backlog}");
-            let record = scenarios::processing(&setup, n, backlog).await;
+            eprintln!("running backlog {backlog} ({} run(s))", args.runs);
+            let mut runs = Vec::new();
+            for _ in 0..args.runs {
+                runs.push(scenarios::processing(&setup, n, backlog).await);
+            }
+            let record = median(runs, per_s);
             report::print_row(&record);
             all.push(record);
         }

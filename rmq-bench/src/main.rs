@@ -173,7 +173,7 @@ async fn run(args: Args) {
             eprintln!("running backlog {backlog} ({} run(s))", args.runs);
             let mut runs = Vec::new();
             for _ in 0..args.runs {
-                runs.push(scenarios::processing(&setup, n, backlog).await);
+                runs.push(scenarios::processing(&setup, n * 5, backlog).await);
             }
             let record = median(runs, per_s);
             report::print_row(&record);

@@ -72,6 +72,8 @@ impl Broker {
     /// Sends the queue of `key` until it is empty, then removes it.
     async fn flush(self, key: Key) {
         loop {
+            // Let producers that are running right now join this call.
+            tokio::task::yield_now().await;
             let batch = {
                 let mut queues = self.inner.coalescer.lock();
                 let Some(waiting) = queues.get_mut(&key) else {

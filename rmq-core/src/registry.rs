@@ -42,14 +42,29 @@ impl Registry {
         Ok(Registry { by_topic })
     }
 
-    /// The registry of every task linked into this binary, built on first use.
-    pub fn global() -> Result<&'static Registry, &'static Error> {
-        static GLOBAL: OnceLock<Result<Registry, Error>> = OnceLock::new();
+    /// The registry of every task linked into this binary, built on first
+    /// use; fails (every time) if two linked tasks claim one topic.
+    pub fn global() -> Result<&'static Registry, Error> {
+        static GLOBAL: OnceLock<Result<Registry, (String, String, String)>> = OnceLock::new();
         GLOBAL
             .get_or_init(|| {
-                Registry::from_descriptors(inventory::iter::<Registration>().map(|r| r.0))
+                Registry::from_descriptors(inventory::iter::<Registration>().map(|r| r.0)).map_err(
+                    |e| match e {
+                        Error::DuplicateTopic {
+                            topic,
+                            first,
+                            second,
+                        } => (topic, first, second),
+                        other => (String::new(), other.to_string(), String::new()),
+                    },
+                )
             })
             .as_ref()
+            .map_err(|(topic, first, second)| Error::DuplicateTopic {
+                topic: topic.clone(),
+                first: first.clone(),
+                second: second.clone(),
+            })
     }
 
     /// The task of `topic`.

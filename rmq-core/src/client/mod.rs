@@ -139,7 +139,7 @@ impl Client {
         json: &str,
         options: &JobOptions,
     ) -> Result<JobId, Error> {
-        let registry = crate::Registry::global().map_err(clone_error)?;
+        let registry = crate::Registry::global()?;
         let descriptor = registry
             .get(topic)
             .ok_or_else(|| Error::UnknownTopic(topic.to_owned()))?;
@@ -277,23 +277,5 @@ impl std::fmt::Debug for Client {
             Backend::Inline(_) => "inline",
         };
         f.debug_struct("Client").field("backend", &kind).finish()
-    }
-}
-
-fn clone_error(error: &Error) -> Error {
-    match error {
-        Error::DuplicateTopic {
-            topic,
-            first,
-            second,
-        } => Error::DuplicateTopic {
-            topic: topic.clone(),
-            first: first.clone(),
-            second: second.clone(),
-        },
-        other => Error::Config {
-            option: "tasks",
-            rule: other.to_string(),
-        },
     }
 }

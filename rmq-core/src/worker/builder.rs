@@ -71,10 +71,7 @@ impl WorkerBuilder {
 
         let explicit;
         let registry = if self.tasks.is_empty() {
-            Registry::global().map_err(|e| Error::Config {
-                option: "tasks",
-                rule: e.to_string(),
-            })?
+            Registry::global()?
         } else {
             explicit = Registry::from_descriptors(self.tasks)?;
             &explicit

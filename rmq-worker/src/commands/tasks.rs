@@ -3,10 +3,7 @@
 use rmq::{Error, Registry};
 
 pub(crate) fn list() -> Result<(), Error> {
-    let registry = Registry::global().map_err(|e| Error::Config {
-        option: "tasks",
-        rule: e.to_string(),
-    })?;
+    let registry = Registry::global()?;
     if registry.is_empty() {
         println!(
             "no tasks are linked into this binary (see `rmq::registry` on linking task crates)"

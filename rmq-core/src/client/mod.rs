@@ -12,6 +12,10 @@ pub use inline::{JobOutcome, Outcome};
 use crate::broker::{Broker, EnqueueSpec, NewJob};
 use crate::{codec, Config, Error, JobId, JobOptions, Task, TaskDescriptor};
 
+/// Most jobs one enqueue script call carries (`enqueue_many` splits larger
+/// batches).
+const MAX_JOBS_PER_CALL: usize = 1000;
+
 /// The handle producers enqueue through. Cheap to clone; clones share one
 /// connection pool (or one fake store).
 #[derive(Clone)]
@@ -108,8 +112,9 @@ impl Client {
         Ok(ids.remove(0))
     }
 
-    /// Enqueues many jobs of one task in one round trip (Redis) and returns
-    /// their ids in order.
+    /// Enqueues many jobs of one task, one round trip per 1,000 jobs
+    /// (Redis), and returns their ids in order. A batch is not atomic: on an
+    /// error, the chunks before the failing one are enqueued.
     pub async fn enqueue_many<T: Task>(
         &self,
         tasks: impl IntoIterator<Item = T>,
@@ -196,7 +201,13 @@ impl Client {
                         id: options.id.as_ref().map(JobId::as_str),
                     })
                     .collect();
-                broker.enqueue(topic, &spec, &jobs).await
+                // Script calls of bounded size, so one huge batch never
+                // blocks Redis for other clients.
+                let mut ids = Vec::with_capacity(jobs.len());
+                for chunk in jobs.chunks(MAX_JOBS_PER_CALL) {
+                    ids.extend(broker.enqueue(topic, &spec, chunk).await?);
+                }
+                Ok(ids)
             }
             Backend::Fake(store) => store.record(topic, payloads, options, &spec),
             Backend::Inline(runner) => {

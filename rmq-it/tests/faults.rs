@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use common::{count, drained, eventually, Probe, Worker};
@@ -37,6 +37,25 @@ async fn enqueue_slow(probe: &Probe, seqs: std::ops::Range<u64>, millis: u64) {
 }
 
 /// Waits until `topic` has recorded at least `n` distinct completed seqs.
+/// Waits for `slow` jobs 0..jobs to run and the queue to drain, then checks
+/// that each ran and was acknowledged exactly once as completed; returns the
+/// runs per seq.
+async fn none_lost(probe: &Probe, jobs: u64) -> HashMap<u64, usize> {
+    ran_at_least(probe, "slow", jobs as usize, Duration::from_secs(45)).await;
+    let stats = drained(probe, "slow", Duration::from_secs(15)).await;
+    let ran = probe.ran("slow").await;
+    assert_eq!(
+        ran.keys().copied().collect::<HashSet<_>>(),
+        (0..jobs).collect::<HashSet<_>>()
+    );
+    assert_eq!(stats.dead, 0, "{stats:?}");
+    assert_eq!(
+        stats.completed, jobs,
+        "each job acknowledged once: {stats:?}"
+    );
+    ran
+}
+
 async fn ran_at_least(probe: &Probe, topic: &str, n: usize, timeout: Duration) {
     eventually(&format!("{n} `{topic}` runs"), timeout, || async {
         (probe.ran(topic).await.len() >= n).then_some(())
@@ -199,22 +218,11 @@ async fn the_worker_reconnects_after_redis_restarts_and_nothing_is_lost() {
         "the restart came too late to test anything"
     );
 
-    ran_at_least(&probe, "slow", JOBS as usize, Duration::from_secs(45)).await;
-    let stats = drained(&probe, "slow", Duration::from_secs(15)).await;
-    let ran = probe.ran("slow").await;
-    assert_eq!(
-        ran.keys().copied().collect::<HashSet<_>>(),
-        (0..JOBS).collect::<HashSet<_>>()
-    );
+    let ran = none_lost(&probe, JOBS).await;
     let repeated = ran.values().filter(|&&n| n > 1).count();
     assert!(
         repeated <= 64,
         "{repeated} jobs ran twice; only those in flight at the crash may"
-    );
-    assert_eq!(stats.dead, 0, "{stats:?}");
-    assert_eq!(
-        stats.completed, JOBS,
-        "each job acknowledged once: {stats:?}"
     );
     assert!(worker.running());
 }
@@ -251,15 +259,7 @@ async fn the_worker_survives_script_flush_and_client_kill() {
             "round {round}: the faults came too late to test anything"
         );
     }
-    ran_at_least(&probe, "slow", JOBS as usize, Duration::from_secs(45)).await;
-    let stats = drained(&probe, "slow", Duration::from_secs(15)).await;
-    let ran = probe.ran("slow").await;
-    assert_eq!(
-        ran.keys().copied().collect::<HashSet<_>>(),
-        (0..JOBS).collect::<HashSet<_>>()
-    );
-    assert_eq!(stats.dead, 0, "{stats:?}");
-    assert_eq!(stats.completed, JOBS, "{stats:?}");
+    none_lost(&probe, JOBS).await;
     assert!(worker.running());
 }
 

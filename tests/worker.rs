@@ -620,6 +620,46 @@ async fn lease_is_renewed_while_a_long_handler_runs() {
     assert_eq!(metrics_b.snapshot().completed, 0);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leases_are_renewed_through_the_shutdown_grace_period() {
+    let env = Env::with(|c| {
+        c.lease = Duration::from_millis(500);
+        c.processing_monitor_interval = Duration::from_millis(50);
+        c.shutdown_grace = Duration::from_secs(10);
+    })
+    .await;
+    let first = Probe::<&'static str>::new();
+    let second = Probe::<&'static str>::new();
+    let worker_a = Worker::builder(env.client.clone())
+        .task::<LongJob>()
+        .state(first.clone())
+        .build()
+        .unwrap();
+    let worker_b = Worker::builder(env.second_client().await)
+        .task::<LongJob>()
+        .state(second.clone())
+        .build()
+        .unwrap();
+
+    LongJob {}.enqueue(&env.client).await.unwrap();
+    // A is told to stop as soon as the job starts: the handler, three leases
+    // long, finishes within A's grace period while B's monitor watches.
+    let a = tokio::spawn(run(worker_a, first.until(|r| r.contains(&"start"))));
+    first.wait(|r| r.contains(&"start")).await;
+    run(worker_b, first.until(|r| r.contains(&"end"))).await;
+    tokio::time::timeout(LIMIT, a).await.unwrap().unwrap();
+
+    assert_eq!(first.records(), ["start", "end"]);
+    assert!(
+        second.records().is_empty(),
+        "the job ran again while the stopping worker still ran it: {:?}",
+        second.records()
+    );
+    let stats = env.stats("long").await;
+    assert_eq!((stats.completed, stats.failed), (1, 0));
+    assert_eq!(env.broker().counter("long", "recovered").await.unwrap(), 0);
+}
+
 // ---------------------------------------------------------------------------
 // 9. Graceful shutdown
 

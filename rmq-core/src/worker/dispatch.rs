@@ -101,6 +101,9 @@ async fn fetch_loop(
         if got > 0 {
             empty_streak = 0;
             next_due = None;
+            // Busy again: a BLPOP still pending would take a wake-up meant
+            // for an idle worker (dropping it closes its connection).
+            waiting = None;
             // The runners give a permit back as each job finishes.
             if let Some(taken) = reserved.split(got) {
                 taken.forget();

@@ -153,7 +153,11 @@ impl Worker {
             })
             .collect();
         drop(done_rx);
-        let keeper = tokio::spawn(lease::run(Arc::clone(&shared), token.clone()));
+        // The lease keeper outlives the shutdown token: held jobs keep their
+        // leases through the grace period until they are reported or
+        // released, so no other worker recovers a job that still runs here.
+        let keeper_token = CancellationToken::new();
+        let keeper = tokio::spawn(lease::run(Arc::clone(&shared), keeper_token.clone()));
         let monitor = tokio::spawn(monitor::run(Arc::clone(&shared), token.clone()));
 
         let dispatcher = tokio::spawn(dispatch::run(
@@ -183,8 +187,11 @@ impl Worker {
         for acker in ackers {
             let _ = acker.await;
         }
-        let _ = keeper.await;
         let _ = monitor.await;
+        // Stop renewing only now, before giving the held jobs back: a renewal
+        // after the release could extend another worker's lease.
+        keeper_token.cancel();
+        let _ = keeper.await;
         shutdown::release_held(&shared).await;
         tracing::info!("worker stopped");
         Ok(())

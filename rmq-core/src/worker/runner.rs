@@ -34,6 +34,12 @@ pub(super) async fn run(
                 Err(_) => return,
             },
         };
+        if !shared.held.is_running(job.key) {
+            // Its lease was lost while it waited here (the lease keeper
+            // dropped it): another worker runs the recovered copy.
+            permits.add_permits(1);
+            continue;
+        }
         let topic = &shared.topics[job.topic];
         let context = job.envelope.context(&topic.name);
         let span = tracing::info_span!(

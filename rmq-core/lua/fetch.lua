@@ -36,18 +36,23 @@ local leases = {}
 -- Formatted once: a Lua number passed to redis.call is printed per use.
 local deadline = string.format('%d', now + lease)
 local expired = 0
+-- Entries examined per call are capped, so a backlog of expired or broken
+-- entries is cleared over several calls instead of stalling Redis in one.
+local budget = max + promote
 for p = 1, 3 do
-  while #out < max do
-    local want = max - #out
+  while #out < max and budget > 0 do
+    local want = math.min(max - #out, budget)
     local got = redis.call('LPOP', KEYS[p], want)
     if not got then break end
+    budget = budget - #got
     for _, env in ipairs(got) do
       local bad = invalid(env)
       if bad then
         store_entry(KEYS[7], tonumber(ARGV[5]), now, bad, env)
       else
         local exp = expire_at(env)
-        if exp ~= 0 and exp <= now then
+        -- The TTL limits the wait for a first start; retries are not cut short.
+        if exp ~= 0 and exp <= now and string.byte(env, 3) == 0 then
           store_entry(KEYS[6], tonumber(ARGV[4]), now, 'expired', env)
           forget_id(KEYS[8], env)
           expired = expired + 1
@@ -62,6 +67,8 @@ for p = 1, 3 do
   end
 end
 if expired > 0 then redis.call('HINCRBY', KEYS[9], 'expired', expired) end
+-- Budget spent on dead entries before a batch was found: call again at once.
+if budget <= 0 and #out < max then next_due = 0 end
 call_chunked({'ZADD', KEYS[5]}, leases)
 
 -- More work left: pass the wake-up on to the next idle worker.

@@ -27,11 +27,10 @@ if #expired > 0 then
       end
     end
   end
+  -- An expired lease is a failed attempt, like an error from the handler.
   redis.call('HINCRBY', KEYS[6], 'recovered', requeued + dead)
-  if dead > 0 then
-    redis.call('HINCRBY', KEYS[6], 'dead', dead)
-    redis.call('HINCRBY', KEYS[6], 'failed', dead)
-  end
+  redis.call('HINCRBY', KEYS[6], 'failed', requeued + dead)
+  if dead > 0 then redis.call('HINCRBY', KEYS[6], 'dead', dead) end
   if requeued > 0 then wake(KEYS[8]) end
 end
 local next_deadline = -1

@@ -113,6 +113,14 @@ impl<T, E: Into<BoxError>> ResultExt<T> for Result<T, E> {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// A per-call enqueue option breaks its rule.
+    #[error("invalid enqueue option `{option}`: {rule}")]
+    InvalidOption {
+        /// The option (`delay`, `ttl`, ...).
+        option: &'static str,
+        /// What the value must be, and what was given.
+        rule: String,
+    },
     /// A configuration value breaks its rule.
     #[error("invalid configuration: `{option}` {rule}")]
     Config {

@@ -71,20 +71,29 @@ impl Broker {
 
     /// Sends the queue of `key` until it is empty, then removes it.
     async fn flush(self, key: Key) {
+        // If this task is dropped (its runtime shuts down), the queue goes
+        // with it: its callers get an error instead of waiting for ever, and
+        // the next caller starts a new flusher.
+        let mut forget = ForgetQueue {
+            broker: self.clone(),
+            key: key.clone(),
+            armed: true,
+        };
         loop {
             // Let producers that are running right now join this call.
             tokio::task::yield_now().await;
             let batch = {
                 let mut queues = self.inner.coalescer.lock();
                 let Some(waiting) = queues.get_mut(&key) else {
+                    forget.armed = false;
                     return;
                 };
                 if waiting.is_empty() {
                     queues.remove(&key);
+                    forget.armed = false;
                     return;
                 }
-                let take = waiting.len().min(self.inner.batch_size.max(1) * 10);
-                waiting.drain(..take).collect::<Vec<_>>()
+                std::mem::take(waiting)
             };
             let jobs: Vec<NewJob<'_>> = batch
                 .iter()
@@ -102,6 +111,21 @@ impl Broker {
                     }
                 }
             }
+        }
+    }
+}
+
+/// Removes a flusher's queue if the flusher is dropped before it finished.
+struct ForgetQueue {
+    broker: Broker,
+    key: Key,
+    armed: bool,
+}
+
+impl Drop for ForgetQueue {
+    fn drop(&mut self) {
+        if self.armed {
+            self.broker.inner.coalescer.lock().remove(&self.key);
         }
     }
 }

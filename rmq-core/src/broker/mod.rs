@@ -167,6 +167,43 @@ impl std::fmt::Debug for Broker {
     }
 }
 
+/// Most jobs in one enqueue script call.
+const MAX_JOBS_PER_CALL: usize = 1000;
+/// Most payload bytes in one enqueue script call (Redis refuses requests over
+/// its 1 GiB query buffer, and a huge call blocks every other client).
+const MAX_BYTES_PER_CALL: usize = 8 * 1024 * 1024;
+/// Largest delay or TTL the envelope can carry (48-bit milliseconds,
+/// about 8,900 years).
+const MAX_MS: u128 = (1 << 48) - 1;
+
+/// Rejects a delay or TTL the envelope's 48-bit millisecond fields cannot
+/// hold.
+fn check_times(spec: &EnqueueSpec) -> Result<(), Error> {
+    for (option, value) in [("delay", Some(spec.delay)), ("ttl", spec.ttl)] {
+        if value.is_some_and(|v| v.as_millis() > MAX_MS / 4) {
+            return Err(Error::InvalidOption {
+                option,
+                rule: format!("must be under 2,000 years; got {value:?}"),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Clears the waiting connection when dropped before `done` is set.
+struct DropConnUnlessDone<'a> {
+    slot: &'a mut Option<MultiplexedConnection>,
+    done: bool,
+}
+
+impl Drop for DropConnUnlessDone<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            *self.slot = None;
+        }
+    }
+}
+
 /// Extra time a blocking wait allows Redis beyond its own timeout before
 /// the connection is considered dead.
 const WAIT_SLACK: Duration = Duration::from_secs(3);
@@ -292,16 +329,43 @@ impl Broker {
         handle.check(result).map_err(Error::redis(op))
     }
 
-    /// Enqueues jobs of one topic in one script call; ids in order.
+    /// Enqueues jobs of one topic; ids in order. Up to 1,000 jobs and 8 MiB
+    /// of payload go in one script call, atomically; a larger batch takes
+    /// several calls, and an error stops it after the calls that succeeded.
     pub async fn enqueue(
         &self,
         topic: &str,
         spec: &EnqueueSpec,
         jobs: &[NewJob<'_>],
     ) -> Result<Vec<JobId>, Error> {
-        if jobs.is_empty() {
-            return Ok(Vec::new());
+        check_times(spec)?;
+        let mut ids = Vec::with_capacity(jobs.len());
+        let mut rest = jobs;
+        while !rest.is_empty() {
+            let mut bytes = 0;
+            let take = rest
+                .iter()
+                .take(MAX_JOBS_PER_CALL)
+                .take_while(|job| {
+                    bytes += job.payload.len();
+                    bytes <= MAX_BYTES_PER_CALL
+                })
+                .count()
+                .max(1);
+            let (call, after) = rest.split_at(take);
+            ids.extend(self.enqueue_call(topic, spec, call).await?);
+            rest = after;
         }
+        Ok(ids)
+    }
+
+    /// One enqueue script call.
+    async fn enqueue_call(
+        &self,
+        topic: &str,
+        spec: &EnqueueSpec,
+        jobs: &[NewJob<'_>],
+    ) -> Result<Vec<JobId>, Error> {
         let explicit = jobs[0].id.is_some();
         for job in jobs {
             match job.id {
@@ -403,7 +467,11 @@ impl Broker {
             match Envelope::parse(bytes.clone()) {
                 Ok(env) => jobs.push(env),
                 Err(e) => {
-                    self.reject_raw(topic, &bytes, &e.to_string()).await?;
+                    // The jobs parsed so far are leased to this caller:
+                    // never drop them for a failure to file this one.
+                    if let Err(error) = self.reject_raw(topic, &bytes, &e.to_string()).await {
+                        tracing::warn!(%error, topic, "could not move an undecodable entry to the parse-error store; it is retried when its lease expires");
+                    }
                 }
             }
         }
@@ -586,8 +654,15 @@ impl Broker {
             tokio::time::sleep(timeout).await;
             return Ok(false);
         }
-        let mut slot = self.inner.wait_conn.lock().await;
-        let conn = match slot.as_mut() {
+        let mut guard = self.inner.wait_conn.lock().await;
+        // Dropped before BLPOP answers (the caller gave up waiting), the
+        // connection is closed, so Redis forgets the BLPOP instead of handing
+        // it a wake-up token meant for another worker.
+        let mut slot = DropConnUnlessDone {
+            slot: &mut guard,
+            done: false,
+        };
+        let conn = match slot.slot.as_mut() {
             Some(conn) => conn,
             None => {
                 let config = redis::AsyncConnectionConfig::new()
@@ -599,7 +674,7 @@ impl Broker {
                     .get_multiplexed_async_connection_with_config(&config)
                     .await
                     .map_err(Error::redis("wait"))?;
-                slot.insert(conn)
+                slot.slot.insert(conn)
             }
         };
         let mut cmd = redis::cmd("BLPOP");
@@ -609,27 +684,26 @@ impl Broker {
         // BLPOP takes seconds with decimals; 0 would block for ever.
         cmd.arg(format!("{:.3}", timeout.as_secs_f64().max(0.001)));
         let watchdog = timeout + WAIT_SLACK;
-        match tokio::time::timeout(
+        let answer = tokio::time::timeout(
             watchdog,
             cmd.query_async::<Option<(Vec<u8>, Vec<u8>)>>(conn),
         )
-        .await
-        {
-            Ok(Ok(popped)) => Ok(popped.is_some()),
-            Ok(Err(e)) => {
-                *slot = None;
-                Err(Error::Redis {
-                    op: "wait",
-                    source: e,
-                })
+        .await;
+        // On an error the guard drops the connection; the next wait opens a
+        // new one.
+        match answer {
+            Ok(Ok(popped)) => {
+                slot.done = true;
+                Ok(popped.is_some())
             }
-            Err(_) => {
-                *slot = None;
-                Err(Error::Timeout {
-                    op: "wait",
-                    after: watchdog,
-                })
-            }
+            Ok(Err(e)) => Err(Error::Redis {
+                op: "wait",
+                source: e,
+            }),
+            Err(_) => Err(Error::Timeout {
+                op: "wait",
+                after: watchdog,
+            }),
         }
     }
 }

@@ -12,10 +12,6 @@ pub use inline::{JobOutcome, Outcome};
 use crate::broker::{Broker, EnqueueSpec, NewJob};
 use crate::{codec, Config, Error, JobId, JobOptions, Task, TaskDescriptor};
 
-/// Most jobs one enqueue script call carries (`enqueue_many` splits larger
-/// batches).
-const MAX_JOBS_PER_CALL: usize = 1000;
-
 /// The handle producers enqueue through. Cheap to clone; clones share one
 /// connection pool (or one fake store).
 #[derive(Clone)]
@@ -201,13 +197,7 @@ impl Client {
                         id: options.id.as_ref().map(JobId::as_str),
                     })
                     .collect();
-                // Script calls of bounded size, so one huge batch never
-                // blocks Redis for other clients.
-                let mut ids = Vec::with_capacity(jobs.len());
-                for chunk in jobs.chunks(MAX_JOBS_PER_CALL) {
-                    ids.extend(broker.enqueue(topic, &spec, chunk).await?);
-                }
-                Ok(ids)
+                broker.enqueue(topic, &spec, &jobs).await
             }
             Backend::Fake(store) => store.record(topic, payloads, options, &spec),
             Backend::Inline(runner) => {

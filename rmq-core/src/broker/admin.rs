@@ -211,7 +211,13 @@ impl Broker {
         Ok(self.find_dead(topic, id).await?.1)
     }
 
-    async fn retry_entries(&self, topic: &str, entries: &[Vec<u8>]) -> Result<usize, Error> {
+    /// Re-enqueues dead entries; returns how many moved and the explicit ids
+    /// that stayed because a live job holds them.
+    async fn retry_entries(
+        &self,
+        topic: &str,
+        entries: &[Vec<u8>],
+    ) -> Result<(usize, Vec<String>), Error> {
         let keys = self.keys(topic);
         let mut invocation = scripts::DEAD_RETRY.prepare_invoke();
         invocation
@@ -224,22 +230,21 @@ impl Broker {
         for entry in entries {
             invocation.arg(entry.as_slice());
         }
-        let (moved, busy): (usize, Vec<String>) =
-            self.run("dead-letter retry", &invocation).await?;
-        if !busy.is_empty() {
-            return Err(Error::DuplicateJobId {
-                topic: topic.to_owned(),
-                id: busy.join(", "),
-            });
-        }
-        Ok(moved)
+        self.run("dead-letter retry", &invocation).await
     }
 
     /// Re-enqueues the dead-lettered job `id` as a new run (attempt 0, at
     /// the back of its priority list).
     pub async fn retry_dead(&self, topic: &str, id: &str) -> Result<(), Error> {
         let (entry, _) = self.find_dead(topic, id).await?;
-        if self.retry_entries(topic, &[entry]).await? == 0 {
+        let (moved, busy) = self.retry_entries(topic, &[entry]).await?;
+        if !busy.is_empty() {
+            return Err(Error::DuplicateJobId {
+                topic: topic.to_owned(),
+                id: busy.join(", "),
+            });
+        }
+        if moved == 0 {
             return Err(Error::JobNotFound {
                 topic: topic.to_owned(),
                 id: id.to_owned(),
@@ -263,6 +268,8 @@ impl Broker {
             return Ok(0);
         };
         let mut total = 0;
+        // Entries whose explicit id a live job holds stay dead; page past them.
+        let mut skipped = 0;
         loop {
             // Oldest first, so they run in the order they died.
             let mut cmd = redis::cmd("ZRANGEBYSCORE");
@@ -270,15 +277,23 @@ impl Broker {
                 .arg("-inf")
                 .arg(&newest)
                 .arg("LIMIT")
-                .arg(0)
+                .arg(skipped)
                 .arg(PAGE);
             let page: Vec<Vec<u8>> = self.cmd("dead-letter retry", &cmd).await?;
             if page.is_empty() {
                 return Ok(total);
             }
-            let moved = self.retry_entries(topic, &page).await?;
+            let (moved, busy) = self.retry_entries(topic, &page).await?;
+            if !busy.is_empty() {
+                tracing::warn!(
+                    topic,
+                    ids = %busy.join(", "),
+                    "dead jobs not retried: a queued or running job holds the same id"
+                );
+            }
             total += moved;
-            if moved == 0 {
+            skipped += busy.len();
+            if moved + busy.len() == 0 {
                 return Ok(total);
             }
         }

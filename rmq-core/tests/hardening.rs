@@ -147,3 +147,36 @@ async fn an_abandoned_wait_leaves_no_blpop_behind() {
         .unwrap();
     assert!(woken);
 }
+
+#[tokio::test]
+async fn retry_all_skips_dead_jobs_whose_id_is_live_again() {
+    let env = Env::new().await;
+    let s = spec(Priority::Normal);
+    for id in ["a", "b"] {
+        let job = rmq_core::broker::NewJob {
+            payload: id.as_bytes(),
+            id: Some(id),
+        };
+        env.broker.enqueue("t", &s, &[job]).await.unwrap();
+    }
+    let permanent = Failure {
+        error: "bad",
+        permanent: true,
+        retry_delay: Duration::ZERO,
+    };
+    for job in env.broker.fetch("t", 10, LEASE).await.unwrap().jobs {
+        env.broker.fail("t", &job, &permanent).await.unwrap();
+    }
+    let live = rmq_core::broker::NewJob {
+        payload: b"a again",
+        id: Some("a"),
+    };
+    env.broker.enqueue("t", &s, &[live]).await.unwrap();
+
+    assert_eq!(env.broker.retry_all_dead("t").await.unwrap(), 1);
+    let left = env.broker.dead_letters("t", 0, 10).await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].envelope.id(), "a");
+    let queued = env.broker.fetch("t", 10, LEASE).await.unwrap().jobs;
+    assert_eq!(payloads(&queued), ["a again", "b"]);
+}

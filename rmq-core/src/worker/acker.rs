@@ -4,7 +4,7 @@
 //! ackers run at once so Redis always has the next batch at hand.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 use tokio_util::sync::CancellationToken;
@@ -23,6 +23,7 @@ pub(super) async fn run(
 ) {
     let max = shared.config.batch_size;
     let mut batch = Vec::with_capacity(max);
+    let mut give_up_at = None;
     while let Ok(first) = done.recv().await {
         batch.push(first);
         while batch.len() < max {
@@ -31,15 +32,32 @@ pub(super) async fn run(
                 Err(_) => break,
             }
         }
-        report(&shared, &mut batch, &token).await;
+        report(&shared, &mut batch, &token, &mut give_up_at).await;
     }
 }
 
+/// How long, once the worker is stopping, reporting may keep failing before
+/// the acker gives up (a stopping worker must not hang on a dead Redis).
+const SHUTDOWN_PATIENCE: Duration = Duration::from_secs(5);
+
 /// Reports a batch, retrying on Redis errors until it succeeds or the worker
 /// stops; unreported jobs stay held and go back to the queue at shutdown.
-async fn report(shared: &Shared, batch: &mut Vec<Done>, token: &CancellationToken) {
+async fn report(
+    shared: &Shared,
+    batch: &mut Vec<Done>,
+    token: &CancellationToken,
+    give_up_at: &mut Option<Instant>,
+) {
     let mut backoff = Backoff::default();
     loop {
+        if give_up_at.is_some_and(|at| Instant::now() >= at) {
+            tracing::error!(
+                jobs = batch.len(),
+                "giving up reporting at shutdown; the jobs stay leased and are recovered when their lease expires"
+            );
+            shared.held.remove_all(batch.drain(..).map(|d| d.job.key));
+            return;
+        }
         match report_once(shared, batch).await {
             Ok(()) => {
                 batch.clear();
@@ -48,16 +66,10 @@ async fn report(shared: &Shared, batch: &mut Vec<Done>, token: &CancellationToke
             Err(error) => {
                 Metrics::add(&shared.metrics.redis_errors, 1);
                 tracing::warn!(%error, jobs = batch.len(), "reporting job outcomes failed; retrying");
-                let delay = backoff.next();
-                if token.is_cancelled() && delay >= Duration::from_secs(1) {
-                    tracing::error!(
-                        jobs = batch.len(),
-                        "giving up reporting at shutdown; the jobs stay leased and are recovered when their lease expires"
-                    );
-                    shared.held.remove_all(batch.drain(..).map(|d| d.job.key));
-                    return;
+                if token.is_cancelled() && give_up_at.is_none() {
+                    *give_up_at = Some(Instant::now() + SHUTDOWN_PATIENCE);
                 }
-                tokio::time::sleep(delay).await;
+                tokio::time::sleep(backoff.next()).await;
             }
         }
     }

@@ -22,7 +22,7 @@ pub mod __private {
     };
     pub use inventory;
     pub use rmq_core::codec::encode_json;
-    pub use rmq_core::handler::{BoxFuture, HandlerFn, Invocation};
+    pub use rmq_core::handler::{BoxFuture, HandlerFn, Invocation, StateNeed};
     pub use rmq_core::Registration;
     pub use serde;
     pub use std::boxed::Box;

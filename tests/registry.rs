@@ -75,6 +75,7 @@ fn a_topic_claimed_twice_names_both_functions() {
         fields: &[],
         policy: rmq::TaskPolicy::DEFAULT,
         handler: |_| Box::pin(async { Ok(()) }),
+        state: &[],
         encode_json: |_| Ok(Vec::new()),
     };
 

@@ -775,9 +775,22 @@ async fn builder_rejects_unknown_topics_fake_clients_and_bad_config() {
         Err(Error::UnknownTopic(topic)) => assert_eq!(topic, "steady"),
         other => panic!("expected UnknownTopic, got {:?}", other.err()),
     }
+    // A task's `State<T>` must be registered before the worker starts.
+    match Worker::builder(env.client.clone())
+        .topics(["steady"])
+        .build()
+    {
+        Err(error @ Error::MissingState { .. }) => {
+            let message = error.to_string();
+            assert!(message.contains("Probe<u32>"), "{message}");
+            assert!(message.contains(".state("), "{message}");
+        }
+        other => panic!("expected MissingState, got {:?}", other.err()),
+    }
     // The registry serves a selected topic.
     let worker = Worker::builder(env.client.clone())
         .topics(["steady"])
+        .state(Probe::<u32>::new())
         .build()
         .unwrap();
     assert_eq!(worker.topics(), ["steady"]);

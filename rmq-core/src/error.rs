@@ -137,6 +137,14 @@ pub enum Error {
         /// What went wrong and what to check.
         reason: String,
     },
+    /// Redis refused the credentials or the database: retrying cannot help.
+    #[error("Redis at {url} refused the connection: {reason}")]
+    Rejected {
+        /// The URL, with any password masked.
+        url: String,
+        /// What was refused and what to check.
+        reason: String,
+    },
     /// The Redis server is older than rmq supports.
     #[error("Redis {found} is too old: rmq needs Redis 6.2 or newer (upgrade the server)")]
     RedisVersion {
@@ -202,6 +210,14 @@ pub enum Error {
     /// No task is registered for a topic.
     #[error("no task is registered for topic `{0}` (is the crate that defines it linked? see `rmq::registry`)")]
     UnknownTopic(String),
+    /// A task takes `State<T>` and no `T` was registered on the worker.
+    #[error("task `{task}` takes `State<{type_name}>`, but no `{type_name}` is registered on the worker: add `.state(value)` to the worker builder (with the worker command line: `rmq_worker::Cli::new().configure(|w| w.state(value)).main()`)")]
+    MissingState {
+        /// The task function.
+        task: String,
+        /// The state type.
+        type_name: &'static str,
+    },
     /// A worker found no task to serve.
     #[error("no tasks are registered in this binary: define tasks with #[rmq::task], and if they live in another crate, make sure the binary references it (add `use my_tasks as _;` to main.rs), or register them with `Worker::builder(client).task::<MyTask>()`")]
     NoTasks,
@@ -261,6 +277,10 @@ impl Error {
             },
             Error::Timeout { op, after } => Error::Timeout { op, after: *after },
             Error::Connect { url, reason } => Error::Connect {
+                url: url.clone(),
+                reason: reason.clone(),
+            },
+            Error::Rejected { url, reason } => Error::Rejected {
                 url: url.clone(),
                 reason: reason.clone(),
             },

@@ -62,7 +62,7 @@ impl Invocation {
     pub fn state<T: Send + Sync + 'static>(&self) -> Result<State<T>, TaskError> {
         self.state.get::<T>().ok_or_else(|| {
             TaskError::retryable(format!(
-                "no shared state of type `{}` is registered: add it with `.state(...)` on the worker builder or inline client",
+                "no shared state of type `{}` is registered: add it with `.state(value)` on the worker builder (`rmq_worker::Cli::new().configure(|w| w.state(value))` for the worker command line) or on the inline client",
                 type_name::<T>()
             ))
         })
@@ -99,10 +99,49 @@ impl StateMap {
         Arc::make_mut(&mut self.0).insert(TypeId::of::<T>(), Arc::new(value));
     }
 
+    /// Whether a value of type `T` is registered.
+    pub fn contains<T: Send + Sync + 'static>(&self) -> bool {
+        self.0.contains_key(&TypeId::of::<T>())
+    }
+
     /// The value of type `T`, if registered.
     pub fn get<T: Send + Sync + 'static>(&self) -> Option<State<T>> {
         let value = Arc::clone(self.0.get(&TypeId::of::<T>())?);
         value.downcast::<T>().ok().map(State)
+    }
+}
+
+/// A `State<T>` parameter of a task function, recorded in its descriptor so
+/// a worker can refuse to start without the state its tasks need.
+#[derive(Clone, Copy)]
+pub struct StateNeed {
+    type_name: fn() -> &'static str,
+    registered: fn(&StateMap) -> bool,
+}
+
+impl StateNeed {
+    /// The need for a `State<T>`.
+    pub const fn of<T: Send + Sync + 'static>() -> StateNeed {
+        StateNeed {
+            type_name: type_name::<T>,
+            registered: StateMap::contains::<T>,
+        }
+    }
+
+    /// The type `T` of the `State<T>`.
+    pub fn type_name(&self) -> &'static str {
+        (self.type_name)()
+    }
+
+    /// Whether `state` holds a `T`.
+    pub fn is_met(&self, state: &StateMap) -> bool {
+        (self.registered)(state)
+    }
+}
+
+impl std::fmt::Debug for StateNeed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("StateNeed").field(&self.type_name()).finish()
     }
 }
 

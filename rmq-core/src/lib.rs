@@ -23,7 +23,7 @@ pub use client::{Client, FakeJob, JobOutcome, Outcome};
 pub use config::Config;
 pub use enqueue::{Enqueue, JobOptions};
 pub use error::{BoxError, Error, ResultExt, TaskError, TaskErrorKind};
-pub use handler::{HandlerFn, Invocation, State, StateMap};
+pub use handler::{HandlerFn, Invocation, State, StateMap, StateNeed};
 pub use job::{JobContext, JobId};
 pub use priority::{ParsePriorityError, Priority};
 pub use registry::{Registration, Registry};

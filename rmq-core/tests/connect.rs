@@ -58,7 +58,7 @@ async fn wrong_or_missing_password_is_explained() {
     let wrong = format!("redis://:wrong-one@127.0.0.1:{port}");
     let err = Broker::connect(&config(&wrong)).await.unwrap_err();
     let text = err.to_string();
-    assert!(matches!(err, Error::Connect { .. }), "{text}");
+    assert!(matches!(err, Error::Rejected { .. }), "{text}");
     assert!(text.contains("password was rejected"), "{text}");
     assert!(text.contains("REDIS_PASSWORD"), "{text}");
     assert!(!text.contains("wrong-one"), "password leaked: {text}");
@@ -134,6 +134,7 @@ static UPLOAD: TaskDescriptor = TaskDescriptor {
         ttl: None,
     },
     handler: run_upload,
+    state: &[],
     encode_json: encode_upload,
 };
 

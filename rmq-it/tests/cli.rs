@@ -64,7 +64,8 @@ fn tasks_lists_every_linked_topic_with_its_policy() {
     let hangs = row(&out, "hangs");
     assert_eq!(hangs[1], "normal", "{out}");
     assert_eq!(hangs[2], "1", "retries: {out}");
-    assert_eq!(hangs[3], "300ms", "timeout: {out}");
+    assert_eq!(hangs[3], "50ms", "retry delays: {out}");
+    assert_eq!(hangs[4], "300ms", "timeout: {out}");
     assert!(hangs.contains(&"rmq_it::hangs".to_owned()), "{out}");
     assert_eq!(row(&out, "panics")[2], "2");
     assert_eq!(row(&out, "record")[2], "5");
@@ -189,6 +190,19 @@ fn stats_with_redis_unreachable_exits_1_with_a_clear_message() {
     assert!(err.contains(&url), "names the server: {err}");
     let err = fails(cli(&url, &["dlq", "list", "record"]), 1);
     assert!(err.contains("cannot connect to Redis"), "{err}");
+}
+
+#[test]
+fn run_with_a_wrong_password_exits_2_at_once_instead_of_retrying() {
+    let redis = RedisServer::with(rmq_testkit::Options {
+        password: Some("right".into()),
+        ..Default::default()
+    });
+    let url = format!("redis://:not-the-pw@127.0.0.1:{}", redis.port());
+    // `cli` fails the test if the command is still running after 30 s.
+    let err = fails(cli(&url, &["run"]), 2);
+    assert!(err.contains("password was rejected"), "{err}");
+    assert!(!err.contains("not-the-pw"), "password leaked: {err}");
 }
 
 #[tokio::test]

@@ -102,7 +102,7 @@ pub(crate) enum DlqCommand {
     Retry {
         /// The topic.
         topic: String,
-        /// Job ids to retry.
+        /// Job ids to retry (or --all).
         #[arg(required_unless_present = "all", conflicts_with = "all")]
         ids: Vec<String>,
         /// Retry every dead job of the topic.

@@ -109,22 +109,31 @@ pub(super) fn connect_error(config: &Config, error: &RedisError) -> Error {
     let url = mask_password(&config.redis_url);
     let text = error.to_string();
     let lower = text.to_ascii_lowercase();
-    let reason = if error.kind() == ErrorKind::AuthenticationFailed
+    let rejected = |reason: String| Error::Rejected {
+        url: url.clone(),
+        reason,
+    };
+    if error.kind() == ErrorKind::AuthenticationFailed
         || error.code() == Some("WRONGPASS")
         || lower.contains("invalid password")
         || lower.contains("invalid username-password")
     {
-        format!("the password was rejected ({text}); check REDIS_PASSWORD / `redis_password`, the password in REDIS_URL and REDIS_USERNAME")
-    } else if error.code() == Some("NOAUTH") || lower.contains("noauth") {
-        format!("Redis requires a password ({text}); set REDIS_PASSWORD or put it in REDIS_URL")
-    } else if error.is_connection_refusal() {
+        return rejected(format!("the password was rejected ({text}); check REDIS_PASSWORD / `redis_password`, the password in REDIS_URL and REDIS_USERNAME"));
+    }
+    if error.code() == Some("NOAUTH") || lower.contains("noauth") {
+        return rejected(format!(
+            "Redis requires a password ({text}); set REDIS_PASSWORD or put it in REDIS_URL"
+        ));
+    }
+    if error.kind() == ErrorKind::Server(ServerErrorKind::ResponseError)
+        && lower.contains("db index")
+    {
+        return rejected(format!("the database was refused ({text}); check `redis_db` / REDIS_DB and the database in REDIS_URL"));
+    }
+    let reason = if error.is_connection_refusal() {
         format!("connection refused ({text}); is Redis running, and are the host and port in REDIS_URL right?")
     } else if error.is_timeout() {
         format!("no answer within {CONNECT_TIMEOUT:?} ({text}); is the host reachable (firewall, address)?")
-    } else if error.kind() == ErrorKind::Server(ServerErrorKind::ResponseError)
-        && lower.contains("db index")
-    {
-        format!("the database was refused ({text}); check `redis_db` / REDIS_DB and the database in REDIS_URL")
     } else {
         format!("{text}; check REDIS_URL and that Redis is up")
     };

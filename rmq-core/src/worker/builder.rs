@@ -96,6 +96,18 @@ impl WorkerBuilder {
                 rule: "must name at least one topic; the list is empty".to_owned(),
             });
         }
+        for descriptor in &selected {
+            if let Some(need) = descriptor
+                .state
+                .iter()
+                .find(|need| !need.is_met(&self.state))
+            {
+                return Err(Error::MissingState {
+                    task: descriptor.qualified_name(),
+                    type_name: need.type_name(),
+                });
+            }
+        }
         let topics = selected
             .into_iter()
             .map(|descriptor| Topic {

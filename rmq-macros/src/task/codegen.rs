@@ -213,6 +213,10 @@ fn registration(task: &TaskFn<'_>, args: &TaskArgs, names: &Names) -> TokenStrea
         quote!((#name, #ty))
     });
     let policy = policy(args);
+    let state = task.params.iter().filter_map(|param| match param {
+        Param::State { inner, .. } => Some(quote!(::rmq::__private::StateNeed::of::<#inner>())),
+        _ => None,
+    });
 
     quote! {
         const _: () = {
@@ -238,6 +242,7 @@ fn registration(task: &TaskFn<'_>, args: &TaskArgs, names: &Names) -> TokenStrea
                 fields: &[#(#fields),*],
                 policy: #policy,
                 handler: __rmq_handler,
+                state: &[#(#state),*],
                 encode_json: ::rmq::__private::encode_json::<#payload>,
             };
 

@@ -1,6 +1,6 @@
 //! `tasks`: what this binary can run.
 
-use rmq::{Error, Registry};
+use rmq::{Backoff, Error, Registry};
 
 pub(crate) fn list() -> Result<(), Error> {
     let registry = Registry::global()?;
@@ -11,11 +11,14 @@ pub(crate) fn list() -> Result<(), Error> {
         return Ok(());
     }
     println!(
-        "{:<24} {:<8} {:<8} {:<10} {:<10} {:<28} payload",
-        "topic", "priority", "retries", "timeout", "ttl", "function"
+        "{:<24} {:<8} {:<8} {:<20} {:<10} {:<10} {:<28} payload",
+        "topic", "priority", "retries", "retry delays", "timeout", "ttl", "function"
     );
-    let or_default =
-        |d: Option<std::time::Duration>| d.map_or("default".to_owned(), |d| format!("{d:?}"));
+    let or_default = |d: Option<std::time::Duration>| {
+        d.map_or("default".to_owned(), |d| {
+            humantime::format_duration(d).to_string()
+        })
+    };
     for task in registry.tasks() {
         let policy = &task.policy;
         let fields: Vec<String> = task
@@ -24,12 +27,13 @@ pub(crate) fn list() -> Result<(), Error> {
             .map(|(name, ty)| format!("{name}: {ty}"))
             .collect();
         println!(
-            "{:<24} {:<8} {:<8} {:<10} {:<10} {:<28} {} {{ {} }}",
+            "{:<24} {:<8} {:<8} {:<20} {:<10} {:<10} {:<28} {} {{ {} }}",
             task.topic,
             policy.priority,
             policy
                 .retries
                 .map_or("default".to_owned(), |r| r.to_string()),
+            backoff(policy.backoff),
             or_default(policy.timeout),
             or_default(policy.ttl),
             task.qualified_name(),
@@ -38,4 +42,21 @@ pub(crate) fn list() -> Result<(), Error> {
         );
     }
     Ok(())
+}
+
+/// `1s,5s`, `exp:1s..10m` or `default` (one column, no spaces).
+fn backoff(backoff: Option<Backoff>) -> String {
+    match backoff {
+        None => "default".to_owned(),
+        Some(Backoff::Fixed(delays)) => delays
+            .iter()
+            .map(|d| humantime::format_duration(*d).to_string())
+            .collect::<Vec<_>>()
+            .join(","),
+        Some(Backoff::Exponential { base, max }) => format!(
+            "exp:{}..{}",
+            humantime::format_duration(base),
+            humantime::format_duration(max)
+        ),
+    }
 }

@@ -21,9 +21,16 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, rmp_serde::decode:
 /// behind `enqueue <topic> <json>` on the CLI.
 pub fn encode_json<T: Task>(json: &str) -> Result<Vec<u8>, String> {
     let value: T = serde_json::from_str(json).map_err(|e| {
+        let descriptor = T::descriptor();
+        let fields: Vec<String> = descriptor
+            .fields
+            .iter()
+            .map(|(name, ty)| format!("\"{name}\": {ty}"))
+            .collect();
         format!(
-            "JSON does not fit payload type `{}`: {e}",
-            T::descriptor().payload_type
+            "{e}; expected a JSON object like {{{}}} (`{}`)",
+            fields.join(", "),
+            descriptor.payload_type
         )
     })?;
     encode(&value).map_err(|e| e.to_string())

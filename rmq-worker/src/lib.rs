@@ -102,9 +102,27 @@ impl Cli {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => {
                 eprintln!("error: {error}");
+                if let rmq::Error::UnknownTopic(_) = error {
+                    eprintln!("{}", linked_topics());
+                }
                 ExitCode::from(exit_code(&error))
             }
         }
+    }
+}
+
+/// The hint after an unknown topic: the topics this binary can serve.
+fn linked_topics() -> String {
+    let topics: Vec<&str> = rmq::Registry::global()
+        .map(|registry| registry.topics().collect())
+        .unwrap_or_default();
+    if topics.is_empty() {
+        "hint: this binary links no tasks (see `tasks`)".to_owned()
+    } else {
+        format!(
+            "hint: the tasks linked into this binary serve: {}",
+            topics.join(", ")
+        )
     }
 }
 

@@ -1,6 +1,6 @@
 //! How payloads are stored: MessagePack with field names, so fields can be
-//! added with `#[serde(default)]` without breaking jobs already queued, and so
-//! the CLI can turn JSON into a stored payload without the task's type.
+//! added with `#[serde(default)]` without breaking jobs already queued, and
+//! any stored payload can be shown as JSON without its type.
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -42,14 +42,6 @@ pub fn to_json(bytes: &[u8]) -> Result<serde_json::Value, String> {
     serde_json::to_value(&value).map_err(|e| e.to_string())
 }
 
-/// Encodes arbitrary JSON as a stored payload, for topics whose type is not
-/// linked into this binary.
-pub fn json_to_payload(json: &str) -> Result<Vec<u8>, String> {
-    let value: serde_json::Value =
-        serde_json::from_str(json).map_err(|e| format!("invalid JSON: {e}"))?;
-    encode(&value).map_err(|e| e.to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -73,12 +65,5 @@ mod tests {
         let json = to_json(&bytes).unwrap();
         assert_eq!(json["order_id"], "ORD_1");
         assert_eq!(json["user_id"], 42);
-    }
-
-    #[test]
-    fn json_payloads_decode_into_the_typed_struct() {
-        let bytes = json_to_payload(r#"{"order_id":"A","user_id":1,"amount":2.5}"#).unwrap();
-        let order: Order = decode(&bytes).unwrap();
-        assert_eq!(order.order_id, "A");
     }
 }

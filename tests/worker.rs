@@ -574,16 +574,10 @@ async fn long_job(probe: State<Probe<&'static str>>) -> Result<(), TaskError> {
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn lease_is_renewed_while_a_long_handler_runs() {
-    let env = Env::with(|c| {
-        // The handler runs three leases long. The keeper renews every third
-        // of a lease, so only a stall of two thirds of one (333 ms) on a
-        // starved machine would lose it.
-        c.lease = Duration::from_millis(500);
-        c.processing_monitor_interval = Duration::from_millis(50);
-    })
-    .await;
+/// Two workers of `long` on separate clients, each with its own probe.
+async fn two_long_job_workers(
+    env: &Env,
+) -> (Probe<&'static str>, Worker, Probe<&'static str>, Worker) {
     let first = Probe::<&'static str>::new();
     let second = Probe::<&'static str>::new();
     let worker_a = Worker::builder(env.client.clone())
@@ -596,6 +590,20 @@ async fn lease_is_renewed_while_a_long_handler_runs() {
         .state(second.clone())
         .build()
         .unwrap();
+    (first, worker_a, second, worker_b)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lease_is_renewed_while_a_long_handler_runs() {
+    let env = Env::with(|c| {
+        // The handler runs three leases long. The keeper renews every third
+        // of a lease, so only a stall of two thirds of one (333 ms) on a
+        // starved machine would lose it.
+        c.lease = Duration::from_millis(500);
+        c.processing_monitor_interval = Duration::from_millis(50);
+    })
+    .await;
+    let (first, worker_a, second, worker_b) = two_long_job_workers(&env).await;
     let (metrics_a, metrics_b) = (worker_a.metrics_handle(), worker_b.metrics_handle());
 
     LongJob {}.enqueue(&env.client).await.unwrap();
@@ -628,18 +636,7 @@ async fn leases_are_renewed_through_the_shutdown_grace_period() {
         c.shutdown_grace = Duration::from_secs(10);
     })
     .await;
-    let first = Probe::<&'static str>::new();
-    let second = Probe::<&'static str>::new();
-    let worker_a = Worker::builder(env.client.clone())
-        .task::<LongJob>()
-        .state(first.clone())
-        .build()
-        .unwrap();
-    let worker_b = Worker::builder(env.second_client().await)
-        .task::<LongJob>()
-        .state(second.clone())
-        .build()
-        .unwrap();
+    let (first, worker_a, second, worker_b) = two_long_job_workers(&env).await;
 
     LongJob {}.enqueue(&env.client).await.unwrap();
     // A is told to stop as soon as the job starts: the handler, three leases

@@ -62,6 +62,10 @@ pub struct Config {
     pub dead_letter_max_age: Duration,
     /// How long a stopping worker lets running handlers finish.
     pub shutdown_grace: Duration,
+    /// Connect even when Redis may evict keys (`maxmemory-policy allkeys-*`),
+    /// which silently deletes queued jobs; a warning is logged at every
+    /// connect. Off by default: connecting fails instead.
+    pub allow_eviction: bool,
 }
 
 const DAY: Duration = Duration::from_secs(86_400);
@@ -97,6 +101,7 @@ impl Default for Config {
             dead_letter_max_entries: 100_000,
             dead_letter_max_age: 7 * DAY,
             shutdown_grace: Duration::from_secs(30),
+            allow_eviction: false,
         }
     }
 }
@@ -178,6 +183,7 @@ impl Config {
             "`true` or `false`"
         );
         num!(batch_size, "MQ_BATCH_SIZE", "a positive integer");
+        num!(allow_eviction, "MQ_ALLOW_EVICTION", "`true` or `false`");
         num!(
             max_payload_bytes,
             "MQ_MAX_PAYLOAD_BYTES",

@@ -146,7 +146,7 @@ pub enum Error {
         reason: String,
     },
     /// The Redis server is older than rmq supports.
-    #[error("Redis {found} is too old: rmq needs Redis 6.2 or newer (upgrade the server)")]
+    #[error("Redis {found} is too old: rmq needs Redis 7.0 or newer (upgrade the server)")]
     RedisVersion {
         /// The version the server reported.
         found: String,

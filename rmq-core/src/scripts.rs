@@ -4,16 +4,23 @@
 //! They run by SHA (EVALSHA); `redis::Script` loads a script and retries
 //! once when the server answers NOSCRIPT (restart, failover, SCRIPT FLUSH).
 //! Scripts are never pipelined, so that fallback covers every call.
+//!
+//! Each script starts with a `#!lua` shebang (Redis 7): Redis then refuses
+//! a script that may grow memory *before* it runs when `maxmemory` is
+//! reached, instead of failing its first write half way. Scripts that drain
+//! or move jobs carry `flags=allow-oom`, so a full Redis keeps draining.
 
 use std::sync::LazyLock;
 
 use redis::Script;
 
 macro_rules! script {
-    ($name:ident, $file:literal, $doc:literal) => {
+    ($name:ident, $file:literal, $shebang:literal, $doc:literal) => {
         #[doc = $doc]
         pub(crate) static $name: LazyLock<Script> = LazyLock::new(|| {
             Script::new(concat!(
+                $shebang,
+                "\n",
                 include_str!("../lua/common.lua"),
                 include_str!(concat!("../lua/", $file))
             ))
@@ -21,24 +28,66 @@ macro_rules! script {
     };
 }
 
-script!(ENQUEUE, "enqueue.lua", "Enqueue a batch of one topic.");
-script!(FETCH, "fetch.lua", "Promote due jobs, then lease a batch.");
-script!(ACK, "ack.lua", "Complete a batch of leased jobs.");
-script!(FAIL, "fail.lua", "Retry later or dead-letter a failed job.");
-script!(EXTEND, "extend.lua", "Extend leases.");
-script!(RELEASE, "release.lua", "Return held jobs to the front.");
-script!(RECOVER, "recover.lua", "Requeue jobs whose lease expired.");
+script!(
+    ENQUEUE,
+    "enqueue.lua",
+    "#!lua",
+    "Enqueue a batch of one topic."
+);
+script!(
+    FETCH,
+    "fetch.lua",
+    "#!lua flags=allow-oom",
+    "Promote due jobs, then lease a batch."
+);
+script!(
+    ACK,
+    "ack.lua",
+    "#!lua flags=allow-oom",
+    "Complete a batch of leased jobs."
+);
+script!(
+    FAIL,
+    "fail.lua",
+    "#!lua flags=allow-oom",
+    "Retry later or dead-letter a failed job."
+);
+script!(
+    EXTEND,
+    "extend.lua",
+    "#!lua flags=allow-oom",
+    "Extend leases."
+);
+script!(
+    RELEASE,
+    "release.lua",
+    "#!lua flags=allow-oom",
+    "Return held jobs to the front."
+);
+script!(
+    RECOVER,
+    "recover.lua",
+    "#!lua flags=allow-oom",
+    "Requeue jobs whose lease expired."
+);
 script!(
     REJECT,
     "reject.lua",
+    "#!lua flags=allow-oom",
     "Move an undecodable job to the parse-error store."
 );
 script!(
     DEAD_RETRY,
     "dead_retry.lua",
+    "#!lua",
     "Re-enqueue dead-lettered jobs."
 );
-script!(TRIM, "trim.lua", "Age retention and old minute buckets.");
+script!(
+    TRIM,
+    "trim.lua",
+    "#!lua flags=allow-oom",
+    "Age retention and old minute buckets."
+);
 
 /// Every script, for loading ahead of time.
 pub(crate) fn all() -> [&'static Script; 10] {

@@ -25,6 +25,8 @@ pub struct Options {
     pub appendonly: bool,
     /// Require this password (`--requirepass`).
     pub password: Option<String>,
+    /// Further `redis-server` arguments, e.g. `["--maxmemory", "2mb"]`.
+    pub args: Vec<String>,
 }
 
 /// A running `redis-server`, killed (SIGKILL) and its directory removed on
@@ -103,6 +105,7 @@ impl RedisServer {
         if let Some(password) = &self.options.password {
             cmd.args(["--requirepass", password]);
         }
+        cmd.args(&self.options.args);
         let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -41,8 +41,8 @@ pub fn mask_password(url: &str) -> String {
     )
 }
 
-/// Checks the `redis_version` line of `INFO server` output: rmq needs 6.2
-/// or newer.
+/// Checks the `redis_version` line of `INFO server` output: rmq needs 7.0
+/// or newer (script flags).
 pub fn check_server_version(info: &str) -> Result<(), Error> {
     let version = info
         .lines()
@@ -53,7 +53,7 @@ pub fn check_server_version(info: &str) -> Result<(), Error> {
         })?;
     let mut parts = version.split('.').map(|p| p.parse::<u32>());
     match (parts.next(), parts.next()) {
-        (Some(Ok(major)), Some(Ok(minor))) if (major, minor) >= (6, 2) => Ok(()),
+        (Some(Ok(major)), Some(Ok(minor))) if (major, minor) >= (7, 0) => Ok(()),
         _ => Err(Error::RedisVersion {
             found: version.to_owned(),
         }),
@@ -318,12 +318,12 @@ mod tests {
     #[test]
     fn version_check() {
         let info = |v: &str| format!("# Server\r\nredis_version:{v}\r\nredis_mode:standalone\r\n");
-        for ok in ["6.2.0", "6.2.14", "7.0.15", "7.4.1", "8.0.0", "10.1"] {
+        for ok in ["7.0.0", "7.0.15", "7.4.1", "8.0.0", "10.1"] {
             check_server_version(&info(ok)).unwrap();
         }
-        for old in ["6.0.20", "5.0.7", "2.8.0", "garbage", ""] {
+        for old in ["6.2.14", "6.0.20", "5.0.7", "2.8.0", "garbage", ""] {
             let err = check_server_version(&info(old)).unwrap_err().to_string();
-            assert!(err.contains("6.2 or newer"), "{err}");
+            assert!(err.contains("7.0 or newer"), "{err}");
             assert!(err.contains(old), "{err}");
         }
         let err = check_server_version("# Server\r\n")

@@ -235,7 +235,7 @@ pub fn duration_bucket(duration: Duration) -> u32 {
 }
 
 impl Broker {
-    /// Connects: opens the pool, checks the server version (>= 6.2), AUTH,
+    /// Connects: opens the pool, checks the server version (>= 7.0), AUTH,
     /// database selection.
     pub async fn connect(config: &Config) -> Result<Broker, Error> {
         let client = connection::client(config)?;

@@ -3,6 +3,7 @@
 -- ARGV: 1 sum of handler time (us), 2 number k of histogram buckets,
 --       then k pairs (bucket, count), then the envelopes.
 -- Returns the 0-based indexes of the jobs whose lease was lost.
+check_types('zsh')
 local k = tonumber(ARGV[2])
 local first = 3 + 2 * k
 local n = #ARGV - first + 1
@@ -25,11 +26,11 @@ if #mine > 0 then
   end
   call_chunked({'SREM', KEYS[2]}, explicit)
   local minute = math.floor(now_ms() / 60000)
-  redis.call('HINCRBY', KEYS[3], 'completed', #mine)
-  redis.call('HINCRBY', KEYS[3], 'm' .. minute, #mine)
-  redis.call('HINCRBY', KEYS[3], 'dur_sum', ARGV[1])
+  count(KEYS[3], 'completed', #mine)
+  count(KEYS[3], 'm' .. minute, #mine)
+  count(KEYS[3], 'dur_sum', ARGV[1])
   for b = 1, k do
-    redis.call('HINCRBY', KEYS[3], 'h' .. ARGV[1 + 2 * b], ARGV[2 + 2 * b])
+    count(KEYS[3], 'h' .. ARGV[1 + 2 * b], ARGV[2 + 2 * b])
   end
 end
 return lost

@@ -3,6 +3,34 @@
 
 local CHUNK = 1000
 
+local TYPES = {l = 'list', z = 'zset', s = 'set', h = 'hash', t = 'string'}
+
+-- Refuses to run, before any write, when a key holds a type rmq does not
+-- write there (Redis does not roll back a script that fails half way).
+-- `spec` has one letter per KEYS entry: l list, z zset, s set, h hash,
+-- t string, _ not checked.
+local function check_types(spec)
+  for i = 1, #spec do
+    local want = TYPES[string.sub(spec, i, i)]
+    if want then
+      local got = redis.call('TYPE', KEYS[i])['ok']
+      if got ~= want and got ~= 'none' then
+        error({err = 'WRONGTYPE rmq expects a ' .. want .. ' at key ' .. KEYS[i]
+          .. ' but it holds a ' .. got .. '; nothing was changed. Another program'
+          .. ' wrote this key: rename or delete it, or give rmq its own queue_prefix'})
+      end
+    end
+  end
+end
+
+-- Adds to a statistics counter; a counter overwritten with something that
+-- is not an integer starts again, instead of failing the transition.
+local function count(key, field, n)
+  if type(redis.pcall('HINCRBY', key, field, n)) == 'table' then
+    redis.call('HSET', key, field, n)
+  end
+end
+
 local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)

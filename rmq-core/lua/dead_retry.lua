@@ -3,6 +3,7 @@
 -- KEYS: 1 dead, 2 high, 3 normal, 4 low, 5 ids, 6 wake
 -- ARGV: dead-letter entries (exact members)
 -- Returns {moved, explicit ids that are in use again (left in place)}.
+check_types('zlllsl')
 local now = now_ms()
 local moved = 0
 local busy = {}

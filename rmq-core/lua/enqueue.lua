@@ -4,6 +4,7 @@
 --       5 explicit-id flag (0/1), then the payloads, then (explicit) their ids.
 -- Returns the last generated id number (0 with explicit ids), or, when an
 -- explicit id is already in use, the list of such ids (nothing enqueued).
+check_types('lzstl')
 local prio = tonumber(ARGV[1])
 local delay = tonumber(ARGV[2])
 local ttl = tonumber(ARGV[3])

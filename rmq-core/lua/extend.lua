@@ -2,6 +2,7 @@
 -- KEYS: 1 processing
 -- ARGV: 1 lease ms, then envelopes
 -- Returns the 0-based indexes of the jobs whose lease was lost.
+check_types('z')
 local deadline = now_ms() + tonumber(ARGV[1])
 local n = #ARGV - 1
 local lost = {}

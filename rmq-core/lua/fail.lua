@@ -4,19 +4,20 @@
 --       5 dead-letter enabled (0/1), 6 dead max entries
 -- Returns 0 retrying, 1 dead, 2 lease lost.
 local env = ARGV[1]
+check_types('zzzhsl')
 if redis.call('ZREM', KEYS[1], env) == 0 then return 2 end
 local now = now_ms()
-redis.call('HINCRBY', KEYS[4], 'failed', 1)
+count(KEYS[4], 'failed', 1)
 local attempt = string.byte(env, 3)
 local max_retries = string.byte(env, 4)
 if ARGV[3] == '1' or attempt >= max_retries then
   if ARGV[5] == '1' then store_entry(KEYS[3], tonumber(ARGV[6]), now, ARGV[2], env) end
   forget_id(KEYS[5], env)
-  redis.call('HINCRBY', KEYS[4], 'dead', 1)
+  count(KEYS[4], 'dead', 1)
   return 1
 end
 local due = now + tonumber(ARGV[4])
 wake_if_earliest(KEYS[2], KEYS[6], due)
 redis.call('ZADD', KEYS[2], due, with_attempt(env, attempt + 1))
-redis.call('HINCRBY', KEYS[4], 'retried', 1)
+count(KEYS[4], 'retried', 1)
 return 0

@@ -3,12 +3,19 @@
 -- KEYS: 1 high, 2 normal, 3 low, 4 delayed, 5 processing, 6 dead, 7 errors,
 --       8 ids, 9 stats, 10 wake
 -- ARGV: 1 max, 2 lease ms, 3 promote batch, 4 dead max entries,
---       5 parse-error max entries
--- Returns {leased envelopes, ms until the next delayed job is due or -1}.
+--       5 parse-error max entries, 6 deadline (server ms, 0 = none)
+-- Returns {leased envelopes, ms until the next delayed job is due or -1,
+--          server time ms}.
 local max = tonumber(ARGV[1])
 local lease = tonumber(ARGV[2])
 local promote = tonumber(ARGV[3])
+local deadline_ms = tonumber(ARGV[6])
 local now = now_ms()
+
+-- Reached Redis after its caller stopped waiting for the reply (a stall):
+-- leasing now would hand jobs to nobody.
+if deadline_ms > 0 and now > deadline_ms then return {{}, 0, now} end
+check_types('lllzzzzshl')
 
 -- Promotion of due delayed jobs (cheap check first).
 local first = redis.call('ZRANGE', KEYS[4], 0, 0, 'WITHSCORES')
@@ -66,7 +73,7 @@ for p = 1, 3 do
     if #got < want then break end
   end
 end
-if expired > 0 then redis.call('HINCRBY', KEYS[9], 'expired', expired) end
+if expired > 0 then count(KEYS[9], 'expired', expired) end
 -- Budget spent on dead entries before a batch was found: call again at once.
 if budget <= 0 and #out < max then next_due = 0 end
 call_chunked({'ZADD', KEYS[5]}, leases)
@@ -77,4 +84,4 @@ if #out >= max and #out > 0 then
     wake(KEYS[10])
   end
 end
-return {out, next_due}
+return {out, next_due, now}

@@ -5,6 +5,7 @@
 -- ARGV: 1 max, 2 dead-letter enabled (0/1), 3 dead max entries,
 --       4 parse-error max entries
 -- Returns {requeued, dead, ms until the earliest remaining deadline or -1}.
+check_types('lllzzhslz')
 local now = now_ms()
 local expired = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))
 local requeued = 0
@@ -28,9 +29,9 @@ if #expired > 0 then
     end
   end
   -- An expired lease is a failed attempt, like an error from the handler.
-  redis.call('HINCRBY', KEYS[6], 'recovered', requeued + dead)
-  redis.call('HINCRBY', KEYS[6], 'failed', requeued + dead)
-  if dead > 0 then redis.call('HINCRBY', KEYS[6], 'dead', dead) end
+  count(KEYS[6], 'recovered', requeued + dead)
+  count(KEYS[6], 'failed', requeued + dead)
+  if dead > 0 then count(KEYS[6], 'dead', dead) end
   if requeued > 0 then wake(KEYS[8]) end
 end
 local next_deadline = -1

@@ -3,6 +3,7 @@
 -- ARGV: 1 envelope, 2 error, 3 parse-error max entries
 -- Returns 1, or 0 when the lease was lost.
 local env = ARGV[1]
+check_types('zzs')
 if redis.call('ZREM', KEYS[1], env) == 0 then return 0 end
 store_entry(KEYS[2], tonumber(ARGV[3]), now_ms(), ARGV[2], env)
 if not invalid(env) then forget_id(KEYS[3], env) end

@@ -3,6 +3,7 @@
 -- KEYS: 1 high, 2 normal, 3 low, 4 processing, 5 wake
 -- ARGV: envelopes
 -- Returns how many were still held.
+check_types('lllzl')
 local n = #ARGV
 local released = 0
 for i = n, 1, -1 do

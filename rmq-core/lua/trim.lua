@@ -3,6 +3,7 @@
 -- KEYS: 1 dead, 2 errors, 3 stats
 -- ARGV: 1 dead max age ms, 2 parse-error max age ms
 -- Returns {dead removed, parse errors removed}.
+check_types('zzh')
 local now = now_ms()
 local dead = redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. (now - tonumber(ARGV[1])))
 local errors = redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. (now - tonumber(ARGV[2])))

@@ -145,6 +145,28 @@ pub enum Error {
         /// What was refused and what to check.
         reason: String,
     },
+    /// Redis may evict keys under memory pressure, which deletes queued jobs.
+    #[error("Redis at {url} evicts keys when memory runs out (`maxmemory-policy {policy}`), which silently deletes queued jobs: set `maxmemory-policy noeviction` (in redis.conf, or `CONFIG SET maxmemory-policy noeviction`), or set `allow_eviction` (MQ_ALLOW_EVICTION=true) to accept the risk")]
+    EvictingRedis {
+        /// The URL, with any password masked.
+        url: String,
+        /// The server's `maxmemory-policy`.
+        policy: String,
+    },
+    /// Redis refused a write because it reached `maxmemory` (`noeviction`).
+    #[error("Redis is full during {op} (used memory is over `maxmemory`); nothing was written. Workers keep draining queues; free memory (purge dead letters, drain backlogs) or raise `maxmemory`")]
+    RedisFull {
+        /// What rmq was doing.
+        op: &'static str,
+    },
+    /// An enqueue got no reply: Redis may or may not have stored the jobs.
+    #[error("no reply from Redis to the enqueue on topic `{topic}` ({reason}): the jobs may or may not have been enqueued; enqueue with explicit job ids (`.job_id(..)`) to make a retry safe (a duplicate is then refused, not queued twice)")]
+    EnqueueUnconfirmed {
+        /// The topic.
+        topic: String,
+        /// What went wrong on the connection.
+        reason: String,
+    },
     /// The Redis server is older than rmq supports.
     #[error("Redis {found} is too old: rmq needs Redis 7.0 or newer (upgrade the server)")]
     RedisVersion {
@@ -276,6 +298,11 @@ impl Error {
                 reason: reason.clone(),
             },
             Error::Timeout { op, after } => Error::Timeout { op, after: *after },
+            Error::RedisFull { op } => Error::RedisFull { op },
+            Error::EnqueueUnconfirmed { topic, reason } => Error::EnqueueUnconfirmed {
+                topic: topic.clone(),
+                reason: reason.clone(),
+            },
             Error::Connect { url, reason } => Error::Connect {
                 url: url.clone(),
                 reason: reason.clone(),
@@ -292,6 +319,12 @@ impl Error {
     }
 
     pub(crate) fn redis(op: &'static str) -> impl FnOnce(redis::RedisError) -> Error {
-        move |source| Error::Redis { op, source }
+        move |source| {
+            if source.code() == Some("OOM") {
+                Error::RedisFull { op }
+            } else {
+                Error::Redis { op, source }
+            }
+        }
     }
 }

@@ -83,6 +83,12 @@ script!(
     "Re-enqueue dead-lettered jobs."
 );
 script!(
+    REGISTER,
+    "register.lua",
+    "#!lua flags=allow-oom",
+    "Record topics in the set of known topics."
+);
+script!(
     TRIM,
     "trim.lua",
     "#!lua flags=allow-oom",
@@ -90,7 +96,7 @@ script!(
 );
 
 /// Every script, for loading ahead of time.
-pub(crate) fn all() -> [&'static Script; 10] {
+pub(crate) fn all() -> [&'static Script; 11] {
     [
         &ENQUEUE,
         &FETCH,
@@ -101,6 +107,7 @@ pub(crate) fn all() -> [&'static Script; 10] {
         &RECOVER,
         &REJECT,
         &DEAD_RETRY,
+        &REGISTER,
         &TRIM,
     ]
 }

@@ -70,7 +70,7 @@ async fn wrong_or_missing_password_is_explained() {
     let mut fixed = config(&wrong);
     fixed.redis_password = Some("right-one".into());
     let broker = Broker::connect(&fixed).await.unwrap();
-    broker.register_topics(&["t"]).await.unwrap();
+    broker.record_topics(&["t"]).await.unwrap();
     assert_eq!(broker.topics().await.unwrap(), ["t"]);
 }
 
@@ -80,7 +80,7 @@ async fn database_override_is_applied() {
     let mut c = config(&format!("{}/1", server.url()));
     c.redis_db = Some(3);
     let broker = Broker::connect(&c).await.unwrap();
-    broker.register_topics(&["t"]).await.unwrap();
+    broker.record_topics(&["t"]).await.unwrap();
     let mut raw = redis::Client::open(format!("{}/3", server.url()))
         .unwrap()
         .get_multiplexed_async_connection()
@@ -97,12 +97,12 @@ async fn database_override_is_applied() {
 #[test]
 fn version_check_with_fake_strings() {
     check_server_version("redis_version:7.0.15\r\n").unwrap();
-    check_server_version("redis_version:6.2.0\r\n").unwrap();
-    let err = check_server_version("redis_version:6.0.9\r\n").unwrap_err();
-    assert!(matches!(&err, Error::RedisVersion { found } if found == "6.0.9"));
+    check_server_version("redis_version:7.0.0\r\n").unwrap();
+    let err = check_server_version("redis_version:6.2.9\r\n").unwrap_err();
+    assert!(matches!(&err, Error::RedisVersion { found } if found == "6.2.9"));
     let text = err.to_string();
     assert!(
-        text.contains("6.2 or newer") && text.contains("upgrade"),
+        text.contains("7.0 or newer") && text.contains("upgrade"),
         "{text}"
     );
 }

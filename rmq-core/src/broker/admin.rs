@@ -76,17 +76,6 @@ fn percentile(histogram: &[u64; 41], total: u64, p: f64) -> u64 {
 }
 
 impl Broker {
-    /// Records topics in the topic set (`<prefix>:topics`), so tools can
-    /// list them.
-    pub async fn register_topics(&self, topics: &[&str]) -> Result<(), Error> {
-        if topics.is_empty() {
-            return Ok(());
-        }
-        let mut cmd = redis::cmd("SADD");
-        cmd.arg(topics_key(self.prefix())).arg(topics);
-        self.cmd::<()>("register_topics", &cmd).await
-    }
-
     /// Known topics, sorted.
     pub async fn topics(&self) -> Result<Vec<String>, Error> {
         let mut cmd = redis::cmd("SMEMBERS");

@@ -3,10 +3,12 @@
 //! batches per script call.
 
 mod admin;
+mod clock;
 mod coalesce;
 mod connection;
+mod guard;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -154,6 +156,9 @@ struct Inner {
     errors_max_age: Duration,
     batch_size: usize,
     keys: RwLock<HashMap<String, Arc<TopicKeys>>>,
+    /// Topics this process has recorded in the set of known topics.
+    recorded: RwLock<HashSet<String>>,
+    clock: clock::ServerClock,
     wait_conn: tokio::sync::Mutex<Option<MultiplexedConnection>>,
     coalescer: coalesce::Coalescer,
 }
@@ -207,6 +212,9 @@ impl Drop for DropConnUnlessDone<'_> {
 /// Extra time a blocking wait allows Redis beyond its own timeout before
 /// the connection is considered dead.
 const WAIT_SLACK: Duration = Duration::from_secs(3);
+/// How much earlier than the caller's own timeout a fetch stops being
+/// valid on the server, to absorb clock estimate error.
+const FETCH_DEADLINE_MARGIN: Duration = Duration::from_secs(1);
 /// Longest explicit id (its length is one byte of the envelope).
 const MAX_ID_LEN: usize = 255;
 
@@ -226,6 +234,28 @@ fn optional_ms(ms: i64) -> Option<Duration> {
     u64::try_from(ms).ok().map(Duration::from_millis)
 }
 
+/// A WRONGTYPE reply to plain commands, turned into an error that names
+/// the keys (their first argument); any other error unchanged.
+fn wrong_type(op: &'static str, cmds: &[redis::Cmd], error: redis::RedisError) -> Error {
+    if error.code() != Some("WRONGTYPE") {
+        return Error::redis(op)(error);
+    }
+    let keys: Vec<String> = cmds
+        .iter()
+        .filter_map(|cmd| match cmd.args_iter().nth(1)? {
+            redis::Arg::Simple(key) => Some(format!("`{}`", String::from_utf8_lossy(key))),
+            _ => None,
+        })
+        .collect();
+    Error::Corrupt {
+        op,
+        detail: format!(
+            "key {} holds another type than rmq writes there; nothing was changed. Another program wrote this key: rename or delete it, or give rmq its own queue_prefix",
+            keys.join(" or ")
+        ),
+    }
+}
+
 /// The histogram bucket of a handler time: floor(log2(microseconds)), 0..=40.
 pub fn duration_bucket(duration: Duration) -> u32 {
     let us = u64::try_from(duration.as_micros())
@@ -235,27 +265,31 @@ pub fn duration_bucket(duration: Duration) -> u32 {
 }
 
 impl Broker {
-    /// Connects: opens the pool, checks the server version (>= 7.0), AUTH,
-    /// database selection.
+    /// Connects: opens the pool, checks the server version (>= 7.0) and its
+    /// eviction policy, AUTH, database selection.
     pub async fn connect(config: &Config) -> Result<Broker, Error> {
         let client = connection::client(config)?;
         let manager = connection::Manager::new(client.clone());
         let mut first = bb8::ManageConnection::connect(&manager)
             .await
             .map_err(|e| connection::connect_error(config, &e))?;
-        let info: String = redis::cmd("INFO")
+        let (info, time): (String, (u64, u64)) = redis::pipe()
+            .cmd("INFO")
             .arg("server")
+            .arg("memory")
+            .cmd("TIME")
             .query_async(&mut first.inner)
             .await
             .map_err(|e| connection::connect_error(config, &e))?;
         check_server_version(&info)?;
+        let url = mask_password(&config.redis_url);
+        guard::check_eviction(&info, config.allow_eviction, &url)?;
         for script in scripts::all() {
             script
                 .load_async(&mut first.inner)
                 .await
                 .map_err(Error::redis("loading scripts"))?;
         }
-        let url = mask_password(&config.redis_url);
         let pool = connection::Pool::new(manager, config.connection_pool_size, first, url.clone());
         Ok(Broker {
             inner: Arc::new(Inner {
@@ -270,6 +304,39 @@ impl Broker {
                 errors_max_age: config.parse_error_max_age,
                 batch_size: config.batch_size.max(1),
                 keys: RwLock::default(),
+                recorded: RwLock::default(),
+                clock: clock::ServerClock::new(time.0 * 1000 + time.1 / 1000),
+                wait_conn: tokio::sync::Mutex::new(None),
+                coalescer: coalesce::Coalescer::default(),
+            }),
+        })
+    }
+
+    /// A broker with the same settings and scripts on connections of its
+    /// own, opened on the calling runtime (their I/O runs there): for work
+    /// that must not depend on another runtime's threads.
+    pub async fn sibling(&self) -> Result<Broker, Error> {
+        let inner = &self.inner;
+        let manager = connection::Manager::new(inner.client.clone());
+        let first = bb8::ManageConnection::connect(&manager)
+            .await
+            .map_err(Error::redis("connecting"))?;
+        let pool = connection::Pool::new(manager, 1, first, inner.url.clone());
+        Ok(Broker {
+            inner: Arc::new(Inner {
+                pool,
+                client: inner.client.clone(),
+                prefix: inner.prefix.clone(),
+                url: inner.url.clone(),
+                dead_letter: inner.dead_letter,
+                dead_max: inner.dead_max,
+                dead_max_age: inner.dead_max_age,
+                errors_max: inner.errors_max,
+                errors_max_age: inner.errors_max_age,
+                batch_size: inner.batch_size,
+                keys: RwLock::default(),
+                recorded: RwLock::default(),
+                clock: clock::ServerClock::new(inner.clock.now_ms()),
                 wait_conn: tokio::sync::Mutex::new(None),
                 coalescer: coalesce::Coalescer::default(),
             }),
@@ -314,7 +381,9 @@ impl Broker {
     async fn cmd<T: FromRedisValue>(&self, op: &'static str, cmd: &redis::Cmd) -> Result<T, Error> {
         let mut handle = self.inner.pool.get(op).await?;
         let result = cmd.query_async(&mut handle.conn).await;
-        handle.check(result).map_err(Error::redis(op))
+        handle
+            .check(result)
+            .map_err(|e| wrong_type(op, std::slice::from_ref(cmd), e))
     }
 
     /// Runs a pipeline of plain commands (never scripts) on a pooled
@@ -326,7 +395,9 @@ impl Broker {
     ) -> Result<T, Error> {
         let mut handle = self.inner.pool.get(op).await?;
         let result = pipe.query_async(&mut handle.conn).await;
-        handle.check(result).map_err(Error::redis(op))
+        handle
+            .check(result)
+            .map_err(|e| wrong_type(op, &pipe.cmd_iter().cloned().collect::<Vec<_>>(), e))
     }
 
     /// Enqueues jobs of one topic; ids in order. Up to 1,000 jobs and 8 MiB
@@ -356,7 +427,47 @@ impl Broker {
             ids.extend(self.enqueue_call(topic, spec, call).await?);
             rest = after;
         }
+        self.record_topic(topic).await;
         Ok(ids)
+    }
+
+    /// Records `topic` in the set of known topics once per process, so a
+    /// topic that was enqueued to but never served still shows in `stats`.
+    /// A failure is logged and tried again at the next enqueue.
+    async fn record_topic(&self, topic: &str) {
+        if self
+            .inner
+            .recorded
+            .read()
+            .is_ok_and(|recorded| recorded.contains(topic))
+        {
+            return;
+        }
+        match self.record_topics(&[topic]).await {
+            Ok(()) => {}
+            Err(error) => {
+                tracing::warn!(%error, topic, "could not record the topic in the set of known topics; `stats` may not list it yet");
+            }
+        }
+    }
+
+    /// Records topics in the set of known topics (`<prefix>:topics`), so
+    /// tools can list them; works even when Redis is full.
+    pub async fn record_topics(&self, topics: &[&str]) -> Result<(), Error> {
+        if topics.is_empty() {
+            return Ok(());
+        }
+        let key = crate::keys::topics_key(self.prefix());
+        let mut invocation = scripts::REGISTER.prepare_invoke();
+        invocation.key(&key);
+        for topic in topics {
+            invocation.arg(*topic);
+        }
+        self.run::<()>("recording topics", &invocation).await?;
+        if let Ok(mut recorded) = self.inner.recorded.write() {
+            recorded.extend(topics.iter().map(|t| (*t).to_owned()));
+        }
+        Ok(())
     }
 
     /// One enqueue script call.
@@ -411,7 +522,20 @@ impl Broker {
                 invocation.arg(job.id.unwrap_or_default());
             }
         }
-        let reply: redis::Value = self.run("enqueue", &invocation).await?;
+        // A call that got no reply may still have run: say so, instead of
+        // a plain I/O error that reads as "not enqueued".
+        let mut handle = self.inner.pool.get("enqueue").await?;
+        let result = invocation.invoke_async(&mut handle.conn).await;
+        let reply: redis::Value = handle.check(result).map_err(|source| {
+            if connection::is_connection_error(&source) {
+                Error::EnqueueUnconfirmed {
+                    topic: topic.to_owned(),
+                    reason: source.to_string(),
+                }
+            } else {
+                Error::redis("enqueue")(source)
+            }
+        })?;
         match reply {
             redis::Value::Int(last) if explicit => {
                 let _ = last;
@@ -460,7 +584,17 @@ impl Broker {
             .arg(self.inner.batch_size.max(max))
             .arg(self.inner.dead_max)
             .arg(self.inner.errors_max);
-        let (raw, next_due): (Vec<Vec<u8>>, i64) = self.run("fetch", &invocation).await?;
+        // The fetch tells Redis when this caller stops waiting for the
+        // reply: one that only runs after that (Redis stalled past the
+        // response timeout) leases nothing, so no job is leased to nobody.
+        let mut handle = self.inner.pool.get("fetch").await?;
+        let deadline = self.inner.clock.now_ms()
+            + ms(connection::RESPONSE_TIMEOUT.saturating_sub(FETCH_DEADLINE_MARGIN));
+        invocation.arg(deadline);
+        let result = invocation.invoke_async(&mut handle.conn).await;
+        let (raw, next_due, server_ms): (Vec<Vec<u8>>, i64, u64) =
+            handle.check(result).map_err(Error::redis("fetch"))?;
+        self.inner.clock.observe(server_ms);
         let mut jobs = Vec::with_capacity(raw.len());
         for bytes in raw {
             let bytes = bytes::Bytes::from(bytes);

@@ -49,6 +49,7 @@ async fn report(
     give_up_at: &mut Option<Instant>,
 ) {
     let mut backoff = Backoff::default();
+    let mut after_error = false;
     loop {
         if give_up_at.is_some_and(|at| Instant::now() >= at) {
             tracing::error!(
@@ -58,7 +59,7 @@ async fn report(
             shared.held.remove_all(batch.drain(..).map(|d| d.job.key));
             return;
         }
-        match report_once(shared, batch).await {
+        match report_once(shared, batch, after_error).await {
             Ok(()) => {
                 batch.clear();
                 return;
@@ -66,6 +67,7 @@ async fn report(
             Err(error) => {
                 Metrics::add(&shared.metrics.redis_errors, 1);
                 tracing::warn!(%error, jobs = batch.len(), "reporting job outcomes failed; retrying");
+                after_error = true;
                 if token.is_cancelled() && give_up_at.is_none() {
                     *give_up_at = Some(Instant::now() + SHUTDOWN_PATIENCE);
                 }
@@ -77,10 +79,15 @@ async fn report(
 
 /// One attempt at reporting: what was reported leaves `batch`, the rest
 /// stays for the next attempt. Every script checks the lease, so reporting a
-/// job twice is harmless (the second time reads as a lost lease).
-async fn report_once(shared: &Shared, batch: &mut Vec<Done>) -> Result<(), Error> {
+/// job twice is harmless: after a failed attempt (whose call may have run,
+/// its reply lost), a job no longer leased reads as already reported.
+async fn report_once(
+    shared: &Shared,
+    batch: &mut Vec<Done>,
+    after_error: bool,
+) -> Result<(), Error> {
     let mut reported = vec![false; batch.len()];
-    let result = report_into(shared, batch, &mut reported).await;
+    let result = report_into(shared, batch, &mut reported, after_error).await;
     let keys = batch
         .iter()
         .zip(&reported)
@@ -92,7 +99,12 @@ async fn report_once(shared: &Shared, batch: &mut Vec<Done>) -> Result<(), Error
     result
 }
 
-async fn report_into(shared: &Shared, batch: &[Done], reported: &mut [bool]) -> Result<(), Error> {
+async fn report_into(
+    shared: &Shared,
+    batch: &[Done],
+    reported: &mut [bool],
+    after_error: bool,
+) -> Result<(), Error> {
     let mut successes: Vec<Vec<usize>> = vec![Vec::new(); shared.topics.len()];
     let mut failures = Vec::new();
     for (i, done) in batch.iter().enumerate() {
@@ -114,15 +126,28 @@ async fn report_into(shared: &Shared, batch: &[Done], reported: &mut [bool]) -> 
             .broker
             .ack(&shared.topics[topic].name, &envelopes, &durations)
             .await?;
-        Metrics::add(&shared.metrics.completed, indexes.len() - lost.len());
-        for &l in &lost {
-            lease_lost(shared, &batch[indexes[l]]);
+        if after_error {
+            // The earlier call most likely completed them.
+            Metrics::add(&shared.metrics.completed, indexes.len());
+            if !lost.is_empty() {
+                tracing::info!(topic = %shared.topics[topic].name, jobs = lost.len(), "jobs already completed by an earlier report whose reply was lost");
+            }
+        } else {
+            Metrics::add(&shared.metrics.completed, indexes.len() - lost.len());
+            for &l in &lost {
+                lease_lost(shared, &batch[indexes[l]]);
+            }
         }
         for &i in indexes {
             reported[i] = true;
         }
     }
-    let outcomes = join_all(failures.iter().map(|&i| report_failure(shared, &batch[i]))).await;
+    let outcomes = join_all(
+        failures
+            .iter()
+            .map(|&i| report_failure(shared, &batch[i], after_error)),
+    )
+    .await;
     let mut first_error = None;
     for (&i, outcome) in failures.iter().zip(outcomes) {
         match outcome {
@@ -135,7 +160,7 @@ async fn report_into(shared: &Shared, batch: &[Done], reported: &mut [bool]) -> 
     first_error.map_or(Ok(()), Err)
 }
 
-async fn report_failure(shared: &Shared, done: &Done) -> Result<(), Error> {
+async fn report_failure(shared: &Shared, done: &Done, after_error: bool) -> Result<(), Error> {
     let Err(error) = &done.result else {
         return Ok(());
     };
@@ -169,6 +194,9 @@ async fn report_failure(shared: &Shared, done: &Done) -> Result<(), Error> {
             Metrics::add(&shared.metrics.dead, 1);
             tracing::error!(topic = %topic.name, id = envelope.id(), attempt = envelope.attempt() + 1, permanent = failure.permanent, error = %message, "job failed for good; dead-lettered");
         }
+        FailOutcome::LeaseLost if after_error => {
+            tracing::info!(topic = %topic.name, id = envelope.id(), "failure already recorded by an earlier report whose reply was lost");
+        }
         FailOutcome::LeaseLost => lease_lost(shared, done),
     }
     Ok(())
@@ -179,6 +207,6 @@ fn lease_lost(shared: &Shared, done: &Done) {
     tracing::warn!(
         topic = %shared.topics[done.job.topic].name,
         id = done.job.envelope.id(),
-        "lease was lost before the outcome was reported (the job was recovered and handed out again); outcome ignored"
+        "the job was no longer leased to this worker when its outcome was reported (its lease expired and it was handed out again, or Redis lost its data in a restart); outcome ignored"
     );
 }

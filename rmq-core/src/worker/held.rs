@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
+use std::time::Instant;
 
 use crate::envelope::Envelope;
 
@@ -12,6 +13,8 @@ pub(super) struct HeldGroup {
     pub(super) topic: usize,
     pub(super) keys: Vec<u64>,
     pub(super) envelopes: Vec<Envelope>,
+    /// When each job's handler started (`None`: waiting for a runner).
+    pub(super) started: Vec<Option<Instant>>,
 }
 
 #[derive(Default)]
@@ -23,6 +26,8 @@ pub(super) struct Held {
 struct Entry {
     topic: usize,
     envelope: Envelope,
+    /// When the handler started.
+    started: Option<Instant>,
     /// The handler is done; the outcome is with the acker.
     finished: bool,
 }
@@ -36,10 +41,23 @@ impl Held {
             Entry {
                 topic,
                 envelope,
+                started: None,
                 finished: false,
             },
         );
         key
+    }
+
+    /// Marks the job started; false if it is no longer held (its lease was
+    /// lost while it waited for a runner).
+    pub(super) fn start(&self, key: u64) -> bool {
+        match self.lock().get_mut(&key) {
+            Some(entry) if !entry.finished => {
+                entry.started = Some(Instant::now());
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Marks a job whose handler is done: its outcome is on its way to the
@@ -66,22 +84,28 @@ impl Held {
     /// Copies of the held jobs, one group per topic that has any, each in
     /// the order the jobs were fetched (so a release keeps their queue order).
     pub(super) fn by_topic(&self, topics: usize) -> Vec<HeldGroup> {
-        let mut grouped: Vec<Vec<(u64, Envelope)>> = vec![Vec::new(); topics];
+        let mut grouped: Vec<Vec<(u64, Envelope, Option<Instant>)>> = vec![Vec::new(); topics];
         for (key, entry) in self.lock().iter() {
-            grouped[entry.topic].push((*key, entry.envelope.clone()));
+            grouped[entry.topic].push((*key, entry.envelope.clone(), entry.started));
         }
         grouped
             .into_iter()
             .enumerate()
             .filter(|(_, jobs)| !jobs.is_empty())
             .map(|(topic, mut jobs)| {
-                jobs.sort_unstable_by_key(|(key, _)| *key);
-                let (keys, envelopes) = jobs.into_iter().unzip();
-                HeldGroup {
+                jobs.sort_unstable_by_key(|(key, _, _)| *key);
+                let mut group = HeldGroup {
                     topic,
-                    keys,
-                    envelopes,
+                    keys: Vec::with_capacity(jobs.len()),
+                    envelopes: Vec::with_capacity(jobs.len()),
+                    started: Vec::with_capacity(jobs.len()),
+                };
+                for (key, envelope, started) in jobs {
+                    group.keys.push(key);
+                    group.envelopes.push(envelope);
+                    group.started.push(started);
                 }
+                group
             })
             .collect()
     }

@@ -124,7 +124,7 @@ impl Worker {
             );
         }
         let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-        shared.broker.register_topics(&refs).await?;
+        shared.broker.record_topics(&refs).await?;
 
         let token = CancellationToken::new();
         let capacity = shared.config.max_workers + shared.config.task_queue_size;
@@ -157,7 +157,7 @@ impl Worker {
         // leases through the grace period until they are reported or
         // released, so no other worker recovers a job that still runs here.
         let keeper_token = CancellationToken::new();
-        let keeper = tokio::spawn(lease::run(Arc::clone(&shared), keeper_token.clone()));
+        let keeper = lease::spawn(Arc::clone(&shared), keeper_token.clone());
         let monitor = tokio::spawn(monitor::run(Arc::clone(&shared), token.clone()));
 
         let dispatcher = tokio::spawn(dispatch::run(

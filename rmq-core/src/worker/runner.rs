@@ -34,7 +34,7 @@ pub(super) async fn run(
                 Err(_) => return,
             },
         };
-        if !shared.held.is_running(job.key) {
+        if !shared.held.start(job.key) {
             // Its lease was lost while it waited here (the lease keeper
             // dropped it): another worker runs the recovered copy.
             permits.add_permits(1);

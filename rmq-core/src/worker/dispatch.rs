@@ -8,7 +8,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -55,6 +55,10 @@ async fn fetch_loop(
     let watermark = config.batch_size.min(capacity.div_ceil(2)).max(1);
     let names = shared.topic_names();
     let topics = shared.topics.len();
+    // Per topic: a topic whose calls fail waits out its own backoff while
+    // the others are served.
+    let mut failing: Vec<(Backoff, Option<Instant>)> =
+        (0..topics).map(|_| (Backoff::default(), None)).collect();
     let mut backoff = Backoff::default();
     let mut waiting: Option<WaitFuture> = None;
     let mut empty_streak = 0;
@@ -73,8 +77,26 @@ async fn fetch_loop(
         if let Ok(more) = permits.try_acquire_many(extra.min(permits.available_permits() as u32)) {
             reserved.merge(more);
         }
+        let now = Instant::now();
+        if failing.iter().all(|(_, at)| at.is_some_and(|at| at > now)) {
+            // Every topic is failing: wait for the first one's retry.
+            drop(reserved);
+            let at = failing
+                .iter()
+                .filter_map(|(_, at)| *at)
+                .min()
+                .unwrap_or(now);
+            tokio::select! {
+                () = token.cancelled() => return,
+                () = tokio::time::sleep_until(at.into()) => {}
+            }
+            continue;
+        }
         let index = first % topics;
         first = first.wrapping_add(1);
+        if failing[index].1.is_some_and(|at| at > now) {
+            continue;
+        }
         let topic = &shared.topics[index].name;
         let fetched = match shared
             .broker
@@ -82,17 +104,16 @@ async fn fetch_loop(
             .await
         {
             Ok(fetched) => {
-                backoff.reset();
+                failing[index] = (Backoff::default(), None);
                 fetched
             }
             Err(error) => {
                 drop(reserved);
                 super::metrics::Metrics::add(&shared.metrics.redis_errors, 1);
-                tracing::warn!(%error, topic = %topic, "fetch failed; retrying");
-                tokio::select! {
-                    () = token.cancelled() => return,
-                    () = tokio::time::sleep(backoff.next()) => {}
-                }
+                let (topic_backoff, retry_at) = &mut failing[index];
+                let delay = topic_backoff.next();
+                tracing::warn!(%error, topic = %topic, retry_in = ?delay, "fetch failed; retrying (other topics are served meanwhile)");
+                *retry_at = Some(Instant::now() + delay);
                 continue;
             }
         };
@@ -140,18 +161,28 @@ async fn fetch_loop(
         let timer = next_due.take().map_or(fallback, |due| due.min(fallback));
         let wait = waiting.get_or_insert_with(|| {
             let broker = shared.broker.clone();
-            let names = names.clone();
+            // A failing topic's wake-up key may be what fails.
+            let now = Instant::now();
+            let names: Vec<String> = names
+                .iter()
+                .zip(&failing)
+                .filter(|(_, (_, at))| at.is_none_or(|at| at <= now))
+                .map(|(name, _)| name.clone())
+                .collect();
             Box::pin(async move { broker.wait(&names, WAKE_TIMEOUT).await })
         });
         tokio::select! {
             () = token.cancelled() => return,
             woken = wait => {
                 waiting = None;
-                if let Err(error) = woken {
-                    tracing::warn!(%error, "waiting for new jobs failed; retrying");
-                    tokio::select! {
-                        () = token.cancelled() => return,
-                        () = tokio::time::sleep(backoff.next()) => {}
+                match woken {
+                    Ok(_) => backoff.reset(),
+                    Err(error) => {
+                        tracing::warn!(%error, "waiting for new jobs failed; retrying");
+                        tokio::select! {
+                            () = token.cancelled() => return,
+                            () = tokio::time::sleep(backoff.next()) => {}
+                        }
                     }
                 }
             }

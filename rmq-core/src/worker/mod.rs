@@ -158,6 +158,8 @@ impl Worker {
         // released, so no other worker recovers a job that still runs here.
         let keeper_token = CancellationToken::new();
         let keeper = lease::spawn(Arc::clone(&shared), keeper_token.clone());
+        // Stops the keeper's thread also when this future is dropped.
+        let _keeper_guard = keeper_token.clone().drop_guard();
         let monitor = tokio::spawn(monitor::run(Arc::clone(&shared), token.clone()));
 
         let dispatcher = tokio::spawn(dispatch::run(

@@ -299,6 +299,14 @@ impl Error {
             },
             Error::Timeout { op, after } => Error::Timeout { op, after: *after },
             Error::RedisFull { op } => Error::RedisFull { op },
+            Error::InvalidOption { option, rule } => Error::InvalidOption {
+                option,
+                rule: rule.clone(),
+            },
+            Error::Corrupt { op, detail } => Error::Corrupt {
+                op,
+                detail: detail.clone(),
+            },
             Error::EnqueueUnconfirmed { topic, reason } => Error::EnqueueUnconfirmed {
                 topic: topic.clone(),
                 reason: reason.clone(),

@@ -180,3 +180,26 @@ async fn retry_all_skips_dead_jobs_whose_id_is_live_again() {
     let queued = env.broker.fetch("t", 10, LEASE).await.unwrap().jobs;
     assert_eq!(payloads(&queued), ["a again", "b"]);
 }
+
+#[tokio::test]
+async fn an_out_of_range_delay_on_a_single_enqueue_names_the_option() {
+    let env = Env::new().await;
+    let mut far = spec(Priority::Normal);
+    far.delay = Duration::from_secs(3000 * 365 * 86_400);
+    let err = env
+        .broker
+        .enqueue_one("t", &far, b"x".to_vec())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::InvalidOption {
+                option: "delay",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("2,000 years"), "{err}");
+}

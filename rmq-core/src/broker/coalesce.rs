@@ -40,6 +40,7 @@ impl Broker {
         spec: &EnqueueSpec,
         payload: Vec<u8>,
     ) -> Result<JobId, Error> {
+        super::check_times(spec)?;
         let (reply, answer) = oneshot::channel();
         let key = (topic.to_owned(), spec.clone());
         let first = {

@@ -437,3 +437,50 @@ fn the_job_context_carries_attempt_numbers() {
         assert_eq!(outcome.result, JobOutcome::Completed);
     });
 }
+
+/// What the tasks of [`recording_task`] saw: `(topic, attempt, value)`.
+struct Seen {
+    runs: Arc<Mutex<Vec<(String, u32, u64)>>>,
+}
+
+// The name, topic and argument names come from the caller, the attribute
+// and the function from the macro: the two are in different hygiene
+// contexts.
+macro_rules! recording_task {
+    ($name:ident, $topic:literal, $ctx:ident, $seen:ident, $value:ident) => {
+        #[rmq::task(topic = $topic, retries = 0)]
+        async fn $name($ctx: JobContext, $seen: State<Seen>, $value: u64) -> Result<(), TaskError> {
+            $seen
+                .runs
+                .lock()
+                .unwrap()
+                .push(($ctx.topic.clone(), $ctx.attempt, $value));
+            Ok(())
+        }
+    };
+}
+
+recording_task!(record_a, "macro_rules.a", ctx, seen, value);
+recording_task!(record_b, "macro_rules.b", job, log, n);
+
+#[test]
+fn tasks_written_by_macro_rules_run() {
+    runtime().block_on(async {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let client = Client::inline().with_state(Seen {
+            runs: Arc::clone(&seen),
+        });
+        RecordA { value: 1 }.enqueue(&client).await.unwrap();
+        RecordB { n: 2 }.enqueue(&client).await.unwrap();
+        let outcomes = client.outcomes();
+        assert_eq!(outcomes.len(), 2);
+        assert!(outcomes.iter().all(|o| o.result == JobOutcome::Completed));
+        assert_eq!(
+            *seen.lock().unwrap(),
+            [
+                ("macro_rules.a".to_owned(), 1, 1),
+                ("macro_rules.b".to_owned(), 1, 2)
+            ]
+        );
+    });
+}

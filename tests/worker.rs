@@ -499,6 +499,54 @@ async fn undecodable_payload_goes_to_the_parse_error_store() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deeply_nested_payload_goes_to_the_parse_error_store() {
+    let env = Env::new().await;
+    // 10,000 nested one-element arrays: a decoder recursing once per level
+    // would overflow the worker's stack.
+    let mut deep = vec![0x91; 10_000];
+    deep.push(0xc0);
+    let spec = EnqueueSpec {
+        priority: Priority::Normal,
+        delay: Duration::ZERO,
+        ttl: None,
+        max_retries: 3,
+    };
+    env.broker()
+        .enqueue(
+            "parsed",
+            &spec,
+            &[NewJob {
+                payload: &deep,
+                id: None,
+            }],
+        )
+        .await
+        .unwrap();
+    Parsed { n: 8 }.enqueue(&env.client).await.unwrap();
+
+    let probe = Probe::<u32>::new();
+    let worker = Worker::builder(env.client.clone())
+        .task::<Parsed>()
+        .concurrency(1)
+        .state(probe.clone())
+        .build()
+        .unwrap();
+    run(worker, probe.reached(1)).await;
+
+    assert_eq!(probe.records(), [8]);
+    let errors = env.broker().parse_errors("parsed", 0, 10).await.unwrap();
+    assert_eq!(errors.len(), 1);
+    assert!(errors[0].raw.ends_with(&deep));
+    assert!(
+        errors[0].error.contains("depth limit exceeded"),
+        "{}",
+        errors[0].error
+    );
+    let stats = env.stats("parsed").await;
+    assert_eq!((stats.parse_errors, stats.completed, stats.dead), (1, 1, 0));
+}
+
 // ---------------------------------------------------------------------------
 // 7. State and context injection
 

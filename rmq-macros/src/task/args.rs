@@ -171,8 +171,18 @@ fn unknown_key(meta: &ParseNestedMeta<'_>) -> syn::Error {
     )
 }
 
+/// `value` without the invisible groups around it. A `macro_rules!` macro
+/// passes a `$value:literal` or `$value:expr` fragment on wrapped in a
+/// group without delimiters, which syn parses as `Expr::Group`.
+fn ungroup(mut value: &Expr) -> &Expr {
+    while let Expr::Group(group) = value {
+        value = &group.expr;
+    }
+    value
+}
+
 fn string_literal<'a>(value: &'a Expr, what: &str, example: &str) -> syn::Result<&'a LitStr> {
-    match value {
+    match ungroup(value) {
         Expr::Lit(ExprLit {
             lit: Lit::Str(lit), ..
         }) => Ok(lit),
@@ -217,7 +227,7 @@ pub(crate) fn check_topic(topic: &str, span: Span) -> syn::Result<()> {
 
 fn retries(value: &Expr) -> syn::Result<u8> {
     const MESSAGE: &str = "retries must be an integer from 0 to 255";
-    match value {
+    match ungroup(value) {
         Expr::Lit(ExprLit {
             lit: Lit::Int(lit), ..
         }) => lit
@@ -244,6 +254,7 @@ fn positive_duration(value: &Expr, what: &str) -> syn::Result<u64> {
 }
 
 fn retry_delays(value: &Expr) -> syn::Result<BackoffArg> {
+    let value = ungroup(value);
     let Expr::Array(array) = value else {
         return Err(syn::Error::new_spanned(
             value,
@@ -270,10 +281,11 @@ fn retry_delays(value: &Expr) -> syn::Result<BackoffArg> {
 
 fn backoff(value: &Expr) -> syn::Result<BackoffArg> {
     const FORM: &str = "backoff must be `exponential(base = \"1s\", max = \"10m\")`";
+    let value = ungroup(value);
     let Expr::Call(call) = value else {
         return Err(syn::Error::new_spanned(value, FORM));
     };
-    match &*call.func {
+    match ungroup(&call.func) {
         Expr::Path(path) if path.path.is_ident("exponential") => {}
         other => {
             return Err(syn::Error::new_spanned(
@@ -286,11 +298,11 @@ fn backoff(value: &Expr) -> syn::Result<BackoffArg> {
     let mut max = None;
     let mut errors = Errors::default();
     for arg in &call.args {
-        let Expr::Assign(assign) = arg else {
+        let Expr::Assign(assign) = ungroup(arg) else {
             errors.push(syn::Error::new_spanned(arg, FORM));
             continue;
         };
-        let slot = match &*assign.left {
+        let slot = match ungroup(&assign.left) {
             Expr::Path(p) if p.path.is_ident("base") => &mut base,
             Expr::Path(p) if p.path.is_ident("max") => &mut max,
             other => {
@@ -305,7 +317,7 @@ fn backoff(value: &Expr) -> syn::Result<BackoffArg> {
             errors.push(syn::Error::new_spanned(&assign.left, "given twice"));
             continue;
         }
-        let name = if matches!(&*assign.left, Expr::Path(p) if p.path.is_ident("base")) {
+        let name = if matches!(ungroup(&assign.left), Expr::Path(p) if p.path.is_ident("base")) {
             "base"
         } else {
             "max"
@@ -336,6 +348,7 @@ fn backoff(value: &Expr) -> syn::Result<BackoffArg> {
 
 fn priority(value: &Expr) -> syn::Result<Ident> {
     let valid = "expected one of: `High`, `Normal`, `Low`";
+    let value = ungroup(value);
     let Expr::Path(path) = value else {
         return Err(syn::Error::new_spanned(
             value,
@@ -359,7 +372,7 @@ fn priority(value: &Expr) -> syn::Result<Ident> {
 
 fn payload(value: &Expr) -> syn::Result<Ident> {
     let example = "e.g. `payload = PlaceOrder`";
-    match value {
+    match ungroup(value) {
         Expr::Path(path) => path.path.get_ident().cloned().ok_or_else(|| {
             syn::Error::new_spanned(
                 path,
@@ -378,5 +391,37 @@ fn payload(value: &Expr) -> syn::Result<Ident> {
             other,
             format_args!("payload must be a type name, {example}"),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proc_macro2::{Delimiter, Group, TokenStream};
+    use quote::quote;
+
+    use super::{parse, BackoffArg, Errors};
+
+    /// `tokens` wrapped in a group without delimiters, the way a
+    /// `macro_rules!` macro passes on a `$x:literal` or `$x:expr` fragment.
+    fn fragment(tokens: TokenStream) -> Group {
+        Group::new(Delimiter::None, tokens)
+    }
+
+    #[test]
+    fn accepts_values_from_macro_rules_fragments() {
+        let topic = fragment(quote!("orders"));
+        let retries = fragment(quote!(3));
+        let delay = fragment(quote!("10s"));
+        let timeout = fragment(quote!("30s"));
+        let mut errors = Errors::default();
+        let args = parse(
+            quote!(topic = #topic, retries = #retries, retry_delays = [#delay], timeout = #timeout),
+            &mut errors,
+        );
+        assert!(errors.into_error().is_none());
+        assert_eq!(args.topic.map(|lit| lit.value()).as_deref(), Some("orders"));
+        assert_eq!(args.retries, Some(3));
+        assert!(matches!(args.backoff, Some(BackoffArg::Fixed(delays)) if delays == [10_000]));
+        assert_eq!(args.timeout, Some(30_000));
     }
 }

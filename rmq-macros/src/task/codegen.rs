@@ -5,7 +5,7 @@
 //! `::core::...`, so that it compiles in a crate that depends on `rmq` alone
 //! and whatever the user's module declares (`struct Result;` included).
 
-use proc_macro2::{Literal, TokenStream};
+use proc_macro2::{Literal, Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
 use syn::{Ident, Type};
@@ -173,10 +173,16 @@ fn registration(task: &TaskFn<'_>, args: &TaskArgs, names: &Names) -> TokenStrea
     let function = unraw(fn_ident);
     let payload_name = unraw(payload);
 
+    let invocation = hidden("__rmq_invocation");
+    let handler = hidden("__rmq_handler");
+    let descriptor = hidden("__RMQ_DESCRIPTOR");
+    let assert_serialize = hidden("__rmq_assert_serialize");
+    let assert_deserialize = hidden("__rmq_assert_deserialize");
+
     let assertions = task.fields().map(|(_, ty)| {
         quote_spanned! {ty.span()=>
-            let _ = __rmq_assert_serialize::<#ty>;
-            let _ = __rmq_assert_deserialize::<#ty>;
+            let _ = #assert_serialize::<#ty>;
+            let _ = #assert_deserialize::<#ty>;
         }
     });
 
@@ -184,26 +190,31 @@ fn registration(task: &TaskFn<'_>, args: &TaskArgs, names: &Names) -> TokenStrea
     let mut call_args = Vec::new();
     let mut destructure = Vec::new();
     for (index, param) in task.params.iter().enumerate() {
-        let arg = format_ident!("__rmq_arg_{}", index);
+        let arg = hidden(&format!("__rmq_arg_{index}"));
         match param {
             Param::Payload { ident, .. } => destructure.push(quote!(#ident: #arg)),
             Param::Context { ty } => bindings.push(quote_spanned! {ty.span()=>
-                let #arg: #ty = ::core::clone::Clone::clone(__rmq_invocation.context());
+                let #arg: #ty = ::core::clone::Clone::clone(#invocation.context());
             }),
             Param::State { ty, inner } => bindings.push(quote_spanned! {ty.span()=>
-                let #arg: #ty = __rmq_invocation.state::<#inner>()?;
+                let #arg: #ty = #invocation.state::<#inner>()?;
             }),
         }
         call_args.push(arg);
     }
-    let run = quote_spanned! {fn_ident.span()=>
+    // Spanned at the function's name: an error type that does not convert
+    // into `TaskError` is reported there.
+    let call = quote_spanned! {fn_ident.span()=>
+        #fn_ident(#(#call_args),*)
+            .await
+            .map(|_| ())
+            .map_err(::core::convert::Into::<::rmq::TaskError>::into)
+    };
+    let run = quote! {
         ::rmq::__private::Box::pin(async move {
-            let #payload { #(#destructure),* } = __rmq_invocation.decode::<#payload>()?;
+            let #payload { #(#destructure),* } = #invocation.decode::<#payload>()?;
             #(#bindings)*
-            #fn_ident(#(#call_args),*)
-                .await
-                .map(|_| ())
-                .map_err(::core::convert::Into::<::rmq::TaskError>::into)
+            #call
         })
     };
 
@@ -220,40 +231,40 @@ fn registration(task: &TaskFn<'_>, args: &TaskArgs, names: &Names) -> TokenStrea
 
     quote! {
         const _: () = {
-            fn __rmq_assert_serialize<T: ::rmq::__private::serde::Serialize>() {}
-            fn __rmq_assert_deserialize<T: ::rmq::__private::serde::de::DeserializeOwned>() {}
+            fn #assert_serialize<T: ::rmq::__private::serde::Serialize>() {}
+            fn #assert_deserialize<T: ::rmq::__private::serde::de::DeserializeOwned>() {}
             const _: () = {
                 #(#assertions)*
             };
 
             // `E` may already be `TaskError`; the conversion is then the identity.
             #[allow(clippy::useless_conversion)]
-            fn __rmq_handler(
-                __rmq_invocation: ::rmq::__private::Invocation,
+            fn #handler(
+                #invocation: ::rmq::__private::Invocation,
             ) -> ::rmq::__private::BoxFuture<::core::result::Result<(), ::rmq::TaskError>> {
                 #run
             }
 
-            static __RMQ_DESCRIPTOR: ::rmq::TaskDescriptor = ::rmq::TaskDescriptor {
+            static #descriptor: ::rmq::TaskDescriptor = ::rmq::TaskDescriptor {
                 topic: #topic,
                 function: #function,
                 module_path: ::core::module_path!(),
                 payload_type: #payload_name,
                 fields: &[#(#fields),*],
                 policy: #policy,
-                handler: __rmq_handler,
+                handler: #handler,
                 state: &[#(#state),*],
                 encode_json: ::rmq::__private::encode_json::<#payload>,
             };
 
             ::rmq::__private::inventory::submit! {
-                ::rmq::__private::Registration(&__RMQ_DESCRIPTOR)
+                ::rmq::__private::Registration(&#descriptor)
             }
 
             #[automatically_derived]
             impl ::rmq::Task for #payload {
                 fn descriptor() -> &'static ::rmq::TaskDescriptor {
-                    &__RMQ_DESCRIPTOR
+                    &#descriptor
                 }
             }
         };
@@ -270,10 +281,11 @@ fn policy(args: &TaskArgs) -> TokenStream {
     let backoff = match &args.backoff {
         Some(BackoffArg::Fixed(delays)) => {
             let delays = delays.iter().map(|ms| duration(*ms));
+            let delays_const = hidden("__RMQ_DELAYS");
             some(quote! {
                 ::rmq::Backoff::Fixed({
-                    const __RMQ_DELAYS: &[::rmq::__private::Duration] = &[#(#delays),*];
-                    __RMQ_DELAYS
+                    const #delays_const: &[::rmq::__private::Duration] = &[#(#delays),*];
+                    #delays_const
                 })
             })
         }
@@ -307,6 +319,22 @@ fn policy(args: &TaskArgs) -> TokenStream {
 fn duration(millis: u64) -> TokenStream {
     let millis = Literal::u64_suffixed(millis);
     quote!(::rmq::__private::Duration::from_millis(#millis))
+}
+
+/// A name the expansion introduces, as opposed to one the user wrote.
+///
+/// Every such name is made here, with one deliberate span, and interpolated
+/// wherever it is used. Written out inside a `quote_spanned!` instead, a use
+/// would take the hygiene context of the user's token it is spanned at,
+/// which differs from the one its definition gets whenever the function and
+/// the attribute come from different expansions (a task written by a
+/// `macro_rules!` macro, say): the use then does not find the definition.
+///
+/// `Span::mixed_site()` makes hidden locals invisible to user code, so they
+/// can neither shadow nor be shadowed by the user's names, and resolves
+/// hidden items at the call site like the rest of the expansion.
+fn hidden(name: &str) -> Ident {
+    Ident::new(name, Span::mixed_site())
 }
 
 /// An identifier without its `r#` prefix.

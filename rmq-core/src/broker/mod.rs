@@ -253,7 +253,7 @@ impl Broker {
             script
                 .load_async(&mut first.inner)
                 .await
-                .map_err(Error::redis("loading scripts"))?;
+                .map_err(|e| connection::script_load_error(config, e))?;
         }
         let url = mask_password(&config.redis_url);
         let pool = connection::Pool::new(manager, config.connection_pool_size, first, url.clone());

@@ -506,6 +506,67 @@ mod tests {
     }
 
     #[test]
+    fn debug_output_masks_the_password() {
+        let secret = "p/a#s?s@w:rd";
+        let config = Config {
+            redis_url: format!("redis://user:{secret}@host:6379/0"),
+            redis_password: Some(secret.to_owned()),
+            redis_username: Some("user".to_owned()),
+            ..Config::default()
+        };
+        for text in [format!("{config:?}"), format!("{config:#?}")] {
+            assert!(!text.contains(secret), "{text}");
+            assert!(text.contains("redis://user:***@host:6379/0"), "{text}");
+            assert!(text.contains("\"***\""), "{text}");
+            assert!(text.contains("max_workers"), "{text}");
+        }
+        let none = format!("{:?}", Config::default());
+        assert!(none.contains("redis_password: None"), "{none}");
+    }
+
+    #[test]
+    fn tls_options_need_a_tls_url_and_come_in_pairs() {
+        let tls = |f: fn(&mut Config)| {
+            let mut c = Config {
+                redis_url: "rediss://host:6380".to_owned(),
+                ..Config::default()
+            };
+            f(&mut c);
+            c.validate().err().map(|e| e.to_string())
+        };
+        assert_eq!(tls(|_| {}), None);
+        assert_eq!(
+            tls(|c| {
+                c.tls_cert_file = Some("c.pem".into());
+                c.tls_key_file = Some("k.pem".into());
+                c.tls_ca_file = Some("ca.pem".into());
+                c.tls_insecure = true;
+            }),
+            None
+        );
+        let err = tls(|c| c.tls_cert_file = Some("c.pem".into())).unwrap();
+        assert!(
+            err.contains("tls_key_file") && err.contains("c.pem"),
+            "{err}"
+        );
+        let err = tls(|c| c.tls_key_file = Some("k.pem".into())).unwrap();
+        assert!(
+            err.contains("tls_cert_file") && err.contains("k.pem"),
+            "{err}"
+        );
+        let err = tls(|c| {
+            c.redis_url = "redis://:secret@host".to_owned();
+            c.tls_insecure = true;
+        })
+        .unwrap();
+        assert!(
+            err.contains("tls_insecure") && err.contains("rediss://"),
+            "{err}"
+        );
+        assert!(!err.contains("secret"), "{err}");
+    }
+
+    #[test]
     fn seconds_parse_rejects_negative_values() {
         assert!(parse_secs("-5").is_err());
         assert!(parse_secs("abc").is_err());

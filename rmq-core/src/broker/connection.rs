@@ -23,7 +23,7 @@ const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(5);
 /// The user information runs from after `scheme://` to the *last* `@`, so a
 /// raw password holding `/`, `?`, `#`, `@` or `:` is masked whole; the user
 /// name ends at the first `:`. A `pass=` query parameter (unix socket URLs)
-/// is masked too. When in doubt this masks too much rather than too little:
+/// is masked with all that follows it. When in doubt this masks too much rather than too little:
 /// an `@` in the query or fragment counts as the end of the user
 /// information.
 pub fn mask_password(url: &str) -> String {
@@ -42,24 +42,23 @@ pub fn mask_password(url: &str) -> String {
     mask_query_password(&masked)
 }
 
-/// Masks the value of `pass=` / `password=` query parameters.
+/// Masks a `pass=` / `password=` query parameter: everything after it, as
+/// a raw password may hold `&` or `#`.
 fn mask_query_password(url: &str) -> String {
     let Some(query_start) = url.find('?') else {
         return url.to_owned();
     };
-    let (base, query) = url.split_at(query_start + 1);
-    let (query, fragment) = match query.find('#') {
-        Some(hash) => query.split_at(hash),
-        None => (query, ""),
-    };
-    let params: Vec<String> = query
-        .split('&')
-        .map(|param| match param.split_once('=') {
-            Some((name, _)) if name == "pass" || name == "password" => format!("{name}=***"),
-            _ => param.to_owned(),
-        })
-        .collect();
-    format!("{base}{}{fragment}", params.join("&"))
+    let mut offset = query_start;
+    for param in url[query_start + 1..].split('&') {
+        offset += 1; // the `?` or `&` before `param`
+        if let Some((name, _)) = param.split_once('=') {
+            if name == "pass" || name == "password" {
+                return format!("{}{name}=***", &url[..offset]);
+            }
+        }
+        offset += param.len();
+    }
+    url.to_owned()
 }
 
 /// Checks the `redis_version` line of `INFO server` output: rmq needs 7.0
@@ -93,11 +92,16 @@ pub(super) fn is_connection_error(error: &RedisError) -> bool {
 /// overrides and the TLS settings applied.
 pub(super) fn client(config: &Config) -> Result<redis::Client, Error> {
     let masked = mask_password(&config.redis_url);
+    let password_hint = if config.redis_url.contains('@') {
+        " (a password in the URL must be percent-encoded: `/` as %2F, `#` as %23, `?` as %3F, `@` as %40, `:` as %3A; or set REDIS_PASSWORD instead)"
+    } else {
+        ""
+    };
     let bad_url = |e: RedisError| {
         Error::Config {
         option: "redis_url",
         rule: format!(
-            "is not a valid Redis URL ({e}); expected `redis://[user:password@]host:port[/db]`{}; got `{masked}`",
+            "is not a valid Redis URL ({e}); expected `redis://[user:password@]host:port[/db]`{}{password_hint}; got `{masked}`",
             if cfg!(feature = "tls") { " or `rediss://...`" } else { "" }
         ),
     }
@@ -629,6 +633,57 @@ mod tests {
             mask_password("redis://u:p@ss@host/1"),
             "redis://u:***@host/1"
         );
+    }
+
+    #[test]
+    fn masks_passwords_holding_url_delimiters() {
+        let raw = "p/a#s?s@w:rd";
+        for (url, masked) in [
+            (
+                format!("redis://user:{raw}@host:6379/0"),
+                "redis://user:***@host:6379/0",
+            ),
+            (format!("rediss://:{raw}@host"), "rediss://:***@host"),
+            (
+                format!("rediss://:{raw}@host:6380/2#insecure"),
+                "rediss://:***@host:6380/2#insecure",
+            ),
+            (
+                "redis://u:p%2F%23%3F%40%3A@host/1?protocol=resp3".to_owned(),
+                "redis://u:***@host/1?protocol=resp3",
+            ),
+            (
+                "redis://:%2F%23@127.0.0.1:1".to_owned(),
+                "redis://:***@127.0.0.1:1",
+            ),
+            // No scheme: still masked.
+            (format!(":{raw}@host:6379"), ":***@host:6379"),
+            // A password in the query of a unix socket URL.
+            (
+                format!("redis+unix:///run/redis.sock?db=1&pass={raw}"),
+                "redis+unix:///run/redis.sock?db=1&pass=***",
+            ),
+            (
+                "redis+unix:///tmp/r.sock?user=u&pass=x%2Fy&db=2".to_owned(),
+                "redis+unix:///tmp/r.sock?user=u&pass=***",
+            ),
+        ] {
+            let got = mask_password(&url);
+            assert_eq!(got, masked, "{url}");
+            for secret in [raw, "p%2F%23%3F%40%3A", "%2F%23", "x%2Fy"] {
+                assert!(!got.contains(secret), "{secret} leaked from {url}: {got}");
+            }
+        }
+        // Nothing to mask.
+        for url in [
+            "redis://user@host:6379",
+            "redis://host:6379/0",
+            "rediss://host#insecure",
+            "redis+unix:///tmp/r.sock?db=2",
+            "",
+        ] {
+            assert_eq!(mask_password(url), url);
+        }
     }
 
     #[test]

@@ -137,7 +137,8 @@ pub enum Error {
         /// What went wrong and what to check.
         reason: String,
     },
-    /// Redis refused the credentials or the database: retrying cannot help.
+    /// Redis refused the credentials or the database, or failed the
+    /// connection in another way that retrying cannot fix.
     #[error("Redis at {url} refused the connection: {reason}")]
     Rejected {
         /// The URL, with any password masked.

@@ -1,6 +1,8 @@
 //! Configuration: code, then environment, then defaults. Every option is in
 //! the README's configuration table.
 
+use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::Error;
@@ -8,7 +10,10 @@ use crate::Error;
 /// Settings of a client and a worker. Build with `Config::default()` or
 /// [`Config::from_env`] and adjust fields; [`Config::validate`] runs when a
 /// client connects or a worker starts.
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// Its `Debug` output masks the password, in `redis_password` and in
+/// `redis_url`.
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Config {
     /// `redis://[user:pass@]host:port[/db]` or `rediss://...` (feature `tls`).
@@ -19,6 +24,21 @@ pub struct Config {
     pub redis_username: Option<String>,
     /// Password; overrides the one in the URL.
     pub redis_password: Option<String>,
+    /// PEM file of the CA certificate(s) that sign the server's certificate
+    /// (`rediss://` only). When set, only these CAs are trusted; when not,
+    /// the public web PKI roots are.
+    pub tls_ca_file: Option<PathBuf>,
+    /// PEM file of the client certificate (chain) for mutual TLS; needs
+    /// `tls_key_file`.
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM file of the client certificate's private key; needs
+    /// `tls_cert_file`.
+    pub tls_key_file: Option<PathBuf>,
+    /// Skip every check of the server's certificate (trust, host name,
+    /// expiry), like `rediss://...#insecure`; a warning is logged at every
+    /// connect. For tests only: anyone on the path can read and change the
+    /// traffic.
+    pub tls_insecure: bool,
     /// Namespace of every key, to run several environments on one Redis.
     pub queue_prefix: String,
     /// Connections in the pool (each one pipelines many requests).
@@ -68,6 +88,74 @@ pub struct Config {
     pub allow_eviction: bool,
 }
 
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Destructured so that a new field cannot be forgotten here.
+        let Config {
+            redis_url,
+            redis_db,
+            redis_username,
+            redis_password,
+            tls_ca_file,
+            tls_cert_file,
+            tls_key_file,
+            tls_insecure,
+            queue_prefix,
+            connection_pool_size,
+            max_workers,
+            task_queue_size,
+            message_ttl,
+            processing_timeout,
+            lease,
+            max_retries,
+            retry_delays,
+            enable_dead_letter,
+            monitor_interval,
+            expired_check_interval,
+            processing_monitor_interval,
+            batch_size,
+            max_payload_bytes,
+            parse_error_max_entries,
+            parse_error_max_age,
+            dead_letter_max_entries,
+            dead_letter_max_age,
+            shutdown_grace,
+            allow_eviction,
+        } = self;
+        f.debug_struct("Config")
+            .field("redis_url", &crate::broker::mask_password(redis_url))
+            .field("redis_db", redis_db)
+            .field("redis_username", redis_username)
+            .field("redis_password", &redis_password.as_ref().map(|_| "***"))
+            .field("tls_ca_file", tls_ca_file)
+            .field("tls_cert_file", tls_cert_file)
+            .field("tls_key_file", tls_key_file)
+            .field("tls_insecure", tls_insecure)
+            .field("queue_prefix", queue_prefix)
+            .field("connection_pool_size", connection_pool_size)
+            .field("max_workers", max_workers)
+            .field("task_queue_size", task_queue_size)
+            .field("message_ttl", message_ttl)
+            .field("processing_timeout", processing_timeout)
+            .field("lease", lease)
+            .field("max_retries", max_retries)
+            .field("retry_delays", retry_delays)
+            .field("enable_dead_letter", enable_dead_letter)
+            .field("monitor_interval", monitor_interval)
+            .field("expired_check_interval", expired_check_interval)
+            .field("processing_monitor_interval", processing_monitor_interval)
+            .field("batch_size", batch_size)
+            .field("max_payload_bytes", max_payload_bytes)
+            .field("parse_error_max_entries", parse_error_max_entries)
+            .field("parse_error_max_age", parse_error_max_age)
+            .field("dead_letter_max_entries", dead_letter_max_entries)
+            .field("dead_letter_max_age", dead_letter_max_age)
+            .field("shutdown_grace", shutdown_grace)
+            .field("allow_eviction", allow_eviction)
+            .finish()
+    }
+}
+
 const DAY: Duration = Duration::from_secs(86_400);
 
 impl Default for Config {
@@ -77,6 +165,10 @@ impl Default for Config {
             redis_db: None,
             redis_username: None,
             redis_password: None,
+            tls_ca_file: None,
+            tls_cert_file: None,
+            tls_key_file: None,
+            tls_insecure: false,
             queue_prefix: String::new(),
             connection_pool_size: 20,
             max_workers: 5,
@@ -142,7 +234,9 @@ fn parse_secs(raw: &str) -> Result<Duration, ()> {
 
 impl Config {
     /// Defaults overridden by the environment: `REDIS_URL`, `REDIS_DB`,
-    /// `REDIS_USERNAME`, `REDIS_PASSWORD` and one `MQ_<OPTION>` per option
+    /// `REDIS_USERNAME`, `REDIS_PASSWORD`, `REDIS_TLS_CA_FILE`,
+    /// `REDIS_TLS_CERT_FILE`, `REDIS_TLS_KEY_FILE`, `REDIS_TLS_INSECURE`
+    /// and one `MQ_<OPTION>` per option
     /// (durations in seconds, `MQ_RETRY_DELAYS` comma-separated).
     pub fn from_env() -> Result<Config, Error> {
         let mut c = Config::default();
@@ -152,6 +246,18 @@ impl Config {
         c.redis_db = parse_env("REDIS_DB", "redis_db", "a database number")?.or(c.redis_db);
         c.redis_username = var("REDIS_USERNAME").or(c.redis_username);
         c.redis_password = var("REDIS_PASSWORD").or(c.redis_password);
+        c.tls_ca_file = var("REDIS_TLS_CA_FILE")
+            .map(PathBuf::from)
+            .or(c.tls_ca_file);
+        c.tls_cert_file = var("REDIS_TLS_CERT_FILE")
+            .map(PathBuf::from)
+            .or(c.tls_cert_file);
+        c.tls_key_file = var("REDIS_TLS_KEY_FILE")
+            .map(PathBuf::from)
+            .or(c.tls_key_file);
+        if let Some(v) = parse_env("REDIS_TLS_INSECURE", "tls_insecure", "`true` or `false`")? {
+            c.tls_insecure = v;
+        }
         if let Some(v) = var("MQ_QUEUE_PREFIX") {
             c.queue_prefix = v;
         }
@@ -246,6 +352,41 @@ impl Config {
                 crate::broker::mask_password(&self.redis_url)
             ),
         )?;
+        let tls = self.redis_url.starts_with("rediss://");
+        for (option, set) in [
+            ("tls_ca_file", self.tls_ca_file.is_some()),
+            ("tls_cert_file", self.tls_cert_file.is_some()),
+            ("tls_key_file", self.tls_key_file.is_some()),
+            ("tls_insecure", self.tls_insecure),
+        ] {
+            rule(
+                tls || !set,
+                option,
+                format!(
+                    "applies to TLS connections only, but redis_url does not use TLS: use `rediss://...` or unset it; got `{}`",
+                    crate::broker::mask_password(&self.redis_url)
+                ),
+            )?;
+        }
+        match (&self.tls_cert_file, &self.tls_key_file) {
+            (Some(cert), None) => rule(
+                false,
+                "tls_key_file",
+                format!(
+                    "must be set with tls_cert_file (REDIS_TLS_KEY_FILE: the client certificate's private key); tls_cert_file is `{}`",
+                    cert.display()
+                ),
+            )?,
+            (None, Some(key)) => rule(
+                false,
+                "tls_cert_file",
+                format!(
+                    "must be set with tls_key_file (REDIS_TLS_CERT_FILE: the client certificate for the key); tls_key_file is `{}`",
+                    key.display()
+                ),
+            )?,
+            _ => {}
+        }
         rule(
             self.redis_db.is_none_or(|db| db >= 0),
             "redis_db",
@@ -362,6 +503,67 @@ mod tests {
             let err = config.validate().unwrap_err().to_string();
             assert!(err.contains(option), "{err} should name {option}");
         }
+    }
+
+    #[test]
+    fn debug_output_masks_the_password() {
+        let secret = "p/a#s?s@w:rd";
+        let config = Config {
+            redis_url: format!("redis://user:{secret}@host:6379/0"),
+            redis_password: Some(secret.to_owned()),
+            redis_username: Some("user".to_owned()),
+            ..Config::default()
+        };
+        for text in [format!("{config:?}"), format!("{config:#?}")] {
+            assert!(!text.contains(secret), "{text}");
+            assert!(text.contains("redis://user:***@host:6379/0"), "{text}");
+            assert!(text.contains("\"***\""), "{text}");
+            assert!(text.contains("max_workers"), "{text}");
+        }
+        let none = format!("{:?}", Config::default());
+        assert!(none.contains("redis_password: None"), "{none}");
+    }
+
+    #[test]
+    fn tls_options_need_a_tls_url_and_come_in_pairs() {
+        let tls = |f: fn(&mut Config)| {
+            let mut c = Config {
+                redis_url: "rediss://host:6380".to_owned(),
+                ..Config::default()
+            };
+            f(&mut c);
+            c.validate().err().map(|e| e.to_string())
+        };
+        assert_eq!(tls(|_| {}), None);
+        assert_eq!(
+            tls(|c| {
+                c.tls_cert_file = Some("c.pem".into());
+                c.tls_key_file = Some("k.pem".into());
+                c.tls_ca_file = Some("ca.pem".into());
+                c.tls_insecure = true;
+            }),
+            None
+        );
+        let err = tls(|c| c.tls_cert_file = Some("c.pem".into())).unwrap();
+        assert!(
+            err.contains("tls_key_file") && err.contains("c.pem"),
+            "{err}"
+        );
+        let err = tls(|c| c.tls_key_file = Some("k.pem".into())).unwrap();
+        assert!(
+            err.contains("tls_cert_file") && err.contains("k.pem"),
+            "{err}"
+        );
+        let err = tls(|c| {
+            c.redis_url = "redis://:secret@host".to_owned();
+            c.tls_insecure = true;
+        })
+        .unwrap();
+        assert!(
+            err.contains("tls_insecure") && err.contains("rediss://"),
+            "{err}"
+        );
+        assert!(!err.contains("secret"), "{err}");
     }
 
     #[test]

@@ -137,7 +137,8 @@ pub enum Error {
         /// What went wrong and what to check.
         reason: String,
     },
-    /// Redis refused the credentials or the database: retrying cannot help.
+    /// Redis refused the credentials or the database, or failed the
+    /// connection in another way that retrying cannot fix.
     #[error("Redis at {url} refused the connection: {reason}")]
     Rejected {
         /// The URL, with any password masked.
@@ -165,6 +166,26 @@ pub enum Error {
         /// The topic.
         topic: String,
         /// What went wrong on the connection.
+        reason: String,
+    },
+    /// The TLS layer refused the connection: the server's certificate is
+    /// not trusted or not valid for the host, the server requires or
+    /// refused the client certificate, or the port does not speak TLS.
+    /// Retrying cannot help.
+    #[error("TLS connection to Redis at {url} failed: {reason}")]
+    Tls {
+        /// The URL, with any password masked.
+        url: String,
+        /// What was wrong and what to change.
+        reason: String,
+    },
+    /// The ACL user may not run a command rmq needs (`NOPERM`). Retrying
+    /// cannot help.
+    #[error("Redis at {url} denied a permission: {reason}")]
+    Permission {
+        /// The URL, with any password masked.
+        url: String,
+        /// Which user may not run what, and what to grant.
         reason: String,
     },
     /// The Redis server is older than rmq supports.
@@ -319,10 +340,32 @@ impl Error {
                 url: url.clone(),
                 reason: reason.clone(),
             },
+            Error::Tls { url, reason } => Error::Tls {
+                url: url.clone(),
+                reason: reason.clone(),
+            },
+            Error::Permission { url, reason } => Error::Permission {
+                url: url.clone(),
+                reason: reason.clone(),
+            },
             other => Error::Corrupt {
                 op: "enqueue",
                 detail: other.to_string(),
             },
+        }
+    }
+
+    /// Whether trying again later may succeed without changing anything:
+    /// Redis unreachable, refusing connections, timing out, loading its data
+    /// set, failing over or busy. Configuration, authentication, permission
+    /// (`NOPERM`), TLS and certificate errors and invalid input are not
+    /// transient: they need a change, and `rmq-worker run` stops at once on
+    /// them.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Connect { .. } | Error::Pool { .. } | Error::Timeout { .. } => true,
+            Error::Redis { source, .. } => is_transient(source),
+            _ => false,
         }
     }
 
@@ -333,6 +376,31 @@ impl Error {
             } else {
                 Error::Redis { op, source }
             }
+        }
+    }
+}
+
+/// Whether a Redis client error may pass by itself: the connection failed
+/// (refused, reset, timed out) or the server is temporarily unable to serve
+/// (`LOADING`, `BUSY`, `TRYAGAIN`, `CLUSTERDOWN`, `MASTERDOWN`, `READONLY`
+/// after a failover). A TLS failure reaches here as an I/O error too, and is
+/// told apart by the caller.
+pub(crate) fn is_transient(error: &redis::RedisError) -> bool {
+    use redis::{ErrorKind, ServerErrorKind};
+    match error.kind() {
+        ErrorKind::Server(
+            ServerErrorKind::BusyLoading
+            | ServerErrorKind::TryAgain
+            | ServerErrorKind::ClusterDown
+            | ServerErrorKind::MasterDown
+            | ServerErrorKind::ReadOnly,
+        ) => true,
+        ErrorKind::Io => true,
+        _ => {
+            error.is_connection_dropped()
+                || error.is_timeout()
+                || error.is_connection_refusal()
+                || error.code() == Some("BUSY")
         }
     }
 }

@@ -26,10 +26,14 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    /// A recorder for `REDIS_URL` (default `redis://127.0.0.1:6379`).
+    /// A recorder for `RMQ_IT_RECORD_URL`, else `REDIS_URL` (default
+    /// `redis://127.0.0.1:6379`). The TLS tests record over the plain port
+    /// while the worker uses TLS.
     pub fn from_env() -> Recorder {
         Recorder::new(
-            std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned()),
+            std::env::var("RMQ_IT_RECORD_URL")
+                .or_else(|_| std::env::var("REDIS_URL"))
+                .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned()),
         )
     }
 

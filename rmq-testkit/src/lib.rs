@@ -9,6 +9,23 @@
 //!
 //! Servers never use port 6379 and each has its own directory, so tests run
 //! in parallel (cargo test threads or nextest processes).
+//!
+//! A TLS server takes certificates made at run time by [`pki::Pki`]:
+//!
+//! ```no_run
+//! use rmq_testkit::pki::Pki;
+//! use rmq_testkit::{AuthClients, Options, RedisServer, Tls};
+//!
+//! let pki = Pki::new();
+//! let server_cert = pki.server("redis", &["localhost", "127.0.0.1"]);
+//! let server = RedisServer::with(Options {
+//!     tls: Some(Tls::new(&pki, &server_cert, AuthClients::No)),
+//!     ..Options::default()
+//! });
+//! let url = server.tls_url(); // rediss://127.0.0.1:<tls port>
+//! ```
+
+pub mod pki;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -27,6 +44,56 @@ pub struct Options {
     pub password: Option<String>,
     /// Further `redis-server` arguments, e.g. `["--maxmemory", "2mb"]`.
     pub args: Vec<String>,
+    /// Also listen for TLS on a second port ([`RedisServer::tls_url`]).
+    /// The plain port stays open on loopback, for the readiness check and
+    /// for test setup that should not depend on the TLS code under test.
+    pub tls: Option<Tls>,
+}
+
+/// The TLS settings of a test server.
+#[derive(Clone, Debug)]
+pub struct Tls {
+    /// PEM certificate the server presents (`--tls-cert-file`).
+    pub cert_file: PathBuf,
+    /// Its private key (`--tls-key-file`).
+    pub key_file: PathBuf,
+    /// CA that client certificates must be signed by (`--tls-ca-cert-file`).
+    pub ca_file: PathBuf,
+    /// Whether clients must present a certificate (`--tls-auth-clients`).
+    pub auth_clients: AuthClients,
+}
+
+impl Tls {
+    /// A server presenting `server`, trusting client certificates of `pki`'s CA.
+    pub fn new(pki: &pki::Pki, server: &pki::CertFiles, auth_clients: AuthClients) -> Tls {
+        Tls {
+            cert_file: server.cert.clone(),
+            key_file: server.key.clone(),
+            ca_file: pki.ca_file().to_owned(),
+            auth_clients,
+        }
+    }
+}
+
+/// `--tls-auth-clients`: whether a TLS client must present a certificate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthClients {
+    /// Never asked for.
+    No,
+    /// Checked when presented.
+    Optional,
+    /// Required (mutual TLS).
+    Yes,
+}
+
+impl AuthClients {
+    fn arg(self) -> &'static str {
+        match self {
+            AuthClients::No => "no",
+            AuthClients::Optional => "optional",
+            AuthClients::Yes => "yes",
+        }
+    }
 }
 
 /// A running `redis-server`, killed (SIGKILL) and its directory removed on
@@ -35,6 +102,7 @@ pub struct Options {
 pub struct RedisServer {
     child: Option<Child>,
     port: u16,
+    tls_port: Option<u16>,
     dir: PathBuf,
     options: Options,
 }
@@ -78,6 +146,7 @@ impl RedisServer {
             let mut server = RedisServer {
                 child: None,
                 port: free_port(),
+                tls_port: options.tls.as_ref().map(|_| free_port()),
                 dir: dir.clone(),
                 options: options.clone(),
             };
@@ -104,6 +173,17 @@ impl RedisServer {
         }
         if let Some(password) = &self.options.password {
             cmd.args(["--requirepass", password]);
+        }
+        if let (Some(tls), Some(port)) = (&self.options.tls, self.tls_port) {
+            cmd.arg("--tls-port")
+                .arg(port.to_string())
+                .arg("--tls-cert-file")
+                .arg(&tls.cert_file)
+                .arg("--tls-key-file")
+                .arg(&tls.key_file)
+                .arg("--tls-ca-cert-file")
+                .arg(&tls.ca_file)
+                .args(["--tls-auth-clients", tls.auth_clients.arg()]);
         }
         cmd.args(&self.options.args);
         let mut child = cmd
@@ -142,6 +222,22 @@ impl RedisServer {
     /// The port the server listens on.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The TLS port, for a server started with [`Options::tls`].
+    pub fn tls_port(&self) -> Option<u16> {
+        self.tls_port
+    }
+
+    /// `rediss://127.0.0.1:<tls port>` (no password).
+    ///
+    /// # Panics
+    /// When the server was started without [`Options::tls`].
+    pub fn tls_url(&self) -> String {
+        let port = self
+            .tls_port
+            .expect("tls_url: the server was started without Options::tls");
+        format!("rediss://127.0.0.1:{port}")
     }
 
     /// The server's working directory.

@@ -11,9 +11,11 @@
 //! `enqueue <topic> <json>`; `--help` on each. Options come from flags, then
 //! the environment (`REDIS_URL`, `REDIS_PASSWORD`, `MQ_*`), then defaults.
 //!
-//! Exit codes: 0 success; 1 Redis unreachable or failing; 2 bad usage or
-//! input (invalid configuration, unknown topic, JSON that does not fit the
-//! payload type, unknown job id); 130 interrupted before connecting.
+//! Exit codes: 0 success; 1 Redis unreachable or failing; 2 something to
+//! change before trying again: bad usage or input (invalid configuration,
+//! unknown topic, JSON that does not fit the payload type, unknown job id),
+//! credentials, ACL permissions or TLS settings that Redis refuses; 130
+//! interrupted before connecting.
 //!
 //! Tasks defined in another crate must be linked: if `main.rs` never names
 //! that crate, add `use my_tasks as _;`. `run` refuses to start with no tasks.
@@ -126,13 +128,14 @@ fn linked_topics() -> String {
     }
 }
 
-/// 1 for Redis trouble, 2 for anything the user can fix in the input.
+/// 1 for Redis trouble, 2 for anything the user must change (input,
+/// configuration, credentials, permissions, TLS).
 fn exit_code(error: &rmq::Error) -> u8 {
+    if error.is_transient() {
+        return 1;
+    }
     match error {
-        rmq::Error::Connect { .. }
-        | rmq::Error::Redis { .. }
-        | rmq::Error::Pool { .. }
-        | rmq::Error::RedisVersion { .. } => 1,
+        rmq::Error::Redis { .. } | rmq::Error::RedisVersion { .. } => 1,
         _ => 2,
     }
 }

@@ -288,7 +288,7 @@ impl Broker {
             script
                 .load_async(&mut first.inner)
                 .await
-                .map_err(Error::redis("loading scripts"))?;
+                .map_err(|e| connection::script_load_error(config, e))?;
         }
         let pool = connection::Pool::new(manager, config.connection_pool_size, first, url.clone());
         Ok(Broker {

@@ -140,7 +140,15 @@ impl Drop for Worker {
 
 /// Runs a CLI command of the test worker to completion (at most 30 s).
 pub fn cli(url: &str, args: &[&str]) -> Output {
-    let child = command(url, args, &[("RUST_LOG", "warn")])
+    cli_env(url, args, &[])
+}
+
+/// [`cli`] with further environment variables (`RUST_LOG` defaults to
+/// `warn`).
+pub fn cli_env(url: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut all = vec![("RUST_LOG", "warn")];
+    all.extend_from_slice(env);
+    let child = command(url, args, &all)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

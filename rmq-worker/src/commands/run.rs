@@ -7,8 +7,8 @@ use rmq::{Client, Error, Registry, Worker};
 use crate::cli::{Global, RunArgs};
 use crate::Configure;
 
-/// Connects (retrying while Redis is unreachable), then runs the worker until
-/// SIGINT or SIGTERM.
+/// Connects (retrying while Redis is unreachable, see
+/// [`Error::is_transient`]), then runs the worker until SIGINT or SIGTERM.
 pub(crate) async fn run(global: &Global, args: RunArgs, configure: Configure) -> Result<(), Error> {
     let mut config = super::config(global)?;
     if let Some(concurrency) = args.concurrency {
@@ -47,11 +47,14 @@ fn selected_topics(given: Vec<String>) -> Result<Option<Vec<String>>, Error> {
     Ok(Some(topics))
 }
 
+/// Retries only what may pass by itself (Redis unreachable, refusing
+/// connections, timing out, loading); permission, authentication, TLS and
+/// configuration errors stop at once.
 async fn connect_with_retry(config: rmq::Config) -> Result<Client, Error> {
     let mut delay = Duration::from_millis(250);
     loop {
         match Client::connect(config.clone()).await {
-            Err(error @ (Error::Connect { .. } | Error::Pool { .. } | Error::Redis { .. })) => {
+            Err(error) if error.is_transient() => {
                 tracing::warn!(%error, retry_in = ?delay, "Redis is not reachable yet; retrying");
                 tokio::select! {
                     _ = tokio::signal::ctrl_c() => return Err(error),

@@ -73,7 +73,7 @@ async fn the_ttl_does_not_cut_a_retry_short() {
         assert!(Instant::now() < deadline, "the retry never came");
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    assert_eq!(retried.attempt(), 1);
+    assert_eq!(retried.retries_used(), 1);
     assert_eq!(env.broker.stats("t").await.unwrap().expired, 0);
 }
 

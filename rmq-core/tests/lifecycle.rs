@@ -44,7 +44,7 @@ async fn generated_ids_count_up_and_the_envelope_is_filled_in() {
     let job = &jobs[0];
     assert_eq!(job.id(), "1");
     assert_eq!(job.priority(), Priority::Low);
-    assert_eq!(job.attempt(), 0);
+    assert_eq!(job.retries_used(), 0);
     assert_eq!(job.max_retries(), 3);
     assert!(!job.has_explicit_id());
     assert_eq!(job.expire_at_ms(), None);
@@ -113,7 +113,7 @@ async fn retry_schedule_then_dead_letter_after_the_last_attempt() {
     for (attempt, delay) in delays.iter().enumerate() {
         let job = env.fetch_until("t", 1, LEASE, Duration::from_secs(5)).await;
         assert_eq!(job.len(), 1);
-        assert_eq!(job[0].attempt() as usize, attempt);
+        assert_eq!(job[0].retries_used() as usize, attempt);
         let failed_at = Instant::now();
         let outcome = env
             .broker
@@ -133,11 +133,11 @@ async fn retry_schedule_then_dead_letter_after_the_last_attempt() {
         assert_eq!(stats.delayed, 1);
         let retried = env.fetch_until("t", 1, LEASE, Duration::from_secs(5)).await;
         assert!(failed_at.elapsed() + Duration::from_millis(20) >= *delay);
-        assert_eq!(retried[0].attempt() as usize, attempt + 1);
+        assert_eq!(retried[0].retries_used() as usize, attempt + 1);
         env.broker.release("t", &retried).await.unwrap();
     }
     let last = env.fetch_until("t", 1, LEASE, Duration::from_secs(5)).await;
-    assert_eq!(last[0].attempt(), 2);
+    assert_eq!(last[0].retries_used(), 2);
     let outcome = env
         .broker
         .fail(
@@ -155,7 +155,7 @@ async fn retry_schedule_then_dead_letter_after_the_last_attempt() {
     let dead = env.broker.dead_letters("t", 0, 10).await.unwrap();
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].error, "still broken");
-    assert_eq!(dead[0].envelope.attempt(), 2);
+    assert_eq!(dead[0].envelope.retries_used(), 2);
     let stats = env.broker.stats("t").await.unwrap();
     assert_eq!((stats.failed, stats.dead, stats.delayed), (3, 1, 0));
     assert_eq!(env.broker.counter("t", "retried").await.unwrap(), 2);
@@ -182,7 +182,7 @@ async fn permanent_error_dead_letters_at_once() {
     assert_eq!(outcome, FailOutcome::Dead);
     let dead = env.broker.dead_letter("t", job[0].id()).await.unwrap();
     assert_eq!(dead.error, "invalid input");
-    assert_eq!(dead.envelope.attempt(), 0);
+    assert_eq!(dead.envelope.retries_used(), 0);
 }
 
 #[tokio::test]
@@ -227,7 +227,7 @@ async fn expired_lease_is_recovered_and_the_stale_worker_is_fenced_off() {
     // Back at the front with the attempt counted.
     let fresh = env.broker.fetch("t", 2, LEASE).await.unwrap().jobs;
     assert_eq!(fresh.len(), 2);
-    assert!(fresh.iter().all(|j| j.attempt() == 1));
+    assert!(fresh.iter().all(|j| j.retries_used() == 1));
     // The stale copies match nothing.
     assert_eq!(env.broker.ack("t", &stale, &[]).await.unwrap(), [0, 1]);
     assert_eq!(env.broker.extend("t", &stale, LEASE).await.unwrap(), [0, 1]);
@@ -290,7 +290,7 @@ async fn release_returns_jobs_to_the_front_unchanged() {
     assert_eq!(env.broker.release("t", &held).await.unwrap(), 2);
     let all = env.broker.fetch("t", 10, LEASE).await.unwrap().jobs;
     assert_eq!(payloads(&all), ["a", "b", "c", "d"]);
-    assert!(all.iter().all(|j| j.attempt() == 0));
+    assert!(all.iter().all(|j| j.retries_used() == 0));
 }
 
 #[tokio::test]
@@ -535,7 +535,7 @@ async fn dead_letter_list_show_retry_purge() {
     ));
     let again = env.broker.fetch("t", 10, LEASE).await.unwrap().jobs;
     assert_eq!(payloads(&again), ["a"]);
-    assert_eq!(again[0].attempt(), 0);
+    assert_eq!(again[0].retries_used(), 0);
     env.broker.ack("t", &again, &[]).await.unwrap();
     assert_eq!(env.broker.retry_all_dead("t").await.unwrap(), 2);
     let rest = env.broker.fetch("t", 10, LEASE).await.unwrap().jobs;

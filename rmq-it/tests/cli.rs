@@ -253,7 +253,7 @@ async fn dlq_list_show_retry_and_purge_real_dead_jobs() {
         .collect();
     assert!(died[0] >= died[1], "newest first: {out}");
     assert!(
-        out.contains("attempts=1") && out.contains("bad input 1"),
+        out.contains("attempt=1 ") && out.contains("bad input 1"),
         "{out}"
     );
     let out = ok(cli(&url, &["dlq", "list", "permanent", "--limit", "1"]));
@@ -262,7 +262,10 @@ async fn dlq_list_show_retry_and_purge_real_dead_jobs() {
     let out = ok(cli(&url, &["dlq", "show", "permanent", &first]));
     assert!(out.contains(&format!("id:          {first}")), "{out}");
     assert!(out.contains("error:       bad input 1"), "{out}");
-    assert!(out.contains("attempts:    1 of 4"), "{out}");
+    assert!(
+        out.contains("attempt:     1 (the last; at most 4 with retries = 3)"),
+        "{out}"
+    );
     assert!(out.contains("\"seq\": 1"), "payload as JSON: {out}");
     let err = fails(cli(&url, &["dlq", "show", "permanent", "no-such-id"]), 2);
     assert!(err.contains("no job `no-such-id`"), "{err}");

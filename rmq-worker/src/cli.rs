@@ -98,7 +98,7 @@ pub(crate) enum DlqCommand {
         /// The job id.
         id: String,
     },
-    /// Re-enqueue dead jobs (attempts reset).
+    /// Re-enqueue dead jobs as new runs (starting again at attempt 1).
     Retry {
         /// The topic.
         topic: String,

@@ -233,7 +233,7 @@ impl Broker {
         self.run("dead-letter retry", &invocation).await
     }
 
-    /// Re-enqueues the dead-lettered job `id` as a new run (attempt 0, at
+    /// Re-enqueues the dead-lettered job `id` as a new run (attempt 1 again, at
     /// the back of its priority list).
     pub async fn retry_dead(&self, topic: &str, id: &str) -> Result<(), Error> {
         let (entry, _) = self.find_dead(topic, id).await?;

@@ -28,9 +28,9 @@ pub(crate) async fn execute(client: &Client, command: DlqCommand) -> Result<(), 
             }
             for job in jobs {
                 println!(
-                    "{:<16} attempts={:<3} died={} error={}",
+                    "{:<16} attempt={:<3} died={} error={}",
                     job.envelope.id(),
-                    job.envelope.attempt() + 1,
+                    job.envelope.attempt(),
                     timestamp(job.died_at_ms),
                     one_line(&job.error)
                 );
@@ -68,9 +68,10 @@ fn print_job(topic: &str, job: &DeadJob) {
     println!("id:          {}", envelope.id());
     println!("priority:    {}", envelope.priority());
     println!(
-        "attempts:    {} of {}",
-        envelope.attempt() + 1,
-        envelope.max_retries() + 1
+        "attempt:     {} (the last; at most {} with retries = {})",
+        envelope.attempt(),
+        envelope.max_attempts(),
+        envelope.max_retries()
     );
     println!("enqueued at: {}", timestamp(envelope.enqueued_at_ms()));
     println!("died at:     {}", timestamp(job.died_at_ms));

@@ -483,6 +483,7 @@ async fn undecodable_payload_goes_to_the_parse_error_store() {
     assert_eq!(probe.records(), [7]);
     let errors = env.broker().parse_errors("parsed", 0, 10).await.unwrap();
     assert_eq!(errors.len(), 1);
+    let errors: Vec<_> = errors.into_iter().map(Result::unwrap).collect();
     assert!(
         errors[0].raw.ends_with(bogus),
         "raw bytes kept: {:?}",

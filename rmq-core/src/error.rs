@@ -272,6 +272,17 @@ pub enum Error {
         /// The store that was searched (e.g. "dead-letter queue").
         place: &'static str,
     },
+    /// A parse-error entry whose bytes are not a job envelope: there is no
+    /// job to enqueue again.
+    #[error("parse-error entry `{}` of topic `{}` cannot be retried: {reason}", quoted(.address), quoted(.topic))]
+    NotRetryable {
+        /// The topic.
+        topic: String,
+        /// The entry's address (job id or `@` digest).
+        address: String,
+        /// Why.
+        reason: String,
+    },
     /// The operation needs a Redis-backed client.
     #[error("{0} needs a Redis-backed client (Client::connect), not a fake or inline one")]
     NotRedis(&'static str),

@@ -83,6 +83,12 @@ script!(
     "Re-enqueue dead-lettered jobs."
 );
 script!(
+    PARSE_ERROR_RETRY,
+    "parse_error_retry.lua",
+    "#!lua",
+    "Re-enqueue parse-error entries whose bytes are job envelopes."
+);
+script!(
     TRIM,
     "trim.lua",
     "#!lua flags=allow-oom",
@@ -90,7 +96,7 @@ script!(
 );
 
 /// Every script, for loading ahead of time.
-pub(crate) fn all() -> [&'static Script; 10] {
+pub(crate) fn all() -> [&'static Script; 11] {
     [
         &ENQUEUE,
         &FETCH,
@@ -101,6 +107,7 @@ pub(crate) fn all() -> [&'static Script; 10] {
         &RECOVER,
         &REJECT,
         &DEAD_RETRY,
+        &PARSE_ERROR_RETRY,
         &TRIM,
     ]
 }

@@ -173,10 +173,11 @@ async fn retry_all_skips_dead_jobs_whose_id_is_live_again() {
     };
     env.broker.enqueue("t", &s, &[live]).await.unwrap();
 
-    assert_eq!(env.broker.retry_all_dead("t").await.unwrap(), 1);
+    let retried = env.broker.retry_all_dead("t").await.unwrap();
+    assert_eq!((retried.moved, retried.busy), (1, vec!["a".to_owned()]));
     let left = env.broker.dead_letters("t", 0, 10).await.unwrap();
     assert_eq!(left.len(), 1);
-    assert_eq!(left[0].envelope.id(), "a");
+    assert_eq!(left[0].as_ref().unwrap().envelope.id(), "a");
     let queued = env.broker.fetch("t", 10, LEASE).await.unwrap().jobs;
     assert_eq!(payloads(&queued), ["a again", "b"]);
 }

@@ -336,7 +336,7 @@ async fn failing_handlers_retry_and_dead_letter_as_configured() {
         async move {
             let mut dead = broker.dead_letters(topic, 0, 10).await.unwrap();
             assert_eq!(dead.len(), 1, "one dead job of `{topic}`");
-            dead.remove(0)
+            dead.remove(0).expect("a readable dead-letter entry")
         }
     };
 

@@ -54,6 +54,11 @@ pub(crate) enum Command {
     /// Inspect and manage the dead-letter queue.
     #[command(subcommand)]
     Dlq(DlqCommand),
+    /// Inspect and manage the parse-error store (stored jobs that did not
+    /// decode). Entries are addressed by job id, or by `@` digest when their
+    /// bytes are not a job.
+    #[command(subcommand)]
+    ParseErrors(ParseErrorsCommand),
     /// Enqueue a job given as JSON, checked against the task's payload type.
     Enqueue(EnqueueArgs),
 }
@@ -110,6 +115,46 @@ pub(crate) enum DlqCommand {
         all: bool,
     },
     /// Delete every dead job of a topic.
+    Purge {
+        /// The topic.
+        topic: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum ParseErrorsCommand {
+    /// List parse-error entries of a topic, newest first, with their address.
+    List {
+        /// The topic.
+        topic: String,
+        /// How many to show.
+        #[arg(short, long, default_value_t = 20)]
+        limit: usize,
+        /// How many of the newest to skip.
+        #[arg(long, default_value_t = 0)]
+        offset: usize,
+    },
+    /// Show one entry: its error, time, size, a preview of its bytes and,
+    /// when they are a job, its id and payload as JSON.
+    Show {
+        /// The topic.
+        topic: String,
+        /// The entry's address: its job id, or `@` and its digest (see `list`).
+        address: String,
+    },
+    /// Re-enqueue entries whose bytes are a job (e.g. a payload that an older
+    /// build could not decode) as new runs. Given addresses move all or none.
+    Retry {
+        /// The topic.
+        topic: String,
+        /// Addresses of the entries to retry (or --all).
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        addresses: Vec<String>,
+        /// Retry every entry of the topic whose bytes are a job.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Delete every parse-error entry of a topic.
     Purge {
         /// The topic.
         topic: String,

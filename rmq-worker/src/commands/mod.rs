@@ -2,9 +2,12 @@
 
 mod dlq;
 mod enqueue;
+mod parse_errors;
 mod run;
 mod stats;
 mod tasks;
+
+use std::time::{Duration, UNIX_EPOCH};
 
 use rmq::{Client, Config, Error};
 
@@ -17,6 +20,9 @@ pub(crate) async fn execute(cli: CommandLine, configure: Configure) -> Result<()
         Command::Tasks => tasks::list(),
         Command::Stats(args) => stats::show(&connect(&cli.global).await?, args).await,
         Command::Dlq(command) => dlq::execute(&connect(&cli.global).await?, command).await,
+        Command::ParseErrors(command) => {
+            parse_errors::execute(&connect(&cli.global).await?, command).await
+        }
         Command::Enqueue(args) => enqueue::enqueue(&connect(&cli.global).await?, args).await,
     }
 }
@@ -52,4 +58,40 @@ async fn known_topic(broker: &rmq::Broker, topic: &str) -> Result<(), Error> {
     } else {
         Err(Error::UnknownTopic(topic.to_owned()))
     }
+}
+
+/// A time (ms since the epoch) as RFC 3339, UTC.
+fn timestamp(ms: u64) -> String {
+    humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
+}
+
+/// The first line of `text`, cut at 100 characters.
+fn one_line(text: &str) -> String {
+    let line = text.lines().next().unwrap_or_default();
+    match line.char_indices().nth(100) {
+        Some((cut, _)) => format!("{}...", &line[..cut]),
+        None => line.to_owned(),
+    }
+}
+
+/// A stored payload as pretty JSON, or why it does not decode.
+fn payload_json(payload: &[u8]) -> String {
+    rmq::codec::to_json(payload)
+        .map(|v| serde_json::to_string_pretty(&v).unwrap_or_default())
+        .unwrap_or_else(|e| format!("<undecodable payload: {e}>"))
+}
+
+/// `: a, b, c` for a list of ids (the first ten), or nothing.
+fn id_list(ids: &[String]) -> String {
+    if ids.is_empty() {
+        return String::new();
+    }
+    let shown: Vec<&str> = ids.iter().take(10).map(String::as_str).collect();
+    let more = ids.len().saturating_sub(shown.len());
+    let more = if more > 0 {
+        format!(" and {more} more")
+    } else {
+        String::new()
+    };
+    format!(": {}{more}", shown.join(", "))
 }

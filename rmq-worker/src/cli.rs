@@ -165,7 +165,9 @@ pub(crate) enum ParseErrorsCommand {
 pub(crate) struct EnqueueArgs {
     /// The task's topic (see `tasks`).
     pub(crate) topic: String,
-    /// The payload as a JSON object with the task's arguments.
+    /// The payload as a JSON object with the task's arguments; `-` reads it
+    /// from standard input, `@path` from a file (for payloads over the
+    /// 128 KiB an argument can hold).
     pub(crate) json: String,
     /// Run no earlier than this from now, e.g. 30s, 5m, 500ms, "1h 30m".
     #[arg(long, value_parser = parse_duration)]

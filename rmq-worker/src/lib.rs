@@ -100,12 +100,16 @@ impl Cli {
         };
         match runtime.block_on(commands::execute(args, self.configure)) {
             Ok(()) => ExitCode::SUCCESS,
-            Err(error) => {
+            Err(commands::CliError::Rmq(error)) => {
                 eprintln!("error: {error}");
                 if let rmq::Error::UnknownTopic(_) = error {
                     eprintln!("{}", linked_topics());
                 }
                 ExitCode::from(exit_code(&error))
+            }
+            Err(error @ commands::CliError::Input(_)) => {
+                eprintln!("error: {error}");
+                ExitCode::from(2)
             }
         }
     }

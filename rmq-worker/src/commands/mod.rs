@@ -14,14 +14,38 @@ use rmq::{Client, Config, Error};
 use crate::cli::{Command, CommandLine, Global};
 use crate::Configure;
 
-pub(crate) async fn execute(cli: CommandLine, configure: Configure) -> Result<(), Error> {
+/// Why a command failed: an error of rmq, or input the command line could
+/// not read.
+#[derive(Debug)]
+pub(crate) enum CliError {
+    Rmq(Error),
+    /// A file or standard input that could not be read (exit code 2).
+    Input(String),
+}
+
+impl From<Error> for CliError {
+    fn from(error: Error) -> Self {
+        CliError::Rmq(error)
+    }
+}
+
+impl std::fmt::Display for CliError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CliError::Rmq(error) => error.fmt(f),
+            CliError::Input(message) => f.write_str(message),
+        }
+    }
+}
+
+pub(crate) async fn execute(cli: CommandLine, configure: Configure) -> Result<(), CliError> {
     match cli.command {
-        Command::Run(args) => run::run(&cli.global, args, configure).await,
-        Command::Tasks => tasks::list(),
-        Command::Stats(args) => stats::show(&connect(&cli.global).await?, args).await,
-        Command::Dlq(command) => dlq::execute(&connect(&cli.global).await?, command).await,
+        Command::Run(args) => Ok(run::run(&cli.global, args, configure).await?),
+        Command::Tasks => Ok(tasks::list()?),
+        Command::Stats(args) => Ok(stats::show(&connect(&cli.global).await?, args).await?),
+        Command::Dlq(command) => Ok(dlq::execute(&connect(&cli.global).await?, command).await?),
         Command::ParseErrors(command) => {
-            parse_errors::execute(&connect(&cli.global).await?, command).await
+            Ok(parse_errors::execute(&connect(&cli.global).await?, command).await?)
         }
         Command::Enqueue(args) => enqueue::enqueue(&connect(&cli.global).await?, args).await,
     }

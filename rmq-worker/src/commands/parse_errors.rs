@@ -62,10 +62,13 @@ pub(crate) async fn execute(client: &Client, command: ParseErrorsCommand) -> Res
             if all {
                 let retried = broker.retry_all_parse_errors(&topic).await?;
                 println!(
-                    "re-enqueued {} job(s) of `{topic}`; skipped {} entr{} that are not jobs and {} job(s) whose id a queued or running job holds{}",
+                    "re-enqueued {} job(s) of `{topic}`; skipped {} and {} job(s) whose id a queued or running job holds{}",
                     retried.moved,
-                    retried.unreadable,
-                    if retried.unreadable == 1 { "y" } else { "ies" },
+                    if retried.unreadable == 1 {
+                        "1 entry that is not a job".to_owned()
+                    } else {
+                        format!("{} entries that are not jobs", retried.unreadable)
+                    },
                     retried.busy.len(),
                     super::id_list(&retried.busy),
                 );

@@ -116,10 +116,6 @@ impl ParseErrorEntry {
             _ => self.digest(),
         }
     }
-
-    fn matches(&self, address: &str) -> bool {
-        self.digest() == address || self.envelope().is_ok_and(|e| e.id() == address)
-    }
 }
 
 /// `@` and the 64-bit FNV-1a hash of `bytes`, in hex.
@@ -600,12 +596,13 @@ impl Broker {
             let page = self.page(topic, Store::Errors, offset, PAGE).await?;
             for (member, score) in &page {
                 let entry = parse_error_entry(member, *score);
+                let (digest, id) = match &entry {
+                    Ok(entry) => (entry.digest(), entry.envelope().ok()),
+                    Err(entry) => (entry.digest(), None),
+                };
+                let id = id.as_ref().map(Envelope::id);
                 for (slot, address) in found.iter_mut().zip(addresses) {
-                    let hit = match &entry {
-                        Ok(entry) => entry.matches(address),
-                        Err(entry) => entry.digest() == *address,
-                    };
-                    if slot.is_none() && hit {
+                    if slot.is_none() && (digest == *address || id == Some(*address)) {
                         *slot = Some((member.clone(), entry.clone()));
                     }
                 }

@@ -5,7 +5,7 @@
 //! offset size field
 //!  0     1    version (1)
 //!  1     1    priority (0 high, 1 normal, 2 low)
-//!  2     1    attempt: failed attempts so far (0 on the first run)
+//!  2     1    retries used: runs that failed before this one (0 on the first run)
 //!  3     1    max_retries
 //!  4     1    flags (bit 0: the id was given explicitly)
 //!  5     6    enqueued_at, ms since the Unix epoch, Redis server time
@@ -16,8 +16,13 @@
 //! ```
 //!
 //! All integers are big-endian (Lua `struct` format `>BBBBBI6I6B`). The exact
-//! bytes are also the lease token: recovery and retry rewrite `attempt`, so a
-//! worker holding an outdated copy can no longer ack, fail or extend it.
+//! bytes are also the lease token: recovery and retry rewrite `retries used`,
+//! so a worker holding an outdated copy can no longer ack, fail or extend it.
+//!
+//! An *attempt* is one run, counted from 1: attempt 1 is the first run, and a
+//! job with `retries = 2` has at most 3 attempts. The stored byte is the
+//! number of retries used so far, so [`Envelope::attempt`] is that byte plus
+//! one, the same number as [`JobContext::attempt`].
 
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -112,14 +117,27 @@ impl Envelope {
         self.priority
     }
 
-    /// Failed attempts before this run.
+    /// The attempt this envelope is for, counted from 1: 1 on the first run,
+    /// 2 on the first retry. For a dead-lettered job, the attempt that failed
+    /// last. Equals the handler's [`JobContext::attempt`].
     pub fn attempt(&self) -> u32 {
+        self.retries_used() + 1
+    }
+
+    /// Retries used so far: the runs that failed (or lost their lease)
+    /// before this one. The stored header byte.
+    pub fn retries_used(&self) -> u32 {
         u32::from(self.bytes[2])
     }
 
     /// Retries allowed after the first attempt.
     pub fn max_retries(&self) -> u32 {
         u32::from(self.bytes[3])
+    }
+
+    /// The most attempts the retry policy allows: `max_retries() + 1`.
+    pub fn max_attempts(&self) -> u32 {
+        self.max_retries() + 1
     }
 
     /// Whether the id was given explicitly.
@@ -142,7 +160,7 @@ impl Envelope {
         JobContext {
             id: JobId::new(self.id()),
             topic: topic.to_owned(),
-            attempt: self.attempt() + 1,
+            attempt: self.attempt(),
             max_retries: self.max_retries(),
             priority: self.priority,
             enqueued_at: UNIX_EPOCH + Duration::from_millis(self.enqueued_at_ms()),
@@ -151,7 +169,7 @@ impl Envelope {
 
     /// Whether the retry policy allows another attempt after this one fails.
     pub fn can_retry(&self) -> bool {
-        self.attempt() < self.max_retries()
+        self.retries_used() < self.max_retries()
     }
 }
 
@@ -181,7 +199,7 @@ pub fn millis(time: SystemTime) -> u64 {
 #[allow(clippy::too_many_arguments)]
 pub fn encode(
     priority: Priority,
-    attempt: u8,
+    retries_used: u8,
     max_retries: u8,
     enqueued_at_ms: u64,
     expire_at_ms: u64,
@@ -193,7 +211,7 @@ pub fn encode(
     bytes.extend_from_slice(&[
         VERSION,
         priority.as_u8(),
-        attempt,
+        retries_used,
         max_retries,
         if explicit_id { FLAG_EXPLICIT_ID } else { 0 },
     ]);
@@ -224,13 +242,15 @@ mod tests {
         let env = Envelope::parse(bytes).unwrap();
         assert_eq!(env.id(), "42");
         assert_eq!(env.priority(), Priority::Low);
-        assert_eq!(env.attempt(), 2);
+        assert_eq!(env.retries_used(), 2);
+        assert_eq!(env.attempt(), 3, "the third run");
         assert_eq!(env.max_retries(), 5);
+        assert_eq!(env.max_attempts(), 6);
         assert_eq!(env.enqueued_at_ms(), 1_763_800_000_123);
         assert_eq!(env.expire_at_ms(), None);
         assert_eq!(env.payload(), b"\x80");
         assert!(env.can_retry());
-        assert_eq!(env.context("t").attempt, 3);
+        assert_eq!(env.context("t").attempt, env.attempt());
     }
 
     #[test]

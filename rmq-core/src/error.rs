@@ -1,7 +1,21 @@
 //! Errors: [`TaskError`] for handlers, [`Error`] for the library.
 
+use std::borrow::Cow;
 use std::error::Error as StdError;
 use std::fmt;
+
+/// Characters of a user-supplied value that an error message quotes.
+const QUOTED_CHARS: usize = 64;
+
+/// `value` as error messages quote it: whole up to 64 characters, else its
+/// first 64 characters and its length (`abc… (10000 bytes)`), so a huge id
+/// or topic never floods a log line or a terminal.
+pub(crate) fn quoted(value: &str) -> Cow<'_, str> {
+    match value.char_indices().nth(QUOTED_CHARS) {
+        None => Cow::Borrowed(value),
+        Some((cut, _)) => Cow::Owned(format!("{}… ({} bytes)", &value[..cut], value.len())),
+    }
+}
 
 /// A boxed error that can cross threads.
 pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
@@ -251,7 +265,7 @@ pub enum Error {
         limit: usize,
     },
     /// No task is registered for a topic.
-    #[error("no task is registered for topic `{0}` (is the crate that defines it linked? see `rmq::registry`)")]
+    #[error("no task is registered for topic `{}` (is the crate that defines it linked? see `rmq::registry`)", quoted(.0))]
     UnknownTopic(String),
     /// A task takes `State<T>` and no `T` was registered on the worker.
     #[error("task `{task}` takes `State<{type_name}>`, but no `{type_name}` is registered on the worker: add `.state(value)` to the worker builder (with the worker command line: `rmq_worker::Cli::new().configure(|w| w.state(value)).main()`)")]
@@ -274,8 +288,9 @@ pub enum Error {
         /// The other.
         second: String,
     },
-    /// An explicit job id is invalid.
-    #[error("invalid job id `{id}`: {rule}")]
+    /// An explicit job id is invalid. Messages quote ids and topics
+    /// shortened to 64 characters; the fields hold them in full.
+    #[error("invalid job id `{}`: {rule}", quoted(.id))]
     InvalidJobId {
         /// The id given.
         id: String,
@@ -283,7 +298,7 @@ pub enum Error {
         rule: &'static str,
     },
     /// A job with this explicit id is already queued or running.
-    #[error("a job with id `{id}` is already queued or running on topic `{topic}`; it was not enqueued again")]
+    #[error("a job with id `{}` is already queued or running on topic `{}`; it was not enqueued again", quoted(.id), quoted(.topic))]
     DuplicateJobId {
         /// The topic.
         topic: String,
@@ -291,7 +306,7 @@ pub enum Error {
         id: String,
     },
     /// A job id was not found where it was looked for.
-    #[error("no job `{id}` in the {place} of topic `{topic}`")]
+    #[error("no job `{}` in the {place} of topic `{}`", quoted(.id), quoted(.topic))]
     JobNotFound {
         /// The topic.
         topic: String,
@@ -299,6 +314,17 @@ pub enum Error {
         id: String,
         /// The store that was searched (e.g. "dead-letter queue").
         place: &'static str,
+    },
+    /// A parse-error entry whose bytes are not a job envelope: there is no
+    /// job to enqueue again.
+    #[error("parse-error entry `{}` of topic `{}` cannot be retried: {reason}", quoted(.address), quoted(.topic))]
+    NotRetryable {
+        /// The topic.
+        topic: String,
+        /// The entry's address (job id or `@` digest).
+        address: String,
+        /// Why.
+        reason: String,
     },
     /// The operation needs a Redis-backed client.
     #[error("{0} needs a Redis-backed client (Client::connect), not a fake or inline one")]
@@ -402,5 +428,46 @@ pub(crate) fn is_transient(error: &redis::RedisError) -> bool {
                 || error.is_connection_refusal()
                 || error.code() == Some("BUSY")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_shorten_long_user_values() {
+        let id = "x".repeat(10_000);
+        let error = Error::InvalidJobId {
+            id: id.clone(),
+            rule: "an id must be 1 to 255 bytes long",
+        };
+        let message = error.to_string();
+        assert!(
+            message.contains(&format!("`{}… (10000 bytes)`", "x".repeat(64))),
+            "{message}"
+        );
+        assert!(message.len() < 200, "{message}");
+        let error = Error::JobNotFound {
+            topic: "t".into(),
+            id: id.clone(),
+            place: "dead-letter queue",
+        };
+        assert!(error.to_string().len() < 200);
+        let error = Error::DuplicateJobId {
+            topic: "t".into(),
+            id,
+        };
+        assert!(error.to_string().len() < 200);
+        assert!(Error::UnknownTopic("y".repeat(5000)).to_string().len() < 200);
+    }
+
+    #[test]
+    fn short_values_and_multibyte_text_are_quoted_whole_or_cut_on_a_char() {
+        assert_eq!(quoted("job-1"), "job-1");
+        let exact = "é".repeat(64);
+        assert_eq!(quoted(&exact), exact.as_str());
+        let long = "é".repeat(65);
+        assert_eq!(quoted(&long), format!("{}… (130 bytes)", "é".repeat(64)));
     }
 }

@@ -53,9 +53,10 @@ pub struct JobContext {
     pub id: JobId,
     /// The topic the job was enqueued on.
     pub topic: String,
-    /// 1 on the first run, 2 on the first retry, and so on.
+    /// The attempt, counted from 1: 1 on the first run, 2 on the first
+    /// retry, and so on (a job with `retries = 2` has at most 3 attempts).
     pub attempt: u32,
-    /// Retries allowed after the first run.
+    /// Retries allowed after the first attempt.
     pub max_retries: u32,
     /// The job's priority.
     pub priority: Priority,

@@ -89,6 +89,12 @@ script!(
     "Record topics in the set of known topics."
 );
 script!(
+    PARSE_ERROR_RETRY,
+    "parse_error_retry.lua",
+    "#!lua",
+    "Re-enqueue parse-error entries whose bytes are job envelopes."
+);
+script!(
     TRIM,
     "trim.lua",
     "#!lua flags=allow-oom",
@@ -96,7 +102,7 @@ script!(
 );
 
 /// Every script, for loading ahead of time.
-pub(crate) fn all() -> [&'static Script; 11] {
+pub(crate) fn all() -> [&'static Script; 12] {
     [
         &ENQUEUE,
         &FETCH,
@@ -108,6 +114,7 @@ pub(crate) fn all() -> [&'static Script; 11] {
         &REJECT,
         &DEAD_RETRY,
         &REGISTER,
+        &PARSE_ERROR_RETRY,
         &TRIM,
     ]
 }

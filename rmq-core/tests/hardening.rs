@@ -73,7 +73,7 @@ async fn the_ttl_does_not_cut_a_retry_short() {
         assert!(Instant::now() < deadline, "the retry never came");
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    assert_eq!(retried.attempt(), 1);
+    assert_eq!(retried.retries_used(), 1);
     assert_eq!(env.broker.stats("t").await.unwrap().expired, 0);
 }
 
@@ -173,10 +173,11 @@ async fn retry_all_skips_dead_jobs_whose_id_is_live_again() {
     };
     env.broker.enqueue("t", &s, &[live]).await.unwrap();
 
-    assert_eq!(env.broker.retry_all_dead("t").await.unwrap(), 1);
+    let retried = env.broker.retry_all_dead("t").await.unwrap();
+    assert_eq!((retried.moved, retried.busy), (1, vec!["a".to_owned()]));
     let left = env.broker.dead_letters("t", 0, 10).await.unwrap();
     assert_eq!(left.len(), 1);
-    assert_eq!(left[0].envelope.id(), "a");
+    assert_eq!(left[0].as_ref().unwrap().envelope.id(), "a");
     let queued = env.broker.fetch("t", 10, LEASE).await.unwrap().jobs;
     assert_eq!(payloads(&queued), ["a again", "b"]);
 }

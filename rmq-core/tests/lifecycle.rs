@@ -8,7 +8,7 @@ use redis::AsyncCommands;
 use rmq_core::broker::{EnqueueSpec, FailOutcome, Failure, NewJob};
 use rmq_core::keys::TopicKeys;
 use rmq_core::{Error, Priority};
-use support::{payloads, spec, Env, LEASE};
+use support::{payloads, readable, spec, Env, LEASE};
 
 #[tokio::test]
 async fn strict_priority_and_fifo_within_a_priority() {
@@ -44,7 +44,7 @@ async fn generated_ids_count_up_and_the_envelope_is_filled_in() {
     let job = &jobs[0];
     assert_eq!(job.id(), "1");
     assert_eq!(job.priority(), Priority::Low);
-    assert_eq!(job.attempt(), 0);
+    assert_eq!(job.retries_used(), 0);
     assert_eq!(job.max_retries(), 3);
     assert!(!job.has_explicit_id());
     assert_eq!(job.expire_at_ms(), None);
@@ -113,7 +113,7 @@ async fn retry_schedule_then_dead_letter_after_the_last_attempt() {
     for (attempt, delay) in delays.iter().enumerate() {
         let job = env.fetch_until("t", 1, LEASE, Duration::from_secs(5)).await;
         assert_eq!(job.len(), 1);
-        assert_eq!(job[0].attempt() as usize, attempt);
+        assert_eq!(job[0].retries_used() as usize, attempt);
         let failed_at = Instant::now();
         let outcome = env
             .broker
@@ -133,11 +133,11 @@ async fn retry_schedule_then_dead_letter_after_the_last_attempt() {
         assert_eq!(stats.delayed, 1);
         let retried = env.fetch_until("t", 1, LEASE, Duration::from_secs(5)).await;
         assert!(failed_at.elapsed() + Duration::from_millis(20) >= *delay);
-        assert_eq!(retried[0].attempt() as usize, attempt + 1);
+        assert_eq!(retried[0].retries_used() as usize, attempt + 1);
         env.broker.release("t", &retried).await.unwrap();
     }
     let last = env.fetch_until("t", 1, LEASE, Duration::from_secs(5)).await;
-    assert_eq!(last[0].attempt(), 2);
+    assert_eq!(last[0].retries_used(), 2);
     let outcome = env
         .broker
         .fail(
@@ -152,10 +152,10 @@ async fn retry_schedule_then_dead_letter_after_the_last_attempt() {
         .await
         .unwrap();
     assert_eq!(outcome, FailOutcome::Dead);
-    let dead = env.broker.dead_letters("t", 0, 10).await.unwrap();
+    let dead = readable(env.broker.dead_letters("t", 0, 10).await.unwrap());
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].error, "still broken");
-    assert_eq!(dead[0].envelope.attempt(), 2);
+    assert_eq!(dead[0].envelope.retries_used(), 2);
     let stats = env.broker.stats("t").await.unwrap();
     assert_eq!((stats.failed, stats.dead, stats.delayed), (3, 1, 0));
     assert_eq!(env.broker.counter("t", "retried").await.unwrap(), 2);
@@ -182,7 +182,7 @@ async fn permanent_error_dead_letters_at_once() {
     assert_eq!(outcome, FailOutcome::Dead);
     let dead = env.broker.dead_letter("t", job[0].id()).await.unwrap();
     assert_eq!(dead.error, "invalid input");
-    assert_eq!(dead.envelope.attempt(), 0);
+    assert_eq!(dead.envelope.retries_used(), 0);
 }
 
 #[tokio::test]
@@ -227,7 +227,7 @@ async fn expired_lease_is_recovered_and_the_stale_worker_is_fenced_off() {
     // Back at the front with the attempt counted.
     let fresh = env.broker.fetch("t", 2, LEASE).await.unwrap().jobs;
     assert_eq!(fresh.len(), 2);
-    assert!(fresh.iter().all(|j| j.attempt() == 1));
+    assert!(fresh.iter().all(|j| j.retries_used() == 1));
     // The stale copies match nothing.
     assert_eq!(env.broker.ack("t", &stale, &[]).await.unwrap(), [0, 1]);
     assert_eq!(env.broker.extend("t", &stale, LEASE).await.unwrap(), [0, 1]);
@@ -262,7 +262,7 @@ async fn expired_lease_is_recovered_and_the_stale_worker_is_fenced_off() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert_eq!(dead, 2);
-    let entries = env.broker.dead_letters("t", 0, 10).await.unwrap();
+    let entries = readable(env.broker.dead_letters("t", 0, 10).await.unwrap());
     assert!(entries.iter().all(|d| d.error == "lease expired"));
     assert_eq!(env.broker.counter("t", "recovered").await.unwrap(), 4);
 }
@@ -290,7 +290,7 @@ async fn release_returns_jobs_to_the_front_unchanged() {
     assert_eq!(env.broker.release("t", &held).await.unwrap(), 2);
     let all = env.broker.fetch("t", 10, LEASE).await.unwrap().jobs;
     assert_eq!(payloads(&all), ["a", "b", "c", "d"]);
-    assert!(all.iter().all(|j| j.attempt() == 0));
+    assert!(all.iter().all(|j| j.retries_used() == 0));
 }
 
 #[tokio::test]
@@ -305,7 +305,7 @@ async fn ttl_expiry_goes_to_dead_as_expired_and_is_counted() {
     assert_eq!(payloads(&jobs), ["ok"]);
     let stats = env.broker.stats("t").await.unwrap();
     assert_eq!((stats.expired, stats.dead), (1, 1));
-    let dead = env.broker.dead_letters("t", 0, 10).await.unwrap();
+    let dead = readable(env.broker.dead_letters("t", 0, 10).await.unwrap());
     assert_eq!(dead[0].error, "expired");
     assert_eq!(String::from_utf8_lossy(dead[0].envelope.payload()), "stale");
 }
@@ -395,7 +395,7 @@ async fn corrupt_entry_goes_to_the_parse_error_store_and_the_next_job_is_fetched
     let _: () = raw.lpush(&keys.pending[1], b"tiny").await.unwrap();
     let jobs = env.broker.fetch("t", 1, LEASE).await.unwrap().jobs;
     assert_eq!(payloads(&jobs), ["good"]);
-    let errors = env.broker.parse_errors("t", 0, 10).await.unwrap();
+    let errors = readable(env.broker.parse_errors("t", 0, 10).await.unwrap());
     assert_eq!(errors.len(), 2);
     let raws: Vec<&[u8]> = errors.iter().map(|e| e.raw.as_slice()).collect();
     assert!(raws.contains(&&b"tiny"[..]) && raws.contains(&&b"\x07garbage"[..]));
@@ -437,7 +437,7 @@ async fn reject_stores_the_raw_bytes_and_the_error() {
         .reject("t", &job, "invalid type: expected struct")
         .await
         .unwrap());
-    let errors = env.broker.parse_errors("t", 0, 10).await.unwrap();
+    let errors = readable(env.broker.parse_errors("t", 0, 10).await.unwrap());
     assert_eq!(errors.len(), 1);
     assert_eq!(errors[0].raw, job.as_bytes());
     assert_eq!(errors[0].error, "invalid type: expected struct");
@@ -516,12 +516,12 @@ async fn kill_jobs(env: &Env, names: &[&str]) {
 async fn dead_letter_list_show_retry_purge() {
     let env = Env::new().await;
     kill_jobs(&env, &["a", "b", "c"]).await;
-    let list = env.broker.dead_letters("t", 0, 10).await.unwrap();
+    let list = readable(env.broker.dead_letters("t", 0, 10).await.unwrap());
     assert_eq!(
         payloads(&list.iter().map(|d| d.envelope.clone()).collect::<Vec<_>>()),
         ["c", "b", "a"]
     );
-    let page = env.broker.dead_letters("t", 1, 1).await.unwrap();
+    let page = readable(env.broker.dead_letters("t", 1, 1).await.unwrap());
     assert_eq!(page[0].envelope.id(), "2");
     let shown = env.broker.dead_letter("t", "1").await.unwrap();
     assert_eq!(shown.envelope.payload(), b"a");
@@ -536,9 +536,9 @@ async fn dead_letter_list_show_retry_purge() {
     ));
     let again = env.broker.fetch("t", 10, LEASE).await.unwrap().jobs;
     assert_eq!(payloads(&again), ["a"]);
-    assert_eq!(again[0].attempt(), 0);
+    assert_eq!(again[0].retries_used(), 0);
     env.broker.ack("t", &again, &[]).await.unwrap();
-    assert_eq!(env.broker.retry_all_dead("t").await.unwrap(), 2);
+    assert_eq!(env.broker.retry_all_dead("t").await.unwrap().moved, 2);
     let rest = env.broker.fetch("t", 10, LEASE).await.unwrap().jobs;
     assert_eq!(payloads(&rest), ["b", "c"]);
     for job in &rest {
@@ -567,7 +567,7 @@ async fn retention_trims_by_count_and_age() {
     })
     .await;
     kill_jobs(&env, &["a", "b", "c", "d", "e"]).await;
-    let dead = env.broker.dead_letters("t", 0, 10).await.unwrap();
+    let dead = readable(env.broker.dead_letters("t", 0, 10).await.unwrap());
     let kept: Vec<&str> = dead.iter().map(|d| d.envelope.id()).collect();
     assert_eq!(kept, ["5", "4", "3"]);
     let keys = TopicKeys::new("", "t");

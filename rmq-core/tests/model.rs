@@ -185,6 +185,8 @@ impl Model {
             .dead_letters(&self.topic, 0, 10_000)
             .await
             .unwrap()
+            .into_iter()
+            .map(|entry| entry.expect("a readable dead-letter entry"))
         {
             places
                 .entry(dead.envelope.id().to_owned())

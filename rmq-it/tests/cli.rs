@@ -3,13 +3,25 @@
 
 mod common;
 
-use std::process::Output;
+use std::io::Write;
+use std::process::{Output, Stdio};
 use std::time::Duration;
 
 use common::{cli, count, eventually, Probe, Worker};
+use redis::AsyncCommands;
+use rmq::broker::Failure;
 use rmq::Priority;
 use rmq_it::{Permanent, Record, ATTEMPTS};
 use rmq_testkit::RedisServer;
+
+/// Bytes no rmq script wrote: neither an entry nor a job.
+const GARBAGE: &[u8] = b"\xffgarbage";
+const LEASE: Duration = Duration::from_secs(30);
+
+/// Now, ms since the epoch: a score the stores' age retention keeps.
+fn now_ms() -> u64 {
+    rmq::envelope::millis(std::time::SystemTime::now())
+}
 
 fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
@@ -42,6 +54,21 @@ fn fails(output: Output, code: i32) -> String {
         stderr(&output)
     );
     stderr(&output)
+}
+
+/// Runs a CLI command with `input` on its standard input.
+fn cli_with_stdin(url: &str, args: &[&str], input: Vec<u8>) -> Output {
+    let mut child = common::command(url, args, &[("RUST_LOG", "warn")])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start rmq-it-worker");
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    let writer = std::thread::spawn(move || stdin.write_all(&input));
+    let output = child.wait_with_output().expect("wait for rmq-it-worker");
+    writer.join().expect("stdin writer").expect("write stdin");
+    output
 }
 
 /// The whitespace-separated columns of the line of `topic` in a table.
@@ -253,7 +280,7 @@ async fn dlq_list_show_retry_and_purge_real_dead_jobs() {
         .collect();
     assert!(died[0] >= died[1], "newest first: {out}");
     assert!(
-        out.contains("attempts=1") && out.contains("bad input 1"),
+        out.contains("attempt=1 ") && out.contains("bad input 1"),
         "{out}"
     );
     let out = ok(cli(&url, &["dlq", "list", "permanent", "--limit", "1"]));
@@ -262,7 +289,10 @@ async fn dlq_list_show_retry_and_purge_real_dead_jobs() {
     let out = ok(cli(&url, &["dlq", "show", "permanent", &first]));
     assert!(out.contains(&format!("id:          {first}")), "{out}");
     assert!(out.contains("error:       bad input 1"), "{out}");
-    assert!(out.contains("attempts:    1 of 4"), "{out}");
+    assert!(
+        out.contains("attempt:     1 (the last; at most 4 with retries = 3)"),
+        "{out}"
+    );
     assert!(out.contains("\"seq\": 1"), "payload as JSON: {out}");
     let err = fails(cli(&url, &["dlq", "show", "permanent", "no-such-id"]), 2);
     assert!(err.contains("no job `no-such-id`"), "{err}");
@@ -323,4 +353,257 @@ fn run_refuses_an_empty_or_unknown_topic_selection_and_bad_config() {
     assert!(err.contains("topic"), "{err}");
     let err = fails(cli(&url, &["run", "--concurrency", "0"]), 2);
     assert!(err.contains("max_workers"), "{err}");
+}
+
+#[tokio::test]
+async fn enqueue_reads_large_json_from_stdin_or_a_file() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let probe = Probe::new(url.clone());
+    // Over the 128 KiB one command-line argument can hold.
+    let pad = "x".repeat(256 * 1024);
+    let json = format!(r#"{{"pad": "{pad}", "seq": 77}}"#);
+    assert!(json.len() > 200 * 1024);
+    let out = ok(cli_with_stdin(
+        &url,
+        &["enqueue", "record", "-", "--id", "from-stdin"],
+        json.clone().into_bytes(),
+    ));
+    assert_eq!(out.trim(), "from-stdin");
+
+    let path = std::env::temp_dir().join(format!("rmq-it-enqueue-{}.json", std::process::id()));
+    std::fs::write(&path, json.replace("77", "78")).unwrap();
+    let arg = format!("@{}", path.display());
+    let out = ok(cli(&url, &["enqueue", "record", &arg, "--id", "from-file"]));
+    assert_eq!(out.trim(), "from-file");
+    std::fs::remove_file(&path).unwrap();
+
+    let err = fails(cli(&url, &["enqueue", "record", &arg]), 2);
+    assert!(
+        err.contains("cannot read the JSON file") && err.contains(&path.display().to_string()),
+        "{err}"
+    );
+    let err = fails(cli(&url, &["enqueue", "record", "@"]), 2);
+    assert!(err.contains("file name"), "{err}");
+    let err = fails(
+        cli_with_stdin(&url, &["enqueue", "record", "-"], b"{\"seq\": ".to_vec()),
+        2,
+    );
+    assert!(err.contains("does not fit"), "{err}");
+
+    let client = probe.client().await;
+    let broker = client.broker().unwrap();
+    let jobs = broker.fetch("record", 10, LEASE).await.unwrap().jobs;
+    let seqs: Vec<(String, serde_json::Value)> = jobs
+        .iter()
+        .map(|job| {
+            let payload = rmq::codec::to_json(job.payload()).unwrap();
+            (job.id().to_owned(), payload["seq"].clone())
+        })
+        .collect();
+    assert_eq!(
+        seqs,
+        [
+            ("from-stdin".to_owned(), serde_json::json!(77)),
+            ("from-file".to_owned(), serde_json::json!(78)),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn errors_about_a_huge_id_quote_only_its_start() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let id = "i".repeat(10_000);
+    let err = fails(
+        cli(&url, &["enqueue", "record", r#"{"seq": 1}"#, "--id", &id]),
+        2,
+    );
+    assert!(
+        err.contains(&format!("`{}… (10000 bytes)`", "i".repeat(64))),
+        "{err}"
+    );
+    assert!(err.len() < 400, "{} bytes of error", err.len());
+    let err = fails(cli(&url, &["dlq", "show", "record", &id]), 2);
+    assert!(err.contains("(10000 bytes)") && err.len() < 400, "{err}");
+}
+
+#[tokio::test]
+async fn dlq_and_stats_keep_working_around_corrupt_entries() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let probe = Probe::new(url.clone());
+    let client = probe.client().await;
+    let broker = client.broker().unwrap();
+    let keys = broker.keys("permanent");
+    let id = Permanent { seq: 1 }
+        .enqueue(&client)
+        .await
+        .unwrap()
+        .to_string();
+    let jobs = broker.fetch("permanent", 1, LEASE).await.unwrap().jobs;
+    let failure = Failure {
+        error: "bad input 1",
+        permanent: true,
+        retry_delay: Duration::ZERO,
+    };
+    broker.fail("permanent", &jobs[0], &failure).await.unwrap();
+    let mut conn = probe.conn().await;
+    let _: () = conn.zadd(&keys.dead, GARBAGE, now_ms()).await.unwrap();
+    let _: () = conn.hset(&keys.stats, "completed", "abc").await.unwrap();
+
+    let out = ok(cli(&url, &["dlq", "list", "permanent"]));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(
+        lines.iter().any(|l| l.starts_with(&format!("{id} "))),
+        "{out}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("<unreadable entry, 8 bytes: ") && l.ends_with('>')),
+        "{out}"
+    );
+    let out = ok(cli(&url, &["dlq", "show", "permanent", &id]));
+    assert!(out.contains("error:       bad input 1"), "{out}");
+
+    let output = cli(&url, &["stats", "--topics", "permanent"]);
+    let err = stderr(&output);
+    let table = ok(output);
+    assert!(
+        err.contains("`completed`") && err.contains("not integers"),
+        "{err}"
+    );
+    let header = row(&table, "topic");
+    let completed = header.iter().position(|h| h == "completed").unwrap();
+    assert_eq!(row(&table, "permanent")[completed], "0", "{table}");
+    let json = ok(cli(&url, &["stats", "--json", "--topics", "permanent"]));
+    let parsed: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        parsed[0]["skipped_fields"],
+        serde_json::json!(["completed"])
+    );
+    assert_eq!(parsed[0]["dead"], 2);
+
+    let out = ok(cli(&url, &["dlq", "retry", "permanent", "--all"]));
+    assert!(
+        out.contains("re-enqueued 1 job(s)") && out.contains("skipped 1 unreadable entry and 0"),
+        "{out}"
+    );
+    let stats = probe.stats("permanent").await;
+    assert_eq!(
+        (stats.pending[1], stats.dead),
+        (1, 1),
+        "the corrupt entry stays"
+    );
+}
+
+#[tokio::test]
+async fn parse_errors_list_show_retry_and_purge() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let probe = Probe::new(url.clone());
+    let client = probe.client().await;
+    let broker = client.broker().unwrap();
+    let keys = broker.keys("record");
+    // A job whose payload an older build could not decode, bytes that are
+    // not a job, and a corrupt entry.
+    ok(cli(
+        &url,
+        &["enqueue", "record", r#"{"seq": 5}"#, "--id", "r1"],
+    ));
+    let job = broker
+        .fetch("record", 1, LEASE)
+        .await
+        .unwrap()
+        .jobs
+        .remove(0);
+    assert!(broker
+        .reject("record", &job, "invalid type: an older build")
+        .await
+        .unwrap());
+    let mut conn = probe.conn().await;
+    let _: () = conn.rpush(&keys.pending[1], "tiny").await.unwrap();
+    assert!(broker
+        .fetch("record", 1, LEASE)
+        .await
+        .unwrap()
+        .jobs
+        .is_empty());
+    let _: () = conn.zadd(&keys.errors, GARBAGE, now_ms()).await.unwrap();
+
+    let out = ok(cli(&url, &["parse-errors", "list", "record"]));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    let line = |needle: &str| {
+        *lines
+            .iter()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no line with {needle:?} in:\n{out}"))
+    };
+    let first = |l: &str| l.split_whitespace().next().unwrap().to_owned();
+    assert!(line("older build").starts_with("r1 "), "{out}");
+    assert!(line("older build").contains(" job "), "{out}");
+    let tiny = first(line("truncated"));
+    assert!(tiny.starts_with('@') && tiny.len() == 17, "{out}");
+    let corrupt_line = line("<unreadable entry, 8 bytes: ");
+    let corrupt = first(corrupt_line);
+    assert!(corrupt.starts_with('@'), "{out}");
+
+    let out = ok(cli(&url, &["parse-errors", "show", "record", "r1"]));
+    for want in [
+        "address:     r1",
+        "error:       invalid type: an older build",
+        "id:          r1",
+        "attempt:     1",
+        "\"seq\": 5",
+        "escaped:     \"\\x01",
+    ] {
+        assert!(out.contains(want), "{want:?} in:\n{out}");
+    }
+    let out = ok(cli(&url, &["parse-errors", "show", "record", &tiny]));
+    assert!(out.contains("size:        4 bytes"), "{out}");
+    assert!(out.contains("escaped:     \"tiny\""), "{out}");
+    assert!(out.contains("hex:         74 69 6e 79"), "{out}");
+    assert!(out.contains("not a job envelope"), "{out}");
+    let out = ok(cli(&url, &["parse-errors", "show", "record", &corrupt]));
+    assert!(out.contains("cannot be read"), "{out}");
+    let err = fails(cli(&url, &["parse-errors", "show", "record", "nope"]), 2);
+    assert!(
+        err.contains("no job `nope` in the parse-error store"),
+        "{err}"
+    );
+
+    // Not a job: cannot be retried, and it stops the others given with it.
+    let err = fails(cli(&url, &["parse-errors", "retry", "record", &tiny]), 2);
+    assert!(err.contains("cannot be retried"), "{err}");
+    let err = fails(
+        cli(&url, &["parse-errors", "retry", "record", "r1", &corrupt]),
+        2,
+    );
+    assert!(err.contains("cannot be retried"), "{err}");
+    let stats = probe.stats("record").await;
+    assert_eq!((stats.parse_errors, stats.pending[1]), (3, 0));
+
+    // The job runs once it is retried (this build decodes it).
+    let out = ok(cli(&url, &["parse-errors", "retry", "record", "r1"]));
+    assert!(out.contains("re-enqueued 1"), "{out}");
+    let _worker = Worker::run(&url, &["--topics", "record"], &[]);
+    eventually(
+        "the retried job to run",
+        Duration::from_secs(15),
+        || async { (probe.ran("record").await.get(&5) == Some(&1)).then_some(()) },
+    )
+    .await;
+
+    let out = ok(cli(&url, &["parse-errors", "retry", "record", "--all"]));
+    assert!(
+        out.contains("re-enqueued 0") && out.contains("skipped 2 entries that are not jobs"),
+        "{out}"
+    );
+    let out = ok(cli(&url, &["parse-errors", "purge", "record"]));
+    assert!(out.contains("deleted 2"), "{out}");
+    let out = ok(cli(&url, &["parse-errors", "list", "record"]));
+    assert!(out.contains("empty"), "{out}");
 }

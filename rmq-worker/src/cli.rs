@@ -54,6 +54,11 @@ pub(crate) enum Command {
     /// Inspect and manage the dead-letter queue.
     #[command(subcommand)]
     Dlq(DlqCommand),
+    /// Inspect and manage the parse-error store (stored jobs that did not
+    /// decode). Entries are addressed by job id, or by `@` digest when their
+    /// bytes are not a job.
+    #[command(subcommand)]
+    ParseErrors(ParseErrorsCommand),
     /// Enqueue a job given as JSON, checked against the task's payload type.
     Enqueue(EnqueueArgs),
 }
@@ -98,7 +103,7 @@ pub(crate) enum DlqCommand {
         /// The job id.
         id: String,
     },
-    /// Re-enqueue dead jobs (attempts reset).
+    /// Re-enqueue dead jobs as new runs (starting again at attempt 1).
     Retry {
         /// The topic.
         topic: String,
@@ -116,11 +121,53 @@ pub(crate) enum DlqCommand {
     },
 }
 
+#[derive(Subcommand, Debug)]
+pub(crate) enum ParseErrorsCommand {
+    /// List parse-error entries of a topic, newest first, with their address.
+    List {
+        /// The topic.
+        topic: String,
+        /// How many to show.
+        #[arg(short, long, default_value_t = 20)]
+        limit: usize,
+        /// How many of the newest to skip.
+        #[arg(long, default_value_t = 0)]
+        offset: usize,
+    },
+    /// Show one entry: its error, time, size, a preview of its bytes and,
+    /// when they are a job, its id and payload as JSON.
+    Show {
+        /// The topic.
+        topic: String,
+        /// The entry's address: its job id, or `@` and its digest (see `list`).
+        address: String,
+    },
+    /// Re-enqueue entries whose bytes are a job (e.g. a payload that an older
+    /// build could not decode) as new runs. Given addresses move all or none.
+    Retry {
+        /// The topic.
+        topic: String,
+        /// Addresses of the entries to retry (or --all).
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        addresses: Vec<String>,
+        /// Retry every entry of the topic whose bytes are a job.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Delete every parse-error entry of a topic.
+    Purge {
+        /// The topic.
+        topic: String,
+    },
+}
+
 #[derive(Args, Debug)]
 pub(crate) struct EnqueueArgs {
     /// The task's topic (see `tasks`).
     pub(crate) topic: String,
-    /// The payload as a JSON object with the task's arguments.
+    /// The payload as a JSON object with the task's arguments; `-` reads it
+    /// from standard input, `@path` from a file (for payloads over the
+    /// 128 KiB an argument can hold).
     pub(crate) json: String,
     /// Run no earlier than this from now, e.g. 30s, 5m, 500ms, "1h 30m".
     #[arg(long, value_parser = parse_duration)]

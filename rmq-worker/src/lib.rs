@@ -8,14 +8,18 @@
 //! ```
 //!
 //! Commands: `run`, `tasks`, `stats`, `dlq list|show|retry|purge`,
-//! `enqueue <topic> <json>`; `--help` on each. Options come from flags, then
-//! the environment (`REDIS_URL`, `REDIS_PASSWORD`, `MQ_*`), then defaults.
+//! `parse-errors list|show|retry|purge` (entries addressed by job id, or by
+//! `@` digest when their bytes are not a job), `enqueue <topic> <json>` (`-`
+//! reads the JSON from standard input, `@path` from a file); `--help` on
+//! each. Options come from flags, then the environment (`REDIS_URL`,
+//! `REDIS_PASSWORD`, `MQ_*`), then defaults.
 //!
 //! Exit codes: 0 success; 1 Redis unreachable or failing; 2 something to
 //! change before trying again: bad usage or input (invalid configuration,
-//! unknown topic, JSON that does not fit the payload type, unknown job id),
-//! credentials, ACL permissions or TLS settings that Redis refuses; 130
-//! interrupted before connecting.
+//! unknown topic, JSON that does not fit the payload type or cannot be read,
+//! unknown job id or address, an entry that cannot be retried), credentials,
+//! ACL permissions or TLS settings that Redis refuses; 130 interrupted
+//! before connecting.
 //!
 //! Tasks defined in another crate must be linked: if `main.rs` never names
 //! that crate, add `use my_tasks as _;`. `run` refuses to start with no tasks.
@@ -102,12 +106,16 @@ impl Cli {
         };
         match runtime.block_on(commands::execute(args, self.configure)) {
             Ok(()) => ExitCode::SUCCESS,
-            Err(error) => {
+            Err(commands::CliError::Rmq(error)) => {
                 eprintln!("error: {error}");
                 if let rmq::Error::UnknownTopic(_) = error {
                     eprintln!("{}", linked_topics());
                 }
                 ExitCode::from(exit_code(&error))
+            }
+            Err(error @ commands::CliError::Input(_)) => {
+                eprintln!("error: {error}");
+                ExitCode::from(2)
             }
         }
     }

@@ -19,7 +19,7 @@ use crate::envelope::Envelope;
 use crate::keys::TopicKeys;
 use crate::{scripts, Config, Error, JobId, Priority};
 
-pub use admin::Trimmed;
+pub use admin::{Retried, Trimmed, UnreadableEntry};
 pub use connection::{check_server_version, mask_password};
 
 /// One job to enqueue: its encoded payload and, optionally, an explicit id.
@@ -113,6 +113,9 @@ pub struct TopicStats {
     pub completed_last_minute: u64,
     /// Handler time of completed jobs: average, p50, p99 (microseconds).
     pub processing_us: [u64; 3],
+    /// Fields of the topic's stats hash that are not integers (changed by
+    /// hand or by another program): left out of the numbers above.
+    pub skipped_fields: Vec<String>,
 }
 
 /// A dead-lettered job.

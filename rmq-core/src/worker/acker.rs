@@ -188,11 +188,11 @@ async fn report_failure(shared: &Shared, done: &Done, after_error: bool) -> Resu
     match shared.broker.fail(&topic.name, envelope, &failure).await? {
         FailOutcome::Retrying => {
             Metrics::add(&shared.metrics.retried, 1);
-            tracing::warn!(topic = %topic.name, id = envelope.id(), attempt = envelope.attempt() + 1, retry_in = ?failure.retry_delay, error = %message, "job failed; will retry");
+            tracing::warn!(topic = %topic.name, id = envelope.id(), attempt = envelope.attempt(), retry_in = ?failure.retry_delay, error = %message, "job failed; will retry");
         }
         FailOutcome::Dead => {
             Metrics::add(&shared.metrics.dead, 1);
-            tracing::error!(topic = %topic.name, id = envelope.id(), attempt = envelope.attempt() + 1, permanent = failure.permanent, error = %message, "job failed for good; dead-lettered");
+            tracing::error!(topic = %topic.name, id = envelope.id(), attempt = envelope.attempt(), permanent = failure.permanent, error = %message, "job failed for good; dead-lettered");
         }
         FailOutcome::LeaseLost if after_error => {
             tracing::info!(topic = %topic.name, id = envelope.id(), "failure already recorded by an earlier report whose reply was lost");

@@ -75,7 +75,7 @@ impl Shared {
 
     /// The delay before the retry that follows a failed run of `envelope`.
     fn retry_delay(&self, topic: &Topic, envelope: &Envelope) -> Duration {
-        let retry = envelope.attempt() + 1;
+        let retry = envelope.retries_used() + 1;
         match topic.descriptor.policy.backoff {
             Some(backoff) => backoff.delay(retry),
             None => fixed_delay(&self.config.retry_delays, retry),

@@ -101,3 +101,11 @@ pub fn payloads(jobs: &[Envelope]) -> Vec<String> {
 }
 
 pub const LEASE: Duration = Duration::from_secs(30);
+
+/// The entries of a listing, each of which must be readable.
+pub fn readable<T, E: std::fmt::Debug>(entries: Vec<Result<T, E>>) -> Vec<T> {
+    entries
+        .into_iter()
+        .map(|entry| entry.expect("a readable entry"))
+        .collect()
+}

@@ -1,10 +1,9 @@
 //! `dlq list|show|retry|purge`.
 
-use std::time::{Duration, UNIX_EPOCH};
-
 use rmq::broker::DeadJob;
 use rmq::{Client, Error};
 
+use super::{one_line, timestamp};
 use crate::cli::DlqCommand;
 
 pub(crate) async fn execute(client: &Client, command: DlqCommand) -> Result<(), Error> {
@@ -22,18 +21,21 @@ pub(crate) async fn execute(client: &Client, command: DlqCommand) -> Result<(), 
             limit,
             offset,
         } => {
-            let jobs = broker.dead_letters(&topic, offset, limit).await?;
-            if jobs.is_empty() {
+            let entries = broker.dead_letters(&topic, offset, limit).await?;
+            if entries.is_empty() {
                 println!("the dead-letter queue of `{topic}` is empty");
             }
-            for job in jobs {
-                println!(
-                    "{:<16} attempts={:<3} died={} error={}",
-                    job.envelope.id(),
-                    job.envelope.attempt() + 1,
-                    timestamp(job.died_at_ms),
-                    one_line(&job.error)
-                );
+            for entry in entries {
+                match entry {
+                    Ok(job) => println!(
+                        "{:<16} attempt={:<3} died={} error={}",
+                        job.envelope.id(),
+                        job.envelope.attempt(),
+                        timestamp(job.died_at_ms),
+                        one_line(&job.error)
+                    ),
+                    Err(unreadable) => println!("{unreadable}"),
+                }
             }
         }
         DlqCommand::Show { topic, id } => {
@@ -41,15 +43,22 @@ pub(crate) async fn execute(client: &Client, command: DlqCommand) -> Result<(), 
             print_job(&topic, &job);
         }
         DlqCommand::Retry { topic, ids, all } => {
-            let retried = if all {
-                broker.retry_all_dead(&topic).await?
+            if all {
+                let retried = broker.retry_all_dead(&topic).await?;
+                println!(
+                    "re-enqueued {} job(s) of `{topic}`; skipped {} unreadable entr{} and {} job(s) whose id a queued or running job holds{}",
+                    retried.moved,
+                    retried.unreadable,
+                    if retried.unreadable == 1 { "y" } else { "ies" },
+                    retried.busy.len(),
+                    super::id_list(&retried.busy),
+                );
             } else {
                 for id in &ids {
                     broker.retry_dead(&topic, id).await?;
                 }
-                ids.len()
-            };
-            println!("re-enqueued {retried} job(s) of `{topic}`");
+                println!("re-enqueued {} job(s) of `{topic}`", ids.len());
+            }
         }
         DlqCommand::Purge { topic } => {
             let purged = broker.purge_dead(&topic).await?;
@@ -61,31 +70,17 @@ pub(crate) async fn execute(client: &Client, command: DlqCommand) -> Result<(), 
 
 fn print_job(topic: &str, job: &DeadJob) {
     let envelope = &job.envelope;
-    let payload = rmq::codec::to_json(envelope.payload())
-        .map(|v| serde_json::to_string_pretty(&v).unwrap_or_default())
-        .unwrap_or_else(|e| format!("<undecodable payload: {e}>"));
     println!("topic:       {topic}");
     println!("id:          {}", envelope.id());
     println!("priority:    {}", envelope.priority());
     println!(
-        "attempts:    {} of {}",
-        envelope.attempt() + 1,
-        envelope.max_retries() + 1
+        "attempt:     {} (the last; at most {} with retries = {})",
+        envelope.attempt(),
+        envelope.max_attempts(),
+        envelope.max_retries()
     );
     println!("enqueued at: {}", timestamp(envelope.enqueued_at_ms()));
     println!("died at:     {}", timestamp(job.died_at_ms));
     println!("error:       {}", job.error);
-    println!("payload:     {payload}");
-}
-
-fn timestamp(ms: u64) -> String {
-    humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
-}
-
-fn one_line(text: &str) -> String {
-    let line = text.lines().next().unwrap_or_default();
-    match line.char_indices().nth(100) {
-        Some((cut, _)) => format!("{}...", &line[..cut]),
-        None => line.to_owned(),
-    }
+    println!("payload:     {}", super::payload_json(envelope.payload()));
 }

@@ -2,21 +2,51 @@
 
 mod dlq;
 mod enqueue;
+mod parse_errors;
 mod run;
 mod stats;
 mod tasks;
+
+use std::time::{Duration, UNIX_EPOCH};
 
 use rmq::{Client, Config, Error};
 
 use crate::cli::{Command, CommandLine, Global};
 use crate::Configure;
 
-pub(crate) async fn execute(cli: CommandLine, configure: Configure) -> Result<(), Error> {
+/// Why a command failed: an error of rmq, or input the command line could
+/// not read.
+#[derive(Debug)]
+pub(crate) enum CliError {
+    Rmq(Error),
+    /// A file or standard input that could not be read (exit code 2).
+    Input(String),
+}
+
+impl From<Error> for CliError {
+    fn from(error: Error) -> Self {
+        CliError::Rmq(error)
+    }
+}
+
+impl std::fmt::Display for CliError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CliError::Rmq(error) => error.fmt(f),
+            CliError::Input(message) => f.write_str(message),
+        }
+    }
+}
+
+pub(crate) async fn execute(cli: CommandLine, configure: Configure) -> Result<(), CliError> {
     match cli.command {
-        Command::Run(args) => run::run(&cli.global, args, configure).await,
-        Command::Tasks => tasks::list(),
-        Command::Stats(args) => stats::show(&connect(&cli.global).await?, args).await,
-        Command::Dlq(command) => dlq::execute(&connect(&cli.global).await?, command).await,
+        Command::Run(args) => Ok(run::run(&cli.global, args, configure).await?),
+        Command::Tasks => Ok(tasks::list()?),
+        Command::Stats(args) => Ok(stats::show(&connect(&cli.global).await?, args).await?),
+        Command::Dlq(command) => Ok(dlq::execute(&connect(&cli.global).await?, command).await?),
+        Command::ParseErrors(command) => {
+            Ok(parse_errors::execute(&connect(&cli.global).await?, command).await?)
+        }
         Command::Enqueue(args) => enqueue::enqueue(&connect(&cli.global).await?, args).await,
     }
 }
@@ -52,4 +82,40 @@ async fn known_topic(broker: &rmq::Broker, topic: &str) -> Result<(), Error> {
     } else {
         Err(Error::UnknownTopic(topic.to_owned()))
     }
+}
+
+/// A time (ms since the epoch) as RFC 3339, UTC.
+fn timestamp(ms: u64) -> String {
+    humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
+}
+
+/// The first line of `text`, cut at 100 characters.
+fn one_line(text: &str) -> String {
+    let line = text.lines().next().unwrap_or_default();
+    match line.char_indices().nth(100) {
+        Some((cut, _)) => format!("{}...", &line[..cut]),
+        None => line.to_owned(),
+    }
+}
+
+/// A stored payload as pretty JSON, or why it does not decode.
+fn payload_json(payload: &[u8]) -> String {
+    rmq::codec::to_json(payload)
+        .map(|v| serde_json::to_string_pretty(&v).unwrap_or_default())
+        .unwrap_or_else(|e| format!("<undecodable payload: {e}>"))
+}
+
+/// `: a, b, c` for a list of ids (the first ten), or nothing.
+fn id_list(ids: &[String]) -> String {
+    if ids.is_empty() {
+        return String::new();
+    }
+    let shown: Vec<&str> = ids.iter().take(10).map(String::as_str).collect();
+    let more = ids.len().saturating_sub(shown.len());
+    let more = if more > 0 {
+        format!(" and {more} more")
+    } else {
+        String::new()
+    };
+    format!(": {}{more}", shown.join(", "))
 }

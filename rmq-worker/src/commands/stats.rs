@@ -21,6 +21,20 @@ pub(crate) async fn show(client: &Client, args: StatsArgs) -> Result<(), Error> 
     for topic in &topics {
         all.push(broker.stats(topic).await?);
     }
+    for s in &all {
+        if !s.skipped_fields.is_empty() {
+            let key = &broker.keys(&s.topic).stats;
+            eprintln!(
+                "warning: topic `{}`: field(s) {} of `{key}` are not integers; left out (counted as 0)",
+                s.topic,
+                s.skipped_fields
+                    .iter()
+                    .map(|f| format!("`{f}`"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            );
+        }
+    }
     if args.json {
         let json = serde_json::to_string_pretty(&all).expect("stats serialize");
         println!("{json}");

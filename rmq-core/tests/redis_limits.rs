@@ -161,7 +161,7 @@ async fn a_fetch_that_reaches_redis_after_its_caller_gave_up_leases_nothing() {
     let jobs = other.fetch("t", 10, LEASE).await.unwrap().jobs;
     assert_eq!(jobs.len(), 6);
     assert!(
-        jobs.iter().all(|j| j.attempt() == 0),
+        jobs.iter().all(|j| j.retries_used() == 0),
         "an attempt was burnt"
     );
     // Retrying the unconfirmed enqueue with its explicit id is safe.

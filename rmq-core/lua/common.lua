@@ -5,22 +5,29 @@ local CHUNK = 1000
 
 local TYPES = {l = 'list', z = 'zset', s = 'set', h = 'hash', t = 'string'}
 
--- Refuses to run, before any write, when a key holds a type rmq does not
--- write there (Redis does not roll back a script that fails half way).
--- `spec` has one letter per KEYS entry: l list, z zset, s set, h hash,
--- t string, _ not checked.
-local function check_types(spec)
+-- The error for the first key that holds a type rmq does not write there,
+-- or nil. `spec` has one letter per KEYS entry: l list, z zset, s set,
+-- h hash, t string, _ not checked.
+local function wrong_type(spec)
   for i = 1, #spec do
     local want = TYPES[string.sub(spec, i, i)]
     if want then
       local got = redis.call('TYPE', KEYS[i])['ok']
       if got ~= want and got ~= 'none' then
-        error({err = 'WRONGTYPE rmq expects a ' .. want .. ' at key ' .. KEYS[i]
+        return 'WRONGTYPE rmq expects a ' .. want .. ' at key ' .. KEYS[i]
           .. ' but it holds a ' .. got .. '; nothing was changed. Another program'
-          .. ' wrote this key: rename or delete it, or give rmq its own queue_prefix'})
+          .. ' wrote this key: rename or delete it, or give rmq its own queue_prefix'
       end
     end
   end
+  return nil
+end
+
+-- Refuses to go on, before any write, when a key holds another type than
+-- rmq writes there (Redis does not roll back a script that fails half way).
+local function check_types(spec)
+  local wrong = wrong_type(spec)
+  if wrong then error({err = wrong}) end
 end
 
 -- Adds to a statistics counter; a counter overwritten with something that

@@ -15,16 +15,20 @@ local now = now_ms()
 -- Reached Redis after its caller stopped waiting for the reply (a stall):
 -- leasing now would hand jobs to nobody.
 if deadline_ms > 0 and now > deadline_ms then return {{}, 0, now} end
-check_types('lllzzzzshl')
+-- The keys every lease writes; the others are checked when they are needed.
+check_types('lll_z____l')
 
--- Promotion of due delayed jobs (cheap check first).
-local first = redis.call('ZRANGE', KEYS[4], 0, 0, 'WITHSCORES')
+-- Promotion of due delayed jobs (cheap check first; it also finds a foreign
+-- `delayed` key before any write).
+local first = redis.pcall('ZRANGE', KEYS[4], 0, 0, 'WITHSCORES')
+if first.err then check_types('___z') end
 if #first > 0 and tonumber(first[2]) <= now then
   local due = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now, 'LIMIT', 0, promote)
   local lists = {{}, {}, {}}
   for _, env in ipairs(due) do
     local bad = invalid(env)
     if bad then
+      check_types('______z')
       store_entry(KEYS[7], tonumber(ARGV[5]), now, bad, env)
     else
       local l = lists[string.byte(env, 2) + 1]
@@ -42,7 +46,10 @@ local out = {}
 local leases = {}
 -- Formatted once: a Lua number passed to redis.call is printed per use.
 local deadline = string.format('%d', now + lease)
+-- Entries that do not run: {reason, envelope}, and whether any expired.
+local dropped = {}
 local expired = 0
+local popped = {{}, {}, {}}
 -- Entries examined per call are capped, so a backlog of expired or broken
 -- entries is cleared over several calls instead of stalling Redis in one.
 local budget = max + promote
@@ -55,13 +62,12 @@ for p = 1, 3 do
     for _, env in ipairs(got) do
       local bad = invalid(env)
       if bad then
-        store_entry(KEYS[7], tonumber(ARGV[5]), now, bad, env)
+        dropped[#dropped + 1] = {bad, env}
       else
         local exp = expire_at(env)
         -- The TTL limits the wait for a first start; retries are not cut short.
         if exp ~= 0 and exp <= now and string.byte(env, 3) == 0 then
-          store_entry(KEYS[6], tonumber(ARGV[4]), now, 'expired', env)
-          forget_id(KEYS[8], env)
+          dropped[#dropped + 1] = {'expired', env}
           expired = expired + 1
         else
           out[#out + 1] = env
@@ -70,7 +76,31 @@ for p = 1, 3 do
         end
       end
     end
+    local list = popped[p]
+    for _, env in ipairs(got) do list[#list + 1] = env end
     if #got < want then break end
+  end
+end
+if #dropped > 0 then
+  -- The stores of entries that do not run are checked only now: when one
+  -- is foreign, every popped entry goes back where it was.
+  local wrong = wrong_type('_____zzsh')
+  if wrong then
+    for p = 1, 3 do
+      local list = popped[p]
+      local back = {}
+      for i = #list, 1, -1 do back[#back + 1] = list[i] end
+      call_chunked({'LPUSH', KEYS[p]}, back)
+    end
+    error({err = wrong})
+  end
+  for _, entry in ipairs(dropped) do
+    if entry[1] == 'expired' then
+      store_entry(KEYS[6], tonumber(ARGV[4]), now, 'expired', entry[2])
+      forget_id(KEYS[8], entry[2])
+    else
+      store_entry(KEYS[7], tonumber(ARGV[5]), now, entry[1], entry[2])
+    end
   end
 end
 if expired > 0 then count(KEYS[9], 'expired', expired) end

@@ -87,7 +87,11 @@ async fn scenario(env: &Env, topic: &str, index: usize, plant_first: bool) {
     let broker = &env.broker;
     let mut delayed = spec(Priority::Low);
     delayed.delay = Duration::from_millis(1);
+    // Expires before it is fetched: the fetch files it as dead.
+    let mut brief = spec(Priority::Low);
+    brief.ttl = Some(Duration::from_millis(1));
     for (spec, batch) in [
+        (brief, jobs(&["k"], None)),
         (
             spec(Priority::Normal),
             jobs(&["a", "b", "c", "d"], Some(&["a", "b", "c", "d"])),
@@ -110,8 +114,14 @@ async fn scenario(env: &Env, topic: &str, index: usize, plant_first: bool) {
             "enqueue, {planted}"
         );
     }
+    // Bytes that are no job: the fetch files them as a parse error.
+    let mut raw = env.raw().await;
+    let pushed: redis::RedisResult<()> = raw.rpush(&keys.pending[2], "garbage").await;
+    if pushed.is_ok() {
+        accepted += 1;
+    }
     if !plant_first {
-        assert_eq!(accepted, 10);
+        assert_eq!(accepted, 12);
         let mut raw = env.raw().await;
         let holds_jobs = [&keys.delayed, &keys.ids, &keys.seq]
             .iter()
@@ -137,6 +147,8 @@ async fn scenario(env: &Env, topic: &str, index: usize, plant_first: bool) {
         accepted,
         "fetch, {planted}"
     );
+    // Jobs whose report fails stay leased; they are released at the end.
+    let leased = held.clone();
     let mut held = held.into_iter();
     let to_ack: Vec<_> = held.by_ref().take(3).collect();
     let durations = vec![Duration::from_millis(1); to_ack.len()];
@@ -204,6 +216,7 @@ async fn scenario(env: &Env, topic: &str, index: usize, plant_first: bool) {
     let mut raw = env.raw().await;
     let _: () = raw.del(&planted).await.unwrap();
     broker.retry_all_dead(topic).await.unwrap();
+    broker.release(topic, &leased).await.unwrap();
     recover_all(env, topic).await;
     loop {
         let fetched = broker.fetch(topic, 100, LEASE).await.unwrap();
@@ -219,9 +232,9 @@ async fn scenario(env: &Env, topic: &str, index: usize, plant_first: bool) {
         assert!(lost.is_empty());
         acked += fetched.jobs.len();
     }
-    let errors = broker.stats(topic).await.unwrap().parse_errors as usize;
+    let stats = broker.stats(topic).await.unwrap();
     assert_eq!(
-        acked + errors,
+        acked + (stats.parse_errors + stats.dead) as usize,
         accepted,
         "with {planted} planted, jobs were lost"
     );

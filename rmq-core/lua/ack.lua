@@ -3,28 +3,17 @@
 -- ARGV: 1 sum of handler time (us), 2 number k of histogram buckets,
 --       then k pairs (bucket, count), then the envelopes.
 -- Returns the 0-based indexes of the jobs whose lease was lost.
+check_types('zsh')
 local k = tonumber(ARGV[2])
 local first = 3 + 2 * k
 local n = #ARGV - first + 1
--- The id set is written only for jobs with explicit ids.
-local ids = '_'
-for i = first, #ARGV do
-  if is_explicit(ARGV[i]) then
-    ids = 's'
-    break
-  end
-end
-check_types('_' .. ids .. 'h')
 local lost = {}
 local mine = {}
 -- One ZREM per job: its integer reply says whether the lease was still ours
--- (ZMSCORE would answer with doubles, and printing them costs more). A
--- foreign `processing` key fails the first one, before any write.
+-- (ZMSCORE would answer with doubles, and printing them costs more).
 for i = 1, n do
   local env = ARGV[first + i - 1]
-  local removed = redis.pcall('ZREM', KEYS[1], env)
-  if type(removed) == 'table' then check_types('z') end
-  if removed == 1 then
+  if redis.call('ZREM', KEYS[1], env) == 1 then
     mine[#mine + 1] = env
   else
     lost[#lost + 1] = i - 1

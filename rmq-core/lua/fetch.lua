@@ -49,6 +49,7 @@ local deadline = string.format('%d', now + lease)
 -- Entries that do not run: {reason, envelope}, and whether any expired.
 local dropped = {}
 local expired = 0
+-- Per list, the replies of its LPOPs (to put them back).
 local popped = {{}, {}, {}}
 -- Entries examined per call are capped, so a backlog of expired or broken
 -- entries is cleared over several calls instead of stalling Redis in one.
@@ -76,8 +77,8 @@ for p = 1, 3 do
         end
       end
     end
-    local list = popped[p]
-    for _, env in ipairs(got) do list[#list + 1] = env end
+    local replies = popped[p]
+    replies[#replies + 1] = got
     if #got < want then break end
   end
 end
@@ -87,10 +88,13 @@ if #dropped > 0 then
   local wrong = wrong_type('_____zzsh')
   if wrong then
     for p = 1, 3 do
-      local list = popped[p]
-      local back = {}
-      for i = #list, 1, -1 do back[#back + 1] = list[i] end
-      call_chunked({'LPUSH', KEYS[p]}, back)
+      local replies = popped[p]
+      for r = #replies, 1, -1 do
+        local got = replies[r]
+        local back = {}
+        for i = #got, 1, -1 do back[#back + 1] = got[i] end
+        call_chunked({'LPUSH', KEYS[p]}, back)
+      end
     end
     error({err = wrong})
   end

@@ -4,9 +4,11 @@
 --       5 explicit-id flag (0/1), then the payloads, then (explicit) their ids.
 -- Returns the last generated id number (0 with explicit ids), or, when an
 -- explicit id is already in use, the list of such ids (nothing enqueued).
-check_types('lzstl')
 local prio = tonumber(ARGV[1])
 local delay = tonumber(ARGV[2])
+-- The keys written after the first write; the id set and the counter are
+-- read or written first, and fail before anything changed.
+if delay > 0 then check_types('_z__l') else check_types('l___l') end
 local ttl = tonumber(ARGV[3])
 local max_retries = tonumber(ARGV[4])
 local explicit = ARGV[5] == '1'
@@ -25,7 +27,8 @@ if explicit then
   for i = 1, n, CHUNK do
     local slice = {}
     for k = i, math.min(i + CHUNK - 1, n) do slice[#slice + 1] = ids[k] end
-    local found = redis.call('SMISMEMBER', KEYS[3], unpack(slice))
+    local found = redis.pcall('SMISMEMBER', KEYS[3], unpack(slice))
+    if found.err then check_types('__s') end
     for k = 1, #slice do
       if found[k] == 1 or seen[slice[k]] then dups[#dups + 1] = slice[k] end
       seen[slice[k]] = true
@@ -34,7 +37,12 @@ if explicit then
   if #dups > 0 then return dups end
   call_chunked({'SADD', KEYS[3]}, ids)
 else
-  last = redis.call('INCRBY', KEYS[4], n)
+  last = redis.pcall('INCRBY', KEYS[4], n)
+  if type(last) == 'table' then
+    check_types('___t')
+    error({err = 'WRONGTYPE rmq expects an integer counter at key ' .. KEYS[4]
+      .. '; nothing was changed. Another program wrote this key: delete it, or give rmq its own queue_prefix'})
+  end
   for i = 1, n do ids[i] = string.format('%d', last - n + i) end
 end
 

@@ -113,3 +113,20 @@ fn unreachable_redis_is_still_retried_by_run() {
     assert!(worker.running(), "run gave up on an unreachable Redis");
     assert!(worker.log().contains("retrying"), "{}", worker.log());
 }
+
+#[tokio::test]
+async fn a_command_denied_after_connecting_stops_the_worker_naming_it() {
+    let server = RedisServer::start();
+    // Connecting and loading scripts work; running them, or blocking for
+    // new jobs, does not.
+    for (user, denied) in [("noeval", "-evalsha"), ("noblock", "-@blocking")] {
+        acl(&server, &[user, "on", ">pw", "~*", "+@all", denied]).await;
+        let url = format!("redis://{user}:pw@127.0.0.1:{}", server.port());
+        let err = refused(|| cli(&url, &["run"]));
+        assert!(
+            err.contains(&format!("the ACL user `{user}` may not run")),
+            "{err}"
+        );
+        assert!(err.contains("ACL SETUSER"), "{err}");
+    }
+}

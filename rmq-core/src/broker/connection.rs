@@ -389,6 +389,27 @@ fn permission_error(config: &Config, url: String, error: &RedisError) -> Error {
     Error::Permission { url, reason }
 }
 
+/// The permission error for an ACL denial (`NOPERM`) met after connecting,
+/// or `None` when `error` is no denial.
+pub(crate) fn denied(config: &Config, error: &Error) -> Option<Error> {
+    match error {
+        Error::Redis { source, .. }
+            if source.kind() == ErrorKind::Server(ServerErrorKind::NoPerm) =>
+        {
+            Some(permission_error(
+                config,
+                mask_password(&config.redis_url),
+                source,
+            ))
+        }
+        Error::Permission { url, reason } => Some(Error::Permission {
+            url: url.clone(),
+            reason: reason.clone(),
+        }),
+        _ => None,
+    }
+}
+
 /// The error for a failure to load the scripts at connect time.
 pub(super) fn script_load_error(config: &Config, error: RedisError) -> Error {
     if error.kind() == ErrorKind::Server(ServerErrorKind::NoPerm) {

@@ -20,6 +20,7 @@ use crate::keys::TopicKeys;
 use crate::{scripts, Config, Error, JobId, Priority};
 
 pub use admin::{Retried, Trimmed, UnreadableEntry};
+pub(crate) use connection::denied;
 pub use connection::{check_server_version, mask_password};
 
 /// One job to enqueue: its encoded payload and, optionally, an explicit id.

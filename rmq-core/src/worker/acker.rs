@@ -66,6 +66,9 @@ async fn report(
             }
             Err(error) => {
                 Metrics::add(&shared.metrics.redis_errors, 1);
+                if shared.fatal.raise(&shared.config, &error) && give_up_at.is_none() {
+                    *give_up_at = Some(Instant::now());
+                }
                 tracing::warn!(%error, jobs = batch.len(), "reporting job outcomes failed; retrying");
                 after_error = true;
                 if token.is_cancelled() && give_up_at.is_none() {

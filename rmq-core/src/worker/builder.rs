@@ -127,6 +127,7 @@ impl WorkerBuilder {
                 state: self.state,
                 held: Held::default(),
                 metrics: Arc::new(Metrics::default()),
+                fatal: Default::default(),
             }),
         })
     }

@@ -110,6 +110,9 @@ async fn fetch_loop(
             Err(error) => {
                 drop(reserved);
                 super::metrics::Metrics::add(&shared.metrics.redis_errors, 1);
+                if shared.fatal.raise(config, &error) {
+                    return;
+                }
                 let (topic_backoff, retry_at) = &mut failing[index];
                 let delay = topic_backoff.next();
                 tracing::warn!(%error, topic = %topic, retry_in = ?delay, "fetch failed; retrying (other topics are served meanwhile)");
@@ -178,6 +181,9 @@ async fn fetch_loop(
                 match woken {
                     Ok(_) => backoff.reset(),
                     Err(error) => {
+                        if shared.fatal.raise(config, &error) {
+                            return;
+                        }
                         tracing::warn!(%error, "waiting for new jobs failed; retrying");
                         tokio::select! {
                             () = token.cancelled() => return,

@@ -120,6 +120,7 @@ async fn renew(shared: &Shared, broker: &Broker, lease: Duration) {
             }
             Err(error) => {
                 Metrics::add(&shared.metrics.redis_errors, 1);
+                shared.fatal.raise(&shared.config, &error);
                 tracing::warn!(%error, topic = %name, "extending leases failed; will retry at the next tick");
             }
         }

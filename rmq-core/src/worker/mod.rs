@@ -13,6 +13,7 @@
 mod acker;
 mod builder;
 mod dispatch;
+mod fatal;
 mod held;
 mod lease;
 mod metrics;
@@ -52,6 +53,7 @@ struct Shared {
     state: StateMap,
     held: held::Held,
     metrics: Arc<metrics::Metrics>,
+    fatal: fatal::Fatal,
 }
 
 /// A topic this worker serves.
@@ -124,7 +126,11 @@ impl Worker {
             );
         }
         let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-        shared.broker.record_topics(&refs).await?;
+        shared
+            .broker
+            .record_topics(&refs)
+            .await
+            .map_err(|e| crate::broker::denied(&shared.config, &e).unwrap_or(e))?;
 
         let token = CancellationToken::new();
         let capacity = shared.config.max_workers + shared.config.task_queue_size;
@@ -168,7 +174,10 @@ impl Worker {
             permits,
             token.clone(),
         ));
-        stop.await;
+        tokio::select! {
+            () = stop => {}
+            () = shared.fatal.raised() => {}
+        }
         tracing::info!("shutting down: no new jobs are fetched");
         token.cancel();
         let _ = dispatcher.await;
@@ -196,6 +205,6 @@ impl Worker {
         let _ = keeper.await;
         shutdown::release_held(&shared).await;
         tracing::info!("worker stopped");
-        Ok(())
+        shared.fatal.take().map_or(Ok(()), Err)
     }
 }

@@ -72,6 +72,9 @@ async fn pass(shared: &Shared, topics: &mut [TopicState], trim: bool) -> Duratio
             }
             Err(error) => {
                 Metrics::add(&shared.metrics.redis_errors, 1);
+                if shared.fatal.raise(config, &error) {
+                    return wait;
+                }
                 let delay = state.backoff.next();
                 tracing::warn!(%error, topic = %topic.name, retry_in = ?delay, "monitoring the topic failed (its leases are not recovered until this succeeds); other topics are not affected");
                 state.retry_at = Some(now + delay);

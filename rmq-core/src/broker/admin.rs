@@ -132,7 +132,10 @@ fn digest(bytes: &[u8]) -> String {
 fn decode_entry(entry: &[u8]) -> Result<(u64, String, Vec<u8>), String> {
     const NOT: &str = "not a [time, error, bytes] entry";
     let mut rest = entry;
-    let value = rmpv::decode::read_value(&mut rest).map_err(|e| format!("{NOT} ({e})"))?;
+    // An entry is one flat array: a deeply nested (corrupt) one is refused
+    // before it can exhaust the stack.
+    let value = rmpv::decode::read_value_with_max_depth(&mut rest, 16)
+        .map_err(|e| format!("{NOT} ({e})"))?;
     if !rest.is_empty() {
         return Err(format!("{NOT} ({} bytes follow one)", rest.len()));
     }
@@ -772,6 +775,9 @@ mod tests {
             (1_763_800_000_123, "boom", vec![0xff, 0])
         );
         assert!(decode_entry(b"\x01").is_err());
+        let mut deep = vec![0x91; 100_000];
+        deep.push(0xc0);
+        assert!(decode_entry(&deep).is_err(), "a nested entry is refused");
         let mut trailing = buf.clone();
         trailing.push(0);
         assert!(decode_entry(&trailing)

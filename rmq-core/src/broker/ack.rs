@@ -1,0 +1,60 @@
+//! Ack (`lua/ack.lua`): completes a batch of leased jobs and feeds the
+//! processing-time histogram.
+
+use std::time::Duration;
+
+use super::Broker;
+use crate::envelope::Envelope;
+use crate::{scripts, Error};
+
+/// The histogram bucket of a handler time: floor(log2(microseconds)), 0..=40.
+pub fn duration_bucket(duration: Duration) -> u32 {
+    let us = u64::try_from(duration.as_micros())
+        .unwrap_or(u64::MAX)
+        .max(1);
+    (63 - us.leading_zeros()).min(40)
+}
+
+impl Broker {
+    /// Completes jobs; returns the indexes (into `jobs`) whose lease was lost.
+    /// `durations` (same order) feed the processing-time histogram.
+    pub async fn ack(
+        &self,
+        topic: &str,
+        jobs: &[Envelope],
+        durations: &[Duration],
+    ) -> Result<Vec<usize>, Error> {
+        if jobs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys = self.keys(topic);
+        let mut invocation = scripts::ACK.prepare_invoke();
+        // The histogram is summed here, so the script gets one argument per
+        // job (its envelope) plus a few buckets.
+        let mut buckets = [0u32; 41];
+        let mut sum_us: u64 = 0;
+        for duration in durations {
+            buckets[duration_bucket(*duration) as usize] += 1;
+            sum_us = sum_us.saturating_add(u64::try_from(duration.as_micros()).unwrap_or(u64::MAX));
+        }
+        let used: Vec<(usize, u32)> = buckets
+            .iter()
+            .enumerate()
+            .filter(|(_, &count)| count > 0)
+            .map(|(bucket, &count)| (bucket, count))
+            .collect();
+        invocation
+            .key(&keys.processing)
+            .key(&keys.ids)
+            .key(&keys.stats)
+            .arg(sum_us)
+            .arg(used.len());
+        for (bucket, count) in used {
+            invocation.arg(bucket).arg(count);
+        }
+        for job in jobs {
+            invocation.arg(job.as_bytes());
+        }
+        self.run("ack", &invocation).await
+    }
+}

@@ -1,0 +1,226 @@
+//! Enqueue (`lua/enqueue.lua`): a batch of one topic per script call, and
+//! the record of known topics.
+
+use std::time::Duration;
+
+use redis::FromRedisValue;
+
+use super::{connection, flag, ms, Broker};
+use crate::{scripts, Error, JobId, Priority};
+
+/// One job to enqueue: its encoded payload and, optionally, an explicit id.
+#[derive(Clone, Copy, Debug)]
+pub struct NewJob<'a> {
+    /// MessagePack payload.
+    pub payload: &'a [u8],
+    /// Explicit id; `None` draws the next id of the topic's counter.
+    pub id: Option<&'a str>,
+}
+
+/// What applies to every job of one enqueue call.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct EnqueueSpec {
+    /// Priority list the job goes to.
+    pub priority: Priority,
+    /// Zero for immediate jobs.
+    pub delay: Duration,
+    /// Time to live, counted from when the job is due (enqueue time plus
+    /// `delay`); `None` or zero never expires.
+    pub ttl: Option<Duration>,
+    /// Retries after the first attempt (at most 255).
+    pub max_retries: u32,
+}
+
+/// Most jobs in one enqueue script call.
+const MAX_JOBS_PER_CALL: usize = 1000;
+
+/// Most payload bytes in one enqueue script call (Redis refuses requests over
+/// its 1 GiB query buffer, and a huge call blocks every other client).
+const MAX_BYTES_PER_CALL: usize = 8 * 1024 * 1024;
+
+/// Largest delay or TTL the envelope can carry (48-bit milliseconds,
+/// about 8,900 years).
+const MAX_MS: u128 = (1 << 48) - 1;
+
+/// Rejects a delay or TTL the envelope's 48-bit millisecond fields cannot
+/// hold.
+pub(super) fn check_times(spec: &EnqueueSpec) -> Result<(), Error> {
+    for (option, value) in [("delay", Some(spec.delay)), ("ttl", spec.ttl)] {
+        if value.is_some_and(|v| v.as_millis() > MAX_MS / 4) {
+            return Err(Error::InvalidOption {
+                option,
+                rule: format!("must be under 2,000 years; got {value:?}"),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Longest explicit id (its length is one byte of the envelope).
+const MAX_ID_LEN: usize = 255;
+
+impl Broker {
+    /// Enqueues jobs of one topic; ids in order. Up to 1,000 jobs and 8 MiB
+    /// of payload go in one script call, atomically; a larger batch takes
+    /// several calls, and an error stops it after the calls that succeeded.
+    pub async fn enqueue(
+        &self,
+        topic: &str,
+        spec: &EnqueueSpec,
+        jobs: &[NewJob<'_>],
+    ) -> Result<Vec<JobId>, Error> {
+        check_times(spec)?;
+        let mut ids = Vec::with_capacity(jobs.len());
+        let mut rest = jobs;
+        while !rest.is_empty() {
+            let mut bytes = 0;
+            let take = rest
+                .iter()
+                .take(MAX_JOBS_PER_CALL)
+                .take_while(|job| {
+                    bytes += job.payload.len();
+                    bytes <= MAX_BYTES_PER_CALL
+                })
+                .count()
+                .max(1);
+            let (call, after) = rest.split_at(take);
+            ids.extend(self.enqueue_call(topic, spec, call).await?);
+            rest = after;
+        }
+        self.record_topic(topic).await;
+        Ok(ids)
+    }
+
+    /// Records `topic` in the set of known topics once per process, so a
+    /// topic that was enqueued to but never served still shows in `stats`.
+    /// A failure is logged and tried again at the next enqueue.
+    async fn record_topic(&self, topic: &str) {
+        if self
+            .inner
+            .recorded
+            .read()
+            .is_ok_and(|recorded| recorded.contains(topic))
+        {
+            return;
+        }
+        match self.record_topics(&[topic]).await {
+            Ok(()) => {}
+            Err(error) => {
+                tracing::warn!(%error, topic, "could not record the topic in the set of known topics; `stats` may not list it yet");
+            }
+        }
+    }
+
+    /// Records topics in the set of known topics (`<prefix>:topics`), so
+    /// tools can list them; works even when Redis is full.
+    pub async fn record_topics(&self, topics: &[&str]) -> Result<(), Error> {
+        if topics.is_empty() {
+            return Ok(());
+        }
+        let key = crate::keys::topics_key(self.prefix());
+        let mut invocation = scripts::REGISTER.prepare_invoke();
+        invocation.key(&key);
+        for topic in topics {
+            invocation.arg(*topic);
+        }
+        self.run::<()>("recording topics", &invocation).await?;
+        if let Ok(mut recorded) = self.inner.recorded.write() {
+            recorded.extend(topics.iter().map(|t| (*t).to_owned()));
+        }
+        Ok(())
+    }
+
+    /// One enqueue script call.
+    async fn enqueue_call(
+        &self,
+        topic: &str,
+        spec: &EnqueueSpec,
+        jobs: &[NewJob<'_>],
+    ) -> Result<Vec<JobId>, Error> {
+        let explicit = jobs[0].id.is_some();
+        for job in jobs {
+            match job.id {
+                Some(id) if !explicit => {
+                    return Err(Error::InvalidJobId {
+                        id: id.to_owned(),
+                        rule: "a batch must give an id for every job or for none",
+                    })
+                }
+                None if explicit => {
+                    return Err(Error::InvalidJobId {
+                        id: String::new(),
+                        rule: "a batch must give an id for every job or for none",
+                    })
+                }
+                Some(id) if id.is_empty() || id.len() > MAX_ID_LEN => {
+                    return Err(Error::InvalidJobId {
+                        id: id.to_owned(),
+                        rule: "an id must be 1 to 255 bytes long",
+                    })
+                }
+                _ => {}
+            }
+        }
+        let keys = self.keys(topic);
+        let mut invocation = scripts::ENQUEUE.prepare_invoke();
+        invocation
+            .key(&keys.pending[usize::from(spec.priority.as_u8())])
+            .key(&keys.delayed)
+            .key(&keys.ids)
+            .key(&keys.seq)
+            .key(&keys.wake)
+            .arg(spec.priority.as_u8())
+            .arg(ms(spec.delay))
+            .arg(spec.ttl.map_or(0, ms))
+            .arg(spec.max_retries.min(255))
+            .arg(flag(explicit));
+        for job in jobs {
+            invocation.arg(job.payload);
+        }
+        if explicit {
+            for job in jobs {
+                invocation.arg(job.id.unwrap_or_default());
+            }
+        }
+        // A call that got no reply may still have run: say so, instead of
+        // a plain I/O error that reads as "not enqueued".
+        let mut handle = self.inner.pool.get("enqueue").await?;
+        let result = invocation.invoke_async(&mut handle.conn).await;
+        let reply: redis::Value = handle.check(result).map_err(|source| {
+            if connection::is_connection_error(&source) {
+                Error::EnqueueUnconfirmed {
+                    topic: topic.to_owned(),
+                    reason: source.to_string(),
+                }
+            } else {
+                Error::redis("enqueue")(source)
+            }
+        })?;
+        match reply {
+            redis::Value::Int(last) if explicit => {
+                let _ = last;
+                Ok(jobs
+                    .iter()
+                    .map(|job| JobId::new(job.id.unwrap_or_default()))
+                    .collect())
+            }
+            redis::Value::Int(last) => {
+                let first = last - jobs.len() as i64 + 1;
+                Ok((0..jobs.len() as i64)
+                    .map(|i| JobId::new((first + i).to_string()))
+                    .collect())
+            }
+            other => {
+                let dups: Vec<String> =
+                    FromRedisValue::from_redis_value(other).map_err(|e| Error::Corrupt {
+                        op: "enqueue",
+                        detail: format!("unexpected reply of the enqueue script: {e}"),
+                    })?;
+                Err(Error::DuplicateJobId {
+                    topic: topic.to_owned(),
+                    id: dups.join(", "),
+                })
+            }
+        }
+    }
+}

@@ -1,0 +1,67 @@
+//! Fail (`lua/fail.lua`): a failed attempt is retried later or
+//! dead-lettered.
+
+use std::time::Duration;
+
+use super::{flag, ms, Broker};
+use crate::envelope::Envelope;
+use crate::{scripts, Error};
+
+/// How a failed attempt should be handled.
+#[derive(Clone, Debug)]
+pub struct Failure<'a> {
+    /// The handler's error, kept with the job if it is dead-lettered.
+    pub error: &'a str,
+    /// Skip the remaining retries.
+    pub permanent: bool,
+    /// Delay before the retry (ignored when the job dies).
+    pub retry_delay: Duration,
+}
+
+/// What became of a failed attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailOutcome {
+    /// Scheduled again after the retry delay.
+    Retrying,
+    /// Moved to the dead-letter queue (or dropped, counted, when it is off).
+    Dead,
+    /// The lease was no longer ours: the job had been recovered and handed
+    /// elsewhere; nothing changed.
+    LeaseLost,
+}
+
+impl Broker {
+    /// Records a failed attempt: retry later or dead-letter.
+    pub async fn fail(
+        &self,
+        topic: &str,
+        job: &Envelope,
+        failure: &Failure<'_>,
+    ) -> Result<FailOutcome, Error> {
+        let keys = self.keys(topic);
+        let mut invocation = scripts::FAIL.prepare_invoke();
+        invocation
+            .key(&keys.processing)
+            .key(&keys.delayed)
+            .key(&keys.dead)
+            .key(&keys.stats)
+            .key(&keys.ids)
+            .key(&keys.wake)
+            .arg(job.as_bytes())
+            .arg(failure.error)
+            .arg(flag(failure.permanent))
+            .arg(ms(failure.retry_delay))
+            .arg(flag(self.inner.dead_letter))
+            .arg(self.inner.dead_max);
+        let code: i64 = self.run("fail", &invocation).await?;
+        match code {
+            0 => Ok(FailOutcome::Retrying),
+            1 => Ok(FailOutcome::Dead),
+            2 => Ok(FailOutcome::LeaseLost),
+            other => Err(Error::Corrupt {
+                op: "fail",
+                detail: format!("the fail script returned {other}"),
+            }),
+        }
+    }
+}

@@ -1,0 +1,73 @@
+//! Fetch (`lua/fetch.lua`): promotes due delayed jobs, then leases a batch.
+
+use std::time::Duration;
+
+use super::{connection, ms, optional_ms, Broker};
+use crate::envelope::Envelope;
+use crate::{scripts, Error};
+
+/// The result of one fetch call.
+#[derive(Debug, Default)]
+pub struct Fetched {
+    /// Leased jobs, highest priority first, FIFO within a priority.
+    pub jobs: Vec<Envelope>,
+    /// Time until the earliest delayed job is due, if any is scheduled.
+    pub next_due: Option<Duration>,
+}
+
+/// How much earlier than the caller's own timeout a fetch stops being
+/// valid on the server, to absorb clock estimate error.
+const FETCH_DEADLINE_MARGIN: Duration = Duration::from_secs(1);
+
+impl Broker {
+    /// Promotes due delayed jobs, then leases up to `max` jobs.
+    pub async fn fetch(&self, topic: &str, max: usize, lease: Duration) -> Result<Fetched, Error> {
+        let keys = self.keys(topic);
+        let mut invocation = scripts::FETCH.prepare_invoke();
+        invocation
+            .key(&keys.pending[0])
+            .key(&keys.pending[1])
+            .key(&keys.pending[2])
+            .key(&keys.delayed)
+            .key(&keys.processing)
+            .key(&keys.dead)
+            .key(&keys.errors)
+            .key(&keys.ids)
+            .key(&keys.stats)
+            .key(&keys.wake)
+            .arg(max)
+            .arg(ms(lease).max(1))
+            .arg(self.inner.batch_size.max(max))
+            .arg(self.inner.dead_max)
+            .arg(self.inner.errors_max);
+        // The fetch tells Redis when this caller stops waiting for the
+        // reply: one that only runs after that (Redis stalled past the
+        // response timeout) leases nothing, so no job is leased to nobody.
+        let mut handle = self.inner.pool.get("fetch").await?;
+        let deadline = self.inner.clock.now_ms()
+            + ms(connection::RESPONSE_TIMEOUT.saturating_sub(FETCH_DEADLINE_MARGIN));
+        invocation.arg(deadline);
+        let result = invocation.invoke_async(&mut handle.conn).await;
+        let (raw, next_due, server_ms): (Vec<Vec<u8>>, i64, u64) =
+            handle.check(result).map_err(Error::redis("fetch"))?;
+        self.inner.clock.observe(server_ms);
+        let mut jobs = Vec::with_capacity(raw.len());
+        for bytes in raw {
+            let bytes = bytes::Bytes::from(bytes);
+            match Envelope::parse(bytes.clone()) {
+                Ok(env) => jobs.push(env),
+                Err(e) => {
+                    // The jobs parsed so far are leased to this caller:
+                    // never drop them for a failure to file this one.
+                    if let Err(error) = self.reject_raw(topic, &bytes, &e.to_string()).await {
+                        tracing::warn!(%error, topic, "could not move an undecodable entry to the parse-error store; it is retried when its lease expires");
+                    }
+                }
+            }
+        }
+        Ok(Fetched {
+            jobs,
+            next_due: optional_ms(next_due),
+        })
+    }
+}

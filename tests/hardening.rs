@@ -109,11 +109,7 @@ async fn orphan_lease(env: &Env, topic: &str, n: u32, lease: Duration) -> u64 {
         .unwrap()
         .jobs
         .remove(0);
-    let mut raw = redis::Client::open(env.server.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
+    let mut raw = env.raw().await;
     let deadline: u64 = raw
         .zscore("{staging}:processing", job.as_bytes())
         .await
@@ -173,11 +169,7 @@ async fn a_broken_topic_does_not_stop_the_others() {
         c.processing_monitor_interval = Duration::from_millis(50);
     })
     .await;
-    let mut raw = redis::Client::open(env.server.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
+    let mut raw = env.raw().await;
     BrokenJob { n: 1 }.enqueue(&env.client).await.unwrap();
     let _: () = raw.set("{broken}:processing", "foreign").await.unwrap();
     let _: () = raw.set("{broken}:wake", "foreign").await.unwrap();
@@ -221,11 +213,7 @@ async fn a_worker_starts_on_a_full_redis_and_drains_it() {
         .enqueue_many((0..50).map(|n| DrainJob { n }))
         .await
         .unwrap();
-    let mut raw = redis::Client::open(env.server.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
+    let mut raw = env.raw().await;
     let _: () = redis::cmd("CONFIG")
         .arg("SET")
         .arg("maxmemory")

@@ -7,7 +7,6 @@ mod support;
 use std::collections::HashSet;
 use std::time::{Duration, Instant, SystemTime};
 
-use rmq::broker::{EnqueueSpec, NewJob};
 use rmq::{Client, Error, JobContext, Priority, State, TaskError, Worker};
 use support::{pending, run, Env, Probe, LIMIT};
 
@@ -451,23 +450,7 @@ async fn undecodable_payload_goes_to_the_parse_error_store() {
     let env = Env::new().await;
     // 0xc1 is never used by MessagePack.
     let bogus: &[u8] = &[0xc1, 0xff, 0x00];
-    let spec = EnqueueSpec {
-        priority: Priority::Normal,
-        delay: Duration::ZERO,
-        ttl: None,
-        max_retries: 3,
-    };
-    env.broker()
-        .enqueue(
-            "parsed",
-            &spec,
-            &[NewJob {
-                payload: bogus,
-                id: None,
-            }],
-        )
-        .await
-        .unwrap();
+    env.enqueue_raw("parsed", bogus).await;
     Parsed { n: 7 }.enqueue(&env.client).await.unwrap();
 
     let probe = Probe::<u32>::new();
@@ -507,23 +490,7 @@ async fn deeply_nested_payload_goes_to_the_parse_error_store() {
     // would overflow the worker's stack.
     let mut deep = vec![0x91; 10_000];
     deep.push(0xc0);
-    let spec = EnqueueSpec {
-        priority: Priority::Normal,
-        delay: Duration::ZERO,
-        ttl: None,
-        max_retries: 3,
-    };
-    env.broker()
-        .enqueue(
-            "parsed",
-            &spec,
-            &[NewJob {
-                payload: &deep,
-                id: None,
-            }],
-        )
-        .await
-        .unwrap();
+    env.enqueue_raw("parsed", &deep).await;
     Parsed { n: 8 }.enqueue(&env.client).await.unwrap();
 
     let probe = Probe::<u32>::new();

@@ -57,14 +57,35 @@ impl Env {
         self.broker().stats(topic).await.expect("stats")
     }
 
+    /// A plain connection to the test Redis, for planting and inspecting
+    /// keys.
+    pub async fn raw(&self) -> redis::aio::MultiplexedConnection {
+        redis::Client::open(self.server.url())
+            .expect("redis url")
+            .get_multiplexed_async_connection()
+            .await
+            .expect("raw connection")
+    }
+
+    /// Enqueues `payload` to `topic` as stored bytes, whatever its type.
+    pub async fn enqueue_raw(&self, topic: &str, payload: &[u8]) {
+        let spec = rmq::broker::EnqueueSpec {
+            priority: rmq::Priority::Normal,
+            delay: Duration::ZERO,
+            ttl: None,
+            max_retries: 3,
+        };
+        let job = rmq::broker::NewJob { payload, id: None };
+        self.broker()
+            .enqueue(topic, &spec, &[job])
+            .await
+            .expect("enqueue raw bytes");
+    }
+
     /// Waits until `n` connections are blocked on a wake-up list, i.e. `n`
     /// workers have nothing to do and sleep until an enqueue wakes them.
     pub async fn wait_idle(&self, n: usize) {
-        let client = redis::Client::open(self.server.url()).expect("redis url");
-        let mut conn = client
-            .get_multiplexed_async_connection()
-            .await
-            .expect("raw connection");
+        let mut conn = self.raw().await;
         let deadline = Instant::now() + LIMIT;
         loop {
             let list: String = redis::cmd("CLIENT")

@@ -117,6 +117,7 @@ impl Cli {
                 eprintln!("error: {error}");
                 ExitCode::from(2)
             }
+            Err(commands::CliError::Unhealthy(_)) => ExitCode::from(3),
         }
     }
 }

@@ -7,6 +7,8 @@ mod clock;
 mod coalesce;
 mod connection;
 mod guard;
+mod health;
+mod workers;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
@@ -21,6 +23,8 @@ use crate::{scripts, Config, Error, JobId, Priority};
 
 pub use admin::{Retried, Trimmed, UnreadableEntry};
 pub use connection::{check_server_version, mask_password};
+pub use health::{Finding, HealthOptions, HealthReport, TopicHealth};
+pub use workers::{RunningJob, WorkerCommand, WorkerInfo, WorkerState, BEATS_TO_LIVE};
 
 /// One job to enqueue: its encoded payload and, optionally, an explicit id.
 #[derive(Clone, Copy, Debug)]

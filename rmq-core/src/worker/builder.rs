@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::{held::Held, metrics::Metrics, Shared, Topic, Worker};
+use super::{heartbeat::Lifecycle, held::Held, metrics::Metrics, Shared, Topic, Worker};
 use crate::{Client, Error, Registry, StateMap, Task, TaskDescriptor};
 
 /// Builds a [`Worker`]; made by [`Worker::builder`].
@@ -127,6 +127,7 @@ impl WorkerBuilder {
                 state: self.state,
                 held: Held::default(),
                 metrics: Arc::new(Metrics::default()),
+                lifecycle: Lifecycle::new(),
             }),
         })
     }

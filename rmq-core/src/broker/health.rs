@@ -405,17 +405,23 @@ impl Broker {
             .cmd("TIME");
         #[allow(clippy::type_complexity)]
         let (
-            (high, high_head),
-            (normal, normal_head),
-            (low, low_head),
+            high,
+            high_head,
+            normal,
+            normal_head,
+            low,
+            low_head,
             delayed,
             processing,
             fields,
             time,
         ): (
-            (u64, Option<Vec<u8>>),
-            (u64, Option<Vec<u8>>),
-            (u64, Option<Vec<u8>>),
+            u64,
+            Option<Vec<u8>>,
+            u64,
+            Option<Vec<u8>>,
+            u64,
+            Option<Vec<u8>>,
             Vec<(Vec<u8>, f64)>,
             u64,
             Vec<(Vec<u8>, Vec<u8>)>,
@@ -464,9 +470,9 @@ impl Broker {
     /// from a monitor loop and alert on a non-empty answer:
     ///
     /// ```no_run
-    /// # async fn demo(broker: rmq::Broker) -> Result<(), rmq::Error> {
+    /// # async fn demo(broker: rmq_core::Broker) -> Result<(), rmq_core::Error> {
     /// use std::time::Duration;
-    /// use rmq::broker::HealthOptions;
+    /// use rmq_core::broker::HealthOptions;
     ///
     /// let mut options = HealthOptions::default();
     /// options.stuck_after = Duration::from_secs(120);

@@ -277,3 +277,29 @@ async fn bad_health_arguments_exit_2() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn trimming_keeps_an_hour_of_dead_letter_counts() {
+    use redis::AsyncCommands;
+    let redis = RedisServer::start();
+    let probe = Probe::new(redis.url());
+    let broker = broker(&probe).await;
+    let keys = broker.keys("record");
+    let minute = rmq::envelope::millis(std::time::SystemTime::now()) / 60_000;
+    let mut conn = probe.conn().await;
+    for back in [0, 30, 59, 61, 500] {
+        let _: () = conn
+            .hset(&keys.stats, format!("d{}", minute - back), 1)
+            .await
+            .unwrap();
+    }
+    broker.trim("record").await.unwrap();
+    let mut fields: Vec<String> = conn.hkeys(&keys.stats).await.unwrap();
+    fields.sort();
+    let mut kept: Vec<String> = [0, 30, 59]
+        .iter()
+        .map(|back| format!("d{}", minute - back))
+        .collect();
+    kept.sort();
+    assert_eq!(fields, kept);
+}

@@ -308,3 +308,23 @@ async fn quiet_or_stop_of_an_unknown_worker_exits_2_with_the_live_ids() {
         .unwrap();
     assert!(!exists);
 }
+
+#[tokio::test]
+async fn heartbeats_survive_a_redis_restart() {
+    let mut redis = RedisServer::start();
+    let url = redis.url();
+    let probe = Probe::new(url.clone());
+    let mut worker = Worker::run(&url, &[], &BEAT);
+    let info = the_worker(&broker(&probe).await).await;
+    redis.restart();
+    // A fresh client: the old one's connections died with the server.
+    let broker = broker(&probe).await;
+    let again = eventually(
+        "the worker to beat again",
+        Duration::from_secs(15),
+        || async { broker.workers().await.ok()?.into_iter().next() },
+    )
+    .await;
+    assert_eq!(again.id, info.id);
+    assert!(worker.running(), "{}", worker.log());
+}

@@ -25,7 +25,11 @@ if #mine > 0 then
     if is_explicit(env) then explicit[#explicit + 1] = env_id(env) end
   end
   call_chunked({'SREM', KEYS[2]}, explicit)
-  local minute = math.floor(now_ms() / 60000)
+  local now = now_ms()
+  local minute = math.floor(now / 60000)
+  -- For queue health: a topic with jobs pending and no recent completion
+  -- is stuck.
+  redis.call('HSET', KEYS[3], 'last_completed_ms', now)
   count(KEYS[3], 'completed', #mine)
   count(KEYS[3], 'm' .. minute, #mine)
   count(KEYS[3], 'dur_sum', ARGV[1])

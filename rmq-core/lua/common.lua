@@ -38,6 +38,12 @@ local function count(key, field, n)
   end
 end
 
+-- Counts `n` jobs dead-lettered now in the per-minute `d<minute>` bucket
+-- of the stats hash (queue health: dead-letter growth).
+local function count_dead(key, now, n)
+  count(key, 'd' .. math.floor(now / 60000), n)
+end
+
 local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)

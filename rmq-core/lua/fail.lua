@@ -14,6 +14,7 @@ if ARGV[3] == '1' or attempt >= max_retries then
   if ARGV[5] == '1' then store_entry(KEYS[3], tonumber(ARGV[6]), now, ARGV[2], env) end
   forget_id(KEYS[5], env)
   count(KEYS[4], 'dead', 1)
+  count_dead(KEYS[4], now, 1)
   return 1
 end
 local due = now + tonumber(ARGV[4])

@@ -107,7 +107,10 @@ if #dropped > 0 then
     end
   end
 end
-if expired > 0 then count(KEYS[9], 'expired', expired) end
+if expired > 0 then
+  count(KEYS[9], 'expired', expired)
+  count_dead(KEYS[9], now, expired)
+end
 -- Budget spent on dead entries before a batch was found: call again at once.
 if budget <= 0 and #out < max then next_due = 0 end
 call_chunked({'ZADD', KEYS[5]}, leases)

@@ -31,7 +31,10 @@ if #expired > 0 then
   -- An expired lease is a failed attempt, like an error from the handler.
   count(KEYS[6], 'recovered', requeued + dead)
   count(KEYS[6], 'failed', requeued + dead)
-  if dead > 0 then count(KEYS[6], 'dead', dead) end
+  if dead > 0 then
+    count(KEYS[6], 'dead', dead)
+    count_dead(KEYS[6], now, dead)
+  end
   if requeued > 0 then wake(KEYS[8]) end
 end
 local next_deadline = -1

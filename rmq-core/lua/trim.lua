@@ -1,5 +1,6 @@
 -- Age retention of the dead-letter and parse-error stores, and removal of
--- old per-minute completion buckets.
+-- old per-minute buckets: completions `m<minute>` after 2 minutes,
+-- dead-letter counts `d<minute>` after an hour (the longest health window).
 -- KEYS: 1 dead, 2 errors, 3 stats
 -- ARGV: 1 dead max age ms, 2 parse-error max age ms
 -- Returns {dead removed, parse errors removed}.
@@ -7,12 +8,14 @@ check_types('zzh')
 local now = now_ms()
 local dead = redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. (now - tonumber(ARGV[1])))
 local errors = redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. (now - tonumber(ARGV[2])))
-local keep = math.floor(now / 60000) - 2
+local minute_now = math.floor(now / 60000)
+local keep = {m = minute_now - 2, d = minute_now - 60}
 local old = {}
 for _, field in ipairs(redis.call('HKEYS', KEYS[3])) do
-  if string.sub(field, 1, 1) == 'm' then
+  local since = keep[string.sub(field, 1, 1)]
+  if since then
     local minute = tonumber(string.sub(field, 2))
-    if minute and minute < keep then old[#old + 1] = field end
+    if minute and minute < since then old[#old + 1] = field end
   end
 end
 call_chunked({'HDEL', KEYS[3]}, old)

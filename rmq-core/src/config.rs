@@ -82,6 +82,9 @@ pub struct Config {
     pub dead_letter_max_age: Duration,
     /// How long a stopping worker lets running handlers finish.
     pub shutdown_grace: Duration,
+    /// How often a worker writes its heartbeat (and reads `worker quiet` /
+    /// `worker stop` commands); its entry expires after 3 missed beats.
+    pub heartbeat_interval: Duration,
     /// Connect even when Redis may evict keys (`maxmemory-policy allkeys-*`),
     /// which silently deletes queued jobs; a warning is logged at every
     /// connect. Off by default: connecting fails instead.
@@ -120,6 +123,7 @@ impl fmt::Debug for Config {
             dead_letter_max_entries,
             dead_letter_max_age,
             shutdown_grace,
+            heartbeat_interval,
             allow_eviction,
         } = self;
         f.debug_struct("Config")
@@ -151,6 +155,7 @@ impl fmt::Debug for Config {
             .field("dead_letter_max_entries", dead_letter_max_entries)
             .field("dead_letter_max_age", dead_letter_max_age)
             .field("shutdown_grace", shutdown_grace)
+            .field("heartbeat_interval", heartbeat_interval)
             .field("allow_eviction", allow_eviction)
             .finish()
     }
@@ -193,6 +198,7 @@ impl Default for Config {
             dead_letter_max_entries: 100_000,
             dead_letter_max_age: 7 * DAY,
             shutdown_grace: Duration::from_secs(30),
+            heartbeat_interval: Duration::from_secs(5),
             allow_eviction: false,
         }
     }
@@ -317,6 +323,7 @@ impl Config {
         secs!(parse_error_max_age, "MQ_PARSE_ERROR_MAX_AGE");
         secs!(dead_letter_max_age, "MQ_DEAD_LETTER_MAX_AGE");
         secs!(shutdown_grace, "MQ_SHUTDOWN_GRACE");
+        secs!(heartbeat_interval, "MQ_HEARTBEAT_INTERVAL");
         if let Some(raw) = var("MQ_RETRY_DELAYS") {
             c.retry_delays = raw
                 .split(',')
@@ -435,6 +442,7 @@ impl Config {
                 "processing_monitor_interval",
                 self.processing_monitor_interval,
             ),
+            ("heartbeat_interval", self.heartbeat_interval),
         ] {
             rule(
                 value >= Duration::from_millis(10),

@@ -17,6 +17,15 @@ pub(crate) fn quoted(value: &str) -> Cow<'_, str> {
     }
 }
 
+/// `live workers: a, b` (see `worker ps`), or that there is none.
+fn live_workers(live: &[String]) -> String {
+    if live.is_empty() {
+        "no worker is live (none has beaten within 3 heartbeat intervals)".to_owned()
+    } else {
+        format!("live workers (see `worker ps`): {}", live.join(", "))
+    }
+}
+
 /// A boxed error that can cross threads.
 pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 
@@ -267,6 +276,14 @@ pub enum Error {
     /// No task is registered for a topic.
     #[error("no task is registered for topic `{}` (is the crate that defines it linked? see `rmq::registry`)", quoted(.0))]
     UnknownTopic(String),
+    /// No live worker has this id (`worker quiet` / `worker stop`).
+    #[error("no live worker has id `{}`; {}", quoted(.id), live_workers(.live))]
+    UnknownWorker {
+        /// The id given.
+        id: String,
+        /// The ids of the live workers.
+        live: Vec<String>,
+    },
     /// A task takes `State<T>` and no `T` was registered on the worker.
     #[error("task `{task}` takes `State<{type_name}>`, but no `{type_name}` is registered on the worker: add `.state(value)` to the worker builder (with the worker command line: `rmq_worker::Cli::new().configure(|w| w.state(value)).main()`)")]
     MissingState {

@@ -16,8 +16,20 @@
 //! | `{P:T}:stats` | HASH | counters, processing-time histogram `h<i>` + `dur_sum`, per-minute completions `m<minute>` |
 //! | `{P:T}:wake` | LIST | wake-up tokens for idle workers (at most one, usually) |
 //!
-//! Outside any hash tag, touched only by plain commands, never by scripts:
-//! `P:topics` (`rmq:topics` without a prefix), the SET of known topics.
+//! Outside any hash tag, touched only by plain commands (each command one
+//! key), never by scripts, so they may live on any Cluster slot (`P:` is
+//! `rmq:` without a prefix):
+//!
+//! | key | type | holds |
+//! |---|---|---|
+//! | `P:topics` | SET | known topics |
+//! | `P:workers` | ZSET | worker id -> the time its entry expires (ms, server clock: last beat + 3 beats); readers keep the ids scored in the future and anyone may trim the rest |
+//! | `P:worker:<id>` | STRING | the worker's heartbeat (JSON [`crate::broker::WorkerInfo`]), with a TTL of 3 beats |
+//! | `P:worker:<id>:control` | STRING | `quiet` or `stop`, set by `worker quiet` / `worker stop`, read at every beat; TTL one day |
+//!
+//! The stats hash also holds `last_completed_ms` (server time of the last
+//! ack) and per-minute dead-letter counts `d<minute>` (kept an hour), for
+//! queue health.
 
 /// The keys of one topic.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -81,13 +93,34 @@ impl TopicKeys {
     }
 }
 
+/// `P:` for the keys outside any hash tag (`rmq:` without a prefix).
+fn untagged(prefix: &str, rest: &str) -> String {
+    if prefix.is_empty() {
+        format!("rmq:{rest}")
+    } else {
+        format!("{prefix}:{rest}")
+    }
+}
+
 /// The SET of known topics under `prefix`.
 pub fn topics_key(prefix: &str) -> String {
-    if prefix.is_empty() {
-        "rmq:topics".to_owned()
-    } else {
-        format!("{prefix}:topics")
-    }
+    untagged(prefix, "topics")
+}
+
+/// The ZSET of live worker ids under `prefix`, scored by when each entry
+/// expires.
+pub fn workers_key(prefix: &str) -> String {
+    untagged(prefix, "workers")
+}
+
+/// The heartbeat of worker `id` under `prefix`.
+pub fn worker_key(prefix: &str, id: &str) -> String {
+    untagged(prefix, &format!("worker:{id}"))
+}
+
+/// The control command (`quiet`, `stop`) waiting for worker `id`.
+pub fn worker_control_key(prefix: &str, id: &str) -> String {
+    untagged(prefix, &format!("worker:{id}:control"))
 }
 
 #[cfg(test)]
@@ -103,5 +136,11 @@ mod tests {
         assert_eq!(TopicKeys::new("", "t").wake, "{t}:wake");
         assert_eq!(topics_key(""), "rmq:topics");
         assert_eq!(topics_key("prod"), "prod:topics");
+        assert_eq!(workers_key(""), "rmq:workers");
+        assert_eq!(worker_key("prod", "h-1-ab"), "prod:worker:h-1-ab");
+        assert_eq!(
+            worker_control_key("", "h-1-ab"),
+            "rmq:worker:h-1-ab:control"
+        );
     }
 }

@@ -61,6 +61,85 @@ pub(crate) enum Command {
     ParseErrors(ParseErrorsCommand),
     /// Enqueue a job given as JSON, checked against the task's payload type.
     Enqueue(EnqueueArgs),
+    /// Live workers (from their heartbeats): host, pid, state, topics and
+    /// the jobs they run now.
+    Ps(PsArgs),
+    /// Tell a live worker (any host) to finish the jobs it holds and fetch
+    /// no more; it stays alive, listed as `quiet`. Takes effect at its next
+    /// heartbeat.
+    Quiet {
+        /// The worker's id (see `ps`).
+        id: String,
+    },
+    /// Tell a live worker (any host) to shut down gracefully, as on
+    /// SIGTERM; its `run` exits 0. Takes effect at its next heartbeat.
+    Stop {
+        /// The worker's id (see `ps`).
+        id: String,
+    },
+    /// Check queue health: print the findings and exit 3 when there are
+    /// any (for cron and Kubernetes probes), 0 when healthy.
+    Health(HealthArgs),
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct PsArgs {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// A threshold that can be switched off with `off`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Threshold<T>(pub(crate) Option<T>);
+
+fn duration_threshold(raw: &str) -> Result<Threshold<std::time::Duration>, String> {
+    if raw == "off" {
+        return Ok(Threshold(None));
+    }
+    parse_duration(raw)
+        .map(|d| Threshold(Some(d)))
+        .map_err(|e| format!("{e} (a duration such as 30s, 5m, 1h, or `off`)"))
+}
+
+fn count_threshold(raw: &str) -> Result<Threshold<u64>, String> {
+    if raw == "off" {
+        return Ok(Threshold(None));
+    }
+    raw.parse()
+        .map(|n| Threshold(Some(n)))
+        .map_err(|_| format!("`{raw}` is not a non-negative integer or `off`"))
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct HealthArgs {
+    /// Only these topics (default: every topic known to Redis and this binary)
+    #[arg(short, long, value_delimiter = ',')]
+    pub(crate) topics: Vec<String>,
+    /// Stuck: jobs pending and no completion for this long
+    #[arg(long, value_parser = parse_duration, default_value = "5m")]
+    pub(crate) stuck_after: std::time::Duration,
+    /// The oldest pending job waits longer than this (`off` to skip)
+    #[arg(long, value_parser = duration_threshold, default_value = "10m")]
+    pub(crate) max_age: Threshold<std::time::Duration>,
+    /// A due delayed job is later than this (`off` to skip)
+    #[arg(long, value_parser = duration_threshold, default_value = "1m")]
+    pub(crate) max_late: Threshold<std::time::Duration>,
+    /// More jobs pending in a topic than this (default `off`)
+    #[arg(long, value_parser = count_threshold, default_value = "off")]
+    pub(crate) max_pending: Threshold<u64>,
+    /// More jobs dead-lettered within --dead-window than this (`off` to skip)
+    #[arg(long, value_parser = count_threshold, default_value = "10")]
+    pub(crate) max_dead: Threshold<u64>,
+    /// The window of --max-dead, whole minutes, 1m to 1h
+    #[arg(long, value_parser = parse_duration, default_value = "5m")]
+    pub(crate) dead_window: std::time::Duration,
+    /// Do not report topics whose jobs wait with no live worker
+    #[arg(long)]
+    pub(crate) allow_no_worker: bool,
+    /// Print JSON (measurements and findings) instead of text.
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 #[derive(Args, Debug)]

@@ -10,16 +10,20 @@
 //! Commands: `run`, `tasks`, `stats`, `dlq list|show|retry|purge`,
 //! `parse-errors list|show|retry|purge` (entries addressed by job id, or by
 //! `@` digest when their bytes are not a job), `enqueue <topic> <json>` (`-`
-//! reads the JSON from standard input, `@path` from a file); `--help` on
-//! each. Options come from flags, then the environment (`REDIS_URL`,
-//! `REDIS_PASSWORD`, `MQ_*`), then defaults.
+//! reads the JSON from standard input, `@path` from a file), `ps` (live
+//! workers from their heartbeats), `quiet <worker-id>` / `stop <worker-id>`
+//! (sent through Redis, taken within one heartbeat), `health` (queue health
+//! findings, for probes); `--help` on each. Options come from flags, then
+//! the environment (`REDIS_URL`, `REDIS_PASSWORD`, `MQ_*`), then defaults.
 //!
 //! Exit codes: 0 success; 1 Redis unreachable or failing; 2 something to
 //! change before trying again: bad usage or input (invalid configuration,
 //! unknown topic, JSON that does not fit the payload type or cannot be read,
-//! unknown job id or address, an entry that cannot be retried), credentials,
-//! ACL permissions or TLS settings that Redis refuses; 130 interrupted
-//! before connecting.
+//! unknown job id or address, an entry that cannot be retried, an unknown
+//! worker id), credentials, ACL permissions or TLS settings that Redis
+//! refuses; 3 `health` found something wrong (no live worker for waiting
+//! jobs, stuck, old pending or late delayed jobs, a backlog, dead-letter
+//! growth: printed on standard output); 130 interrupted before connecting.
 //!
 //! Tasks defined in another crate must be linked: if `main.rs` never names
 //! that crate, add `use my_tasks as _;`. `run` refuses to start with no tasks.
@@ -117,6 +121,7 @@ impl Cli {
                 eprintln!("error: {error}");
                 ExitCode::from(2)
             }
+            Err(commands::CliError::Unhealthy(_)) => ExitCode::from(3),
         }
     }
 }

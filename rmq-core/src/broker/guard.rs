@@ -12,7 +12,11 @@ pub(super) fn eviction_policy(info: &str) -> Option<&str> {
 
 /// Refuses a policy that may evict rmq's keys (`allkeys-*`) unless
 /// `allow_eviction` is set, in which case it warns. The `volatile-*`
-/// policies evict only keys with a TTL, and rmq sets none.
+/// policies evict only keys with a TTL: the only rmq keys with one are
+/// worker heartbeats and their control commands (`keys`), never a job.
+/// Evicting a heartbeat only hides a live worker from `worker ps` (and
+/// `worker health`) until its next beat writes it again, and an evicted
+/// `quiet` / `stop` command is lost; jobs are safe.
 pub(super) fn check_eviction(info: &str, allow_eviction: bool, url: &str) -> Result<(), Error> {
     let Some(policy) = eviction_policy(info) else {
         return Ok(());

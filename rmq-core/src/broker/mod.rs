@@ -12,10 +12,12 @@ mod extend;
 mod fail;
 mod fetch;
 mod guard;
+mod health;
 mod recover;
 mod reject;
 mod release;
 mod wait;
+mod workers;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
@@ -36,7 +38,9 @@ use enqueue::check_times;
 pub use enqueue::{EnqueueSpec, NewJob};
 pub use fail::{FailOutcome, Failure};
 pub use fetch::Fetched;
+pub use health::{Finding, HealthOptions, HealthReport, TopicHealth};
 pub use recover::Recovered;
+pub use workers::{RunningJob, WorkerCommand, WorkerInfo, WorkerState, BEATS_TO_LIVE};
 
 /// Counters and depths of one topic.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::{held::Held, metrics::Metrics, Shared, Topic, Worker};
+use super::{heartbeat::Lifecycle, held::Held, metrics::Metrics, Shared, Topic, Worker};
 use crate::{Client, Error, Registry, StateMap, Task, TaskDescriptor};
 
 /// Builds a [`Worker`]; made by [`Worker::builder`].
@@ -128,6 +128,7 @@ impl WorkerBuilder {
                 held: Held::default(),
                 metrics: Arc::new(Metrics::default()),
                 fatal: Default::default(),
+                lifecycle: Lifecycle::new(),
             }),
         })
     }

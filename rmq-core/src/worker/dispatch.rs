@@ -25,11 +25,15 @@ type WaitFuture = Pin<Box<dyn Future<Output = Result<bool, Error>> + Send>>;
 /// batch is handed out, so Redis is never idle between batches.
 const FETCHERS: usize = 2;
 
+/// Fetches until `fetch` is cancelled (shutdown, or `worker quiet`); jobs
+/// already fetched are handed to the runners unless `token` (shutdown) is
+/// cancelled.
 pub(super) async fn run(
     shared: Arc<Shared>,
     jobs: async_channel::Sender<Job>,
     permits: Arc<Semaphore>,
     token: CancellationToken,
+    fetch: CancellationToken,
 ) {
     let fetchers = (0..FETCHERS).map(|i| {
         fetch_loop(
@@ -37,6 +41,7 @@ pub(super) async fn run(
             jobs.clone(),
             Arc::clone(&permits),
             token.clone(),
+            fetch.clone(),
             i,
         )
     });
@@ -48,6 +53,7 @@ async fn fetch_loop(
     jobs: async_channel::Sender<Job>,
     permits: Arc<Semaphore>,
     token: CancellationToken,
+    fetch: CancellationToken,
     mut first: usize,
 ) {
     let config = &shared.config;
@@ -64,10 +70,10 @@ async fn fetch_loop(
     let mut empty_streak = 0;
     let mut next_due: Option<Duration> = None;
 
-    while !token.is_cancelled() {
+    while !fetch.is_cancelled() {
         // Reserve room for a whole batch before asking Redis for it.
         let mut reserved = tokio::select! {
-            () = token.cancelled() => return,
+            () = fetch.cancelled() => return,
             permit = permits.acquire_many(watermark as u32) => match permit {
                 Ok(permit) => permit,
                 Err(_) => return,
@@ -87,7 +93,7 @@ async fn fetch_loop(
                 .min()
                 .unwrap_or(now);
             tokio::select! {
-                () = token.cancelled() => return,
+                () = fetch.cancelled() => return,
                 () = tokio::time::sleep_until(at.into()) => {}
             }
             continue;
@@ -175,7 +181,7 @@ async fn fetch_loop(
             Box::pin(async move { broker.wait(&names, WAKE_TIMEOUT).await })
         });
         tokio::select! {
-            () = token.cancelled() => return,
+            () = fetch.cancelled() => return,
             woken = wait => {
                 waiting = None;
                 match woken {
@@ -186,7 +192,7 @@ async fn fetch_loop(
                         }
                         tracing::warn!(%error, "waiting for new jobs failed; retrying");
                         tokio::select! {
-                            () = token.cancelled() => return,
+                            () = fetch.cancelled() => return,
                             () = tokio::time::sleep(backoff.next()) => {}
                         }
                     }

@@ -110,6 +110,25 @@ impl Held {
             .collect()
     }
 
+    /// The jobs whose handler runs now: topic index, job id, start, in the
+    /// order they were fetched (for the heartbeat).
+    pub(super) fn running(&self) -> Vec<(usize, String, Instant)> {
+        let mut running: Vec<(u64, usize, String, Instant)> = self
+            .lock()
+            .iter()
+            .filter(|(_, entry)| !entry.finished)
+            .filter_map(|(key, entry)| {
+                let started = entry.started?;
+                Some((*key, entry.topic, entry.envelope.id().to_owned(), started))
+            })
+            .collect();
+        running.sort_unstable_by_key(|(key, ..)| *key);
+        running
+            .into_iter()
+            .map(|(_, topic, id, started)| (topic, id, started))
+            .collect()
+    }
+
     pub(super) fn is_empty(&self) -> bool {
         self.lock().is_empty()
     }

@@ -3,7 +3,8 @@
 //! still runs.
 //!
 //! It runs on a thread and runtime of its own, over connections of its own:
-//! handlers that block their executor threads cannot stop renewal. It stops
+//! handlers that block their executor threads cannot stop renewal (nor the
+//! heartbeat, which runs beside it, see `heartbeat`). It stops
 //! renewing a job whose handler has run past the task's timeout (one the
 //! blocked runtime could not cancel), so that job is recovered and retried.
 
@@ -50,6 +51,14 @@ async fn run(shared: Arc<Shared>, token: CancellationToken) {
     let Some(broker) = connect(&shared, &token).await else {
         return;
     };
+    // The heartbeat shares this thread, for the same reason.
+    tokio::join!(
+        keep(&shared, &broker, &token),
+        super::heartbeat::run(&shared, &broker, &token)
+    );
+}
+
+async fn keep(shared: &Shared, broker: &Broker, token: &CancellationToken) {
     let lease = shared.config.lease;
     let mut tick = tokio::time::interval(lease / 3);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -59,7 +68,7 @@ async fn run(shared: Arc<Shared>, token: CancellationToken) {
             () = token.cancelled() => return,
             _ = tick.tick() => {}
         }
-        renew(&shared, &broker, lease).await;
+        renew(shared, broker, lease).await;
     }
 }
 

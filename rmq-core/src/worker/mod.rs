@@ -8,12 +8,15 @@
 //! - `max_workers` runners (`runner`) execute handlers;
 //! - the acker (`acker`) reports outcomes to Redis in batches;
 //! - the lease keeper (`lease`) extends the leases of held jobs;
-//! - the monitor (`monitor`) recovers expired leases and trims stores.
+//! - the monitor (`monitor`) recovers expired leases and trims stores;
+//! - the heartbeat (`heartbeat`, beside the lease keeper) says who runs
+//!   what, and takes `worker quiet` / `worker stop` commands from Redis.
 
 mod acker;
 mod builder;
 mod dispatch;
 mod fatal;
+mod heartbeat;
 mod held;
 mod lease;
 mod metrics;
@@ -54,6 +57,7 @@ struct Shared {
     held: held::Held,
     metrics: Arc<metrics::Metrics>,
     fatal: fatal::Fatal,
+    lifecycle: heartbeat::Lifecycle,
 }
 
 /// A topic this worker serves.
@@ -91,6 +95,12 @@ impl Worker {
         WorkerBuilder::new(client)
     }
 
+    /// This worker's id in `worker ps` and [`Broker::workers`]:
+    /// `<host>-<pid>-<random>`, new for every worker built.
+    pub fn id(&self) -> &str {
+        &self.shared.lifecycle.id
+    }
+
     /// The topics this worker serves.
     pub fn topics(&self) -> Vec<String> {
         self.shared.topic_names()
@@ -107,14 +117,19 @@ impl Worker {
         MetricsHandle(Arc::clone(&self.shared.metrics))
     }
 
-    /// Runs until SIGINT or SIGTERM, then shuts down gracefully.
+    /// Runs until SIGINT, SIGTERM or `worker stop`, then shuts down
+    /// gracefully.
     pub async fn run(self) -> Result<(), Error> {
         self.run_until(shutdown::signal()).await
     }
 
-    /// Runs until `stop` completes, then shuts down gracefully: stops
-    /// fetching, lets running handlers finish within `shutdown_grace`, and
-    /// returns every job it still holds to the front of its queue.
+    /// Runs until `stop` completes (or `worker stop` is received through
+    /// Redis), then shuts down gracefully: stops fetching, lets running
+    /// handlers finish within `shutdown_grace`, returns every job it still
+    /// holds to the front of its queue and removes its heartbeat.
+    ///
+    /// `worker quiet` makes it stop fetching but go on running (and beating,
+    /// as `quiet`): the jobs it already fetched finish.
     pub async fn run_until(self, stop: impl Future<Output = ()> + Send) -> Result<(), Error> {
         let shared = self.shared;
         let names = shared.topic_names();
@@ -168,16 +183,31 @@ impl Worker {
         let _keeper_guard = keeper_token.clone().drop_guard();
         let monitor = tokio::spawn(monitor::run(Arc::clone(&shared), token.clone()));
 
+        // Fetching stops at shutdown, or earlier on `worker quiet`.
+        let fetch = token.child_token();
+        tokio::spawn({
+            let quiet = shared.lifecycle.quiet.clone();
+            let fetch = fetch.clone();
+            async move {
+                tokio::select! {
+                    () = quiet.cancelled() => fetch.cancel(),
+                    () = fetch.cancelled() => {}
+                }
+            }
+        });
         let dispatcher = tokio::spawn(dispatch::run(
             Arc::clone(&shared),
             job_tx,
             permits,
             token.clone(),
+            fetch,
         ));
         tokio::select! {
             () = stop => {}
             () = shared.fatal.raised() => {}
+            () = shared.lifecycle.stop.cancelled() => {}
         }
+        shared.lifecycle.set_stopping();
         tracing::info!("shutting down: no new jobs are fetched");
         token.cancel();
         let _ = dispatcher.await;
@@ -204,6 +234,9 @@ impl Worker {
         keeper_token.cancel();
         let _ = keeper.await;
         shutdown::release_held(&shared).await;
+        if let Err(error) = shared.broker.remove_worker(&shared.lifecycle.id).await {
+            tracing::warn!(%error, "could not remove this worker's heartbeat; it expires after 3 beats");
+        }
         tracing::info!("worker stopped");
         shared.fatal.take().map_or(Ok(()), Err)
     }

@@ -2,10 +2,12 @@
 
 mod dlq;
 mod enqueue;
+mod health;
 mod parse_errors;
 mod run;
 mod stats;
 mod tasks;
+mod workers;
 
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -21,6 +23,8 @@ pub(crate) enum CliError {
     Rmq(Error),
     /// A file or standard input that could not be read (exit code 2).
     Input(String),
+    /// `health` found something wrong (exit code 3); already printed.
+    Unhealthy(usize),
 }
 
 impl From<Error> for CliError {
@@ -34,6 +38,7 @@ impl std::fmt::Display for CliError {
         match self {
             CliError::Rmq(error) => error.fmt(f),
             CliError::Input(message) => f.write_str(message),
+            CliError::Unhealthy(findings) => write!(f, "unhealthy: {findings} finding(s)"),
         }
     }
 }
@@ -48,6 +53,20 @@ pub(crate) async fn execute(cli: CommandLine, configure: Configure) -> Result<()
             Ok(parse_errors::execute(&connect(&cli.global).await?, command).await?)
         }
         Command::Enqueue(args) => enqueue::enqueue(&connect(&cli.global).await?, args).await,
+        Command::Ps(args) => Ok(workers::ps(&connect(&cli.global).await?, args).await?),
+        Command::Quiet { id } => Ok(workers::command(
+            &connect(&cli.global).await?,
+            &id,
+            rmq::broker::WorkerCommand::Quiet,
+        )
+        .await?),
+        Command::Stop { id } => Ok(workers::command(
+            &connect(&cli.global).await?,
+            &id,
+            rmq::broker::WorkerCommand::Stop,
+        )
+        .await?),
+        Command::Health(args) => health::check(&connect(&cli.global).await?, args).await,
     }
 }
 
@@ -82,6 +101,48 @@ async fn known_topic(broker: &rmq::Broker, topic: &str) -> Result<(), Error> {
     } else {
         Err(Error::UnknownTopic(topic.to_owned()))
     }
+}
+
+/// Known topics: those in Redis and those linked into this binary, sorted.
+async fn all_topics(broker: &rmq::Broker) -> Result<Vec<String>, Error> {
+    let mut topics = broker.topics().await?;
+    if let Ok(registry) = rmq::Registry::global() {
+        topics.extend(registry.topics().map(str::to_owned));
+    }
+    topics.sort();
+    topics.dedup();
+    Ok(topics)
+}
+
+/// Prints `rows` under `header`, columns left-aligned to their widest cell.
+fn print_table(header: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let last = cells.len().saturating_sub(1);
+        let mut out = String::new();
+        for (i, (cell, width)) in cells.iter().zip(&widths).enumerate() {
+            if i == last {
+                out.push_str(cell);
+            } else {
+                out.push_str(&format!("{cell:<width$}  "));
+            }
+        }
+        println!("{}", out.trim_end());
+    };
+    line(header.to_vec());
+    for row in rows {
+        line(row.iter().map(String::as_str).collect());
+    }
+}
+
+/// Seconds with one decimal, `-` for none: table cells without spaces.
+fn secs(duration: Option<Duration>) -> String {
+    duration.map_or_else(|| "-".to_owned(), |d| format!("{:.1}", d.as_secs_f64()))
 }
 
 /// A time (ms since the epoch) as RFC 3339, UTC.

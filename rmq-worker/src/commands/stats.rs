@@ -1,25 +1,24 @@
-//! `stats`: depths and counters per topic.
+//! `stats`: depths, counters and health measurements per topic.
 
-use rmq::{Client, Error, Registry};
+use std::time::Duration;
+
+use rmq::{Client, Error};
 
 use crate::cli::StatsArgs;
 
 pub(crate) async fn show(client: &Client, args: StatsArgs) -> Result<(), Error> {
     let broker = super::broker(client);
     let topics = if args.topics.is_empty() {
-        let mut topics = broker.topics().await?;
-        if let Ok(registry) = Registry::global() {
-            topics.extend(registry.topics().map(str::to_owned));
-        }
-        topics.sort();
-        topics.dedup();
-        topics
+        super::all_topics(broker).await?
     } else {
         args.topics
     };
     let mut all = Vec::with_capacity(topics.len());
+    let mut health = Vec::with_capacity(topics.len());
+    let workers = broker.workers().await?;
     for topic in &topics {
         all.push(broker.stats(topic).await?);
+        health.push(broker.topic_health(topic, &workers, DEAD_WINDOW).await?);
     }
     for s in &all {
         if !s.skipped_fields.is_empty() {
@@ -36,7 +35,18 @@ pub(crate) async fn show(client: &Client, args: StatsArgs) -> Result<(), Error> 
         }
     }
     if args.json {
-        let json = serde_json::to_string_pretty(&all).expect("stats serialize");
+        // A topic's line: the counters, and the health measurements under
+        // `health`.
+        let rows: Vec<serde_json::Value> = all
+            .iter()
+            .zip(&health)
+            .map(|(stats, health)| {
+                let mut row = serde_json::to_value(stats).expect("stats serialize");
+                row["health"] = serde_json::to_value(health).expect("health serializes");
+                row
+            })
+            .collect();
+        let json = serde_json::to_string_pretty(&rows).expect("stats serialize");
         println!("{json}");
         return Ok(());
     }
@@ -45,7 +55,7 @@ pub(crate) async fn show(client: &Client, args: StatsArgs) -> Result<(), Error> 
         return Ok(());
     }
     println!(
-        "{:<24} {:>7} {:>7} {:>7} {:>10} {:>8} {:>7} {:>7} {:>10} {:>8} {:>8} {:>8} {:>9} {:>9}",
+        "{:<24} {:>7} {:>7} {:>7} {:>10} {:>8} {:>7} {:>7} {:>10} {:>8} {:>8} {:>8} {:>9} {:>9} {:>9} {:>8} {:>9} {:>7} {:>7}",
         "topic",
         "high",
         "normal",
@@ -59,11 +69,16 @@ pub(crate) async fn show(client: &Client, args: StatsArgs) -> Result<(), Error> 
         "expired",
         "per_min",
         "avg_ms",
-        "p99_ms"
+        "p99_ms",
+        "oldest_s",
+        "late_s",
+        "idle_s",
+        "workers",
+        "dead_5m"
     );
-    for s in &all {
+    for (s, h) in all.iter().zip(&health) {
         println!(
-            "{:<24} {:>7} {:>7} {:>7} {:>10} {:>8} {:>7} {:>7} {:>10} {:>8} {:>8} {:>8} {:>9.3} {:>9.3}",
+            "{:<24} {:>7} {:>7} {:>7} {:>10} {:>8} {:>7} {:>7} {:>10} {:>8} {:>8} {:>8} {:>9.3} {:>9.3} {:>9} {:>8} {:>9} {:>7} {:>7}",
             s.topic,
             s.pending[0],
             s.pending[1],
@@ -78,7 +93,15 @@ pub(crate) async fn show(client: &Client, args: StatsArgs) -> Result<(), Error> 
             s.completed_last_minute,
             s.processing_us[0] as f64 / 1000.0,
             s.processing_us[2] as f64 / 1000.0,
+            super::secs(h.oldest_pending()),
+            super::secs(h.delayed_late_ms.map(Duration::from_millis)),
+            super::secs(h.since_completion()),
+            h.workers,
+            h.dead_in_window,
         );
     }
     Ok(())
 }
+
+/// The dead-letter window of the `dead_5m` column.
+const DEAD_WINDOW: Duration = Duration::from_secs(300);

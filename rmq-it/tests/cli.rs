@@ -607,3 +607,33 @@ async fn parse_errors_list_show_retry_and_purge() {
     let out = ok(cli(&url, &["parse-errors", "list", "record"]));
     assert!(out.contains("empty"), "{out}");
 }
+
+#[tokio::test]
+async fn stats_shows_the_other_topics_when_one_topics_keys_are_broken() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let probe = Probe::new(url.clone());
+    let client = probe.client().await;
+    Permanent { seq: 1 }.enqueue(&client).await.unwrap();
+    Record { seq: 1 }.enqueue(&client).await.unwrap();
+    let broken = client
+        .broker()
+        .unwrap()
+        .keys("permanent")
+        .processing
+        .clone();
+    let mut conn = probe.conn().await;
+    let _: () = conn.set(&broken, "foreign").await.unwrap();
+
+    let output = cli(&url, &["stats"]);
+    let err = stderr(&output);
+    let table = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert_eq!(output.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("topic `permanent` left out") && err.contains(&broken),
+        "{err}"
+    );
+    let header = row(&table, "topic");
+    let normal = header.iter().position(|h| h == "normal").unwrap();
+    assert_eq!(row(&table, "record")[normal], "1", "{table}");
+}

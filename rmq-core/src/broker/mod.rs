@@ -145,14 +145,27 @@ fn optional_ms(ms: i64) -> Option<Duration> {
     u64::try_from(ms).ok().map(Duration::from_millis)
 }
 
-/// A WRONGTYPE reply to plain commands, turned into an error that names
-/// the keys (their first argument); any other error unchanged.
+/// A WRONGTYPE reply to plain commands (or to commands of a pipeline),
+/// turned into an error that names the keys (their first argument); any
+/// other error unchanged.
 fn wrong_type(op: &'static str, cmds: &[redis::Cmd], error: redis::RedisError) -> Error {
-    if error.code() != Some("WRONGTYPE") {
+    let failed: Vec<usize> = error
+        .clone()
+        .into_server_errors()
+        .map(|errors| {
+            errors
+                .iter()
+                .filter(|(_, e)| e.code() == "WRONGTYPE")
+                .map(|(index, _)| *index)
+                .collect()
+        })
+        .unwrap_or_default();
+    if failed.is_empty() {
         return Error::redis(op)(error);
     }
-    let keys: Vec<String> = cmds
+    let keys: Vec<String> = failed
         .iter()
+        .filter_map(|&index| cmds.get(index))
         .filter_map(|cmd| match cmd.args_iter().nth(1)? {
             redis::Arg::Simple(key) => Some(format!("`{}`", String::from_utf8_lossy(key))),
             _ => None,

@@ -16,9 +16,26 @@ pub(crate) async fn show(client: &Client, args: StatsArgs) -> Result<(), Error> 
     let mut all = Vec::with_capacity(topics.len());
     let mut health = Vec::with_capacity(topics.len());
     let workers = broker.workers().await?;
+    // A topic whose keys another program broke is reported and skipped; the
+    // others are shown, and the command then fails with its error.
+    let mut broken = None;
     for topic in &topics {
-        all.push(broker.stats(topic).await?);
-        health.push(broker.topic_health(topic, &workers, DEAD_WINDOW).await?);
+        let measured = async {
+            let stats = broker.stats(topic).await?;
+            let topic_health = broker.topic_health(topic, &workers, DEAD_WINDOW).await?;
+            Ok::<_, Error>((stats, topic_health))
+        };
+        match measured.await {
+            Ok((stats, topic_health)) => {
+                all.push(stats);
+                health.push(topic_health);
+            }
+            Err(error) if error.is_transient() => return Err(error),
+            Err(error) => {
+                eprintln!("warning: topic `{topic}` left out: {error}");
+                broken.get_or_insert(error);
+            }
+        }
     }
     for s in &all {
         if !s.skipped_fields.is_empty() {
@@ -48,9 +65,9 @@ pub(crate) async fn show(client: &Client, args: StatsArgs) -> Result<(), Error> 
             .collect();
         let json = serde_json::to_string_pretty(&rows).expect("stats serialize");
         println!("{json}");
-        return Ok(());
+        return broken.map_or(Ok(()), Err);
     }
-    if all.is_empty() {
+    if all.is_empty() && broken.is_none() {
         println!("no topics yet: nothing has been enqueued or served with this prefix");
         return Ok(());
     }
@@ -100,7 +117,7 @@ pub(crate) async fn show(client: &Client, args: StatsArgs) -> Result<(), Error> 
             h.dead_in_window,
         );
     }
-    Ok(())
+    broken.map_or(Ok(()), Err)
 }
 
 /// The dead-letter window of the `dead_5m` column.

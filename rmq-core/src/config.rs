@@ -16,7 +16,11 @@ use crate::Error;
 #[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Config {
-    /// `redis://[user:pass@]host:port[/db]` or `rediss://...` (feature `tls`).
+    /// `redis://[user:pass@]host:port[/db]`, `rediss://...` (feature
+    /// `tls`), or through Redis Sentinel
+    /// `redis+sentinel://[user:pass@]s1:26379,s2:26379/master[/db]`
+    /// (`rediss+sentinel://` for TLS to the sentinels and the master; the
+    /// credentials are the master's, see `sentinel_password`).
     pub redis_url: String,
     /// Database number; overrides the one in the URL.
     pub redis_db: Option<i64>,
@@ -24,6 +28,12 @@ pub struct Config {
     pub redis_username: Option<String>,
     /// Password; overrides the one in the URL.
     pub redis_password: Option<String>,
+    /// ACL user for the sentinels of a `redis+sentinel://` URL (the user in
+    /// the URL and `redis_username` are the master's).
+    pub sentinel_username: Option<String>,
+    /// Password for the sentinels of a `redis+sentinel://` URL (the password
+    /// in the URL and `redis_password` are the master's).
+    pub sentinel_password: Option<String>,
     /// PEM file of the CA certificate(s) that sign the server's certificate
     /// (`rediss://` only). When set, only these CAs are trusted; when not,
     /// the public web PKI roots are.
@@ -89,6 +99,13 @@ pub struct Config {
     /// which silently deletes queued jobs; a warning is logged at every
     /// connect. Off by default: connecting fails instead.
     pub allow_eviction: bool,
+    /// Replicas that must acknowledge each enqueue (`WAIT`) before it
+    /// returns `Ok`; 0 (the default) does not wait. With fewer
+    /// acknowledgements the enqueue returns [`Error::NotReplicated`]: the
+    /// jobs are on the master, but a failover may lose them.
+    pub min_replicas_acked: u32,
+    /// How long an enqueue waits for `min_replicas_acked` replicas.
+    pub replicas_ack_timeout: Duration,
 }
 
 impl fmt::Debug for Config {
@@ -99,6 +116,8 @@ impl fmt::Debug for Config {
             redis_db,
             redis_username,
             redis_password,
+            sentinel_username,
+            sentinel_password,
             tls_ca_file,
             tls_cert_file,
             tls_key_file,
@@ -125,12 +144,19 @@ impl fmt::Debug for Config {
             shutdown_grace,
             heartbeat_interval,
             allow_eviction,
+            min_replicas_acked,
+            replicas_ack_timeout,
         } = self;
         f.debug_struct("Config")
             .field("redis_url", &crate::broker::mask_password(redis_url))
             .field("redis_db", redis_db)
             .field("redis_username", redis_username)
             .field("redis_password", &redis_password.as_ref().map(|_| "***"))
+            .field("sentinel_username", sentinel_username)
+            .field(
+                "sentinel_password",
+                &sentinel_password.as_ref().map(|_| "***"),
+            )
             .field("tls_ca_file", tls_ca_file)
             .field("tls_cert_file", tls_cert_file)
             .field("tls_key_file", tls_key_file)
@@ -157,6 +183,8 @@ impl fmt::Debug for Config {
             .field("shutdown_grace", shutdown_grace)
             .field("heartbeat_interval", heartbeat_interval)
             .field("allow_eviction", allow_eviction)
+            .field("min_replicas_acked", min_replicas_acked)
+            .field("replicas_ack_timeout", replicas_ack_timeout)
             .finish()
     }
 }
@@ -170,6 +198,8 @@ impl Default for Config {
             redis_db: None,
             redis_username: None,
             redis_password: None,
+            sentinel_username: None,
+            sentinel_password: None,
             tls_ca_file: None,
             tls_cert_file: None,
             tls_key_file: None,
@@ -200,6 +230,8 @@ impl Default for Config {
             shutdown_grace: Duration::from_secs(30),
             heartbeat_interval: Duration::from_secs(5),
             allow_eviction: false,
+            min_replicas_acked: 0,
+            replicas_ack_timeout: Duration::from_secs(1),
         }
     }
 }
@@ -233,14 +265,59 @@ fn secs_env(name: &'static str, option: &'static str) -> Result<Option<Duration>
     }
 }
 
+/// `redis+sentinel://<REDIS_SENTINELS>/<REDIS_SENTINEL_MASTER>` when
+/// `REDIS_SENTINELS` is set (`rediss+sentinel://` with
+/// `REDIS_SENTINEL_TLS=true`).
+fn sentinel_url_from_env() -> Result<Option<String>, Error> {
+    let Some(sentinels) = var("REDIS_SENTINELS") else {
+        if var("REDIS_SENTINEL_MASTER").is_some() {
+            return Err(Error::Config {
+                option: "redis_url",
+                rule: "needs REDIS_SENTINELS (e.g. `s1:26379,s2:26379`) with REDIS_SENTINEL_MASTER"
+                    .to_owned(),
+            });
+        }
+        return Ok(None);
+    };
+    if let Some(url) = var("REDIS_URL") {
+        return Err(Error::Config {
+            option: "redis_url",
+            rule: format!(
+                "is set twice: REDIS_URL=`{}` and REDIS_SENTINELS=`{sentinels}`; set one of them",
+                crate::broker::mask_password(&url)
+            ),
+        });
+    }
+    let master = var("REDIS_SENTINEL_MASTER").ok_or_else(|| Error::Config {
+        option: "redis_url",
+        rule: format!(
+            "needs REDIS_SENTINEL_MASTER (the master name the sentinels monitor) with REDIS_SENTINELS=`{sentinels}`"
+        ),
+    })?;
+    let tls: bool =
+        parse_env("REDIS_SENTINEL_TLS", "redis_url", "`true` or `false`")?.unwrap_or(false);
+    let scheme = if tls {
+        "rediss+sentinel"
+    } else {
+        "redis+sentinel"
+    };
+    Ok(Some(format!(
+        "{scheme}://{}/{}",
+        sentinels.trim(),
+        master.trim()
+    )))
+}
+
 fn parse_secs(raw: &str) -> Result<Duration, ()> {
     let secs: f64 = raw.trim().parse().map_err(|_| ())?;
     Duration::try_from_secs_f64(secs).map_err(|_| ())
 }
 
 impl Config {
-    /// Defaults overridden by the environment: `REDIS_URL`, `REDIS_DB`,
-    /// `REDIS_USERNAME`, `REDIS_PASSWORD`, `REDIS_TLS_CA_FILE`,
+    /// Defaults overridden by the environment: `REDIS_URL` (or
+    /// `REDIS_SENTINELS` + `REDIS_SENTINEL_MASTER`, with
+    /// `REDIS_SENTINEL_TLS`), `REDIS_DB`, `REDIS_USERNAME`, `REDIS_PASSWORD`,
+    /// `REDIS_SENTINEL_USERNAME`, `REDIS_SENTINEL_PASSWORD`, `REDIS_TLS_CA_FILE`,
     /// `REDIS_TLS_CERT_FILE`, `REDIS_TLS_KEY_FILE`, `REDIS_TLS_INSECURE`
     /// and one `MQ_<OPTION>` per option
     /// (durations in seconds, `MQ_RETRY_DELAYS` comma-separated).
@@ -249,6 +326,11 @@ impl Config {
         if let Some(v) = var("REDIS_URL") {
             c.redis_url = v;
         }
+        if let Some(url) = sentinel_url_from_env()? {
+            c.redis_url = url;
+        }
+        c.sentinel_username = var("REDIS_SENTINEL_USERNAME").or(c.sentinel_username);
+        c.sentinel_password = var("REDIS_SENTINEL_PASSWORD").or(c.sentinel_password);
         c.redis_db = parse_env("REDIS_DB", "redis_db", "a database number")?.or(c.redis_db);
         c.redis_username = var("REDIS_USERNAME").or(c.redis_username);
         c.redis_password = var("REDIS_PASSWORD").or(c.redis_password);
@@ -324,6 +406,12 @@ impl Config {
         secs!(dead_letter_max_age, "MQ_DEAD_LETTER_MAX_AGE");
         secs!(shutdown_grace, "MQ_SHUTDOWN_GRACE");
         secs!(heartbeat_interval, "MQ_HEARTBEAT_INTERVAL");
+        num!(
+            min_replicas_acked,
+            "MQ_WAIT_REPLICAS",
+            "a non-negative integer"
+        );
+        secs!(replicas_ack_timeout, "MQ_WAIT_TIMEOUT");
         if let Some(raw) = var("MQ_RETRY_DELAYS") {
             c.retry_delays = raw
                 .split(',')
@@ -348,18 +436,47 @@ impl Config {
                 Err(Error::Config { option, rule })
             }
         }
+        let sentinel = crate::broker::is_sentinel_url(&self.redis_url);
         rule(
             self.redis_url.starts_with("redis://")
                 || self.redis_url.starts_with("rediss://")
                 || self.redis_url.starts_with("redis+unix://")
-                || self.redis_url.starts_with("unix://"),
+                || self.redis_url.starts_with("unix://")
+                || sentinel,
             "redis_url",
             format!(
-                "must start with `redis://` or `rediss://`, e.g. `redis://127.0.0.1:6379/0`; got `{}`",
+                "must start with `redis://`, `rediss://` or `redis+sentinel://`, e.g. `redis://127.0.0.1:6379/0`; got `{}`",
                 crate::broker::mask_password(&self.redis_url)
             ),
         )?;
-        let tls = self.redis_url.starts_with("rediss://");
+        if sentinel {
+            crate::broker::parse_sentinel_url(&self.redis_url)?;
+        }
+        for (option, set) in [
+            ("sentinel_username", self.sentinel_username.is_some()),
+            ("sentinel_password", self.sentinel_password.is_some()),
+        ] {
+            rule(
+                sentinel || !set,
+                option,
+                format!(
+                    "applies to Sentinel deployments only, but redis_url is no `redis+sentinel://` URL: unset it, or use the master's `redis_password`; got `{}`",
+                    crate::broker::mask_password(&self.redis_url)
+                ),
+            )?;
+        }
+        rule(
+            self.min_replicas_acked == 0
+                || (Duration::from_millis(1)..=Duration::from_secs(5))
+                    .contains(&self.replicas_ack_timeout),
+            "replicas_ack_timeout",
+            format!(
+                "must be from 1 ms to 5 s when min_replicas_acked is set (MQ_WAIT_TIMEOUT; a longer wait would run into the 10 s response timeout); got {:?}",
+                self.replicas_ack_timeout
+            ),
+        )?;
+        let tls = self.redis_url.starts_with("rediss://")
+            || self.redis_url.starts_with("rediss+sentinel://");
         for (option, set) in [
             ("tls_ca_file", self.tls_ca_file.is_some()),
             ("tls_cert_file", self.tls_cert_file.is_some()),

@@ -191,6 +191,22 @@ pub enum Error {
         /// What went wrong on the connection.
         reason: String,
     },
+    /// An enqueue succeeded on the master, but fewer replicas than
+    /// `min_replicas_acked` confirmed it within `replicas_ack_timeout`
+    /// (`WAIT`). The jobs ARE enqueued and will run unless the master fails
+    /// before its replicas catch up: then a failover may lose them.
+    #[error("the enqueue on topic `{topic}` is on the master, but only {acked} of the {wanted} replicas required (min_replicas_acked) confirmed it in time: the jobs are enqueued and will run, unless a failover happens before the replicas catch up, which may lose them; do not enqueue them again blindly (use explicit job ids to make a retry safe)")]
+    NotReplicated {
+        /// The topic.
+        topic: String,
+        /// Replicas that acknowledged the write.
+        acked: u32,
+        /// Replicas required.
+        wanted: u32,
+        /// The ids of the jobs of this call, enqueued on the master (those
+        /// of earlier calls of a large batch are confirmed).
+        ids: Vec<crate::JobId>,
+    },
     /// The TLS layer refused the connection: the server's certificate is
     /// not trusted or not valid for the host, the server requires or
     /// refused the client certificate, or the port does not speak TLS.
@@ -374,6 +390,17 @@ impl Error {
             Error::EnqueueUnconfirmed { topic, reason } => Error::EnqueueUnconfirmed {
                 topic: topic.clone(),
                 reason: reason.clone(),
+            },
+            Error::NotReplicated {
+                topic,
+                acked,
+                wanted,
+                ids,
+            } => Error::NotReplicated {
+                topic: topic.clone(),
+                acked: *acked,
+                wanted: *wanted,
+                ids: ids.clone(),
             },
             Error::Connect { url, reason } => Error::Connect {
                 url: url.clone(),

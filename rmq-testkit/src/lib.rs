@@ -26,6 +26,10 @@
 //! ```
 
 pub mod pki;
+mod resp;
+mod sentinel;
+
+pub use sentinel::{SentinelSet, MASTER_NAME};
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -186,11 +190,10 @@ impl RedisServer {
                 .args(["--tls-auth-clients", tls.auth_clients.arg()]);
         }
         cmd.args(&self.options.args);
-        let mut child = cmd
-            .stdin(Stdio::null())
+        cmd.stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
+            .stderr(Stdio::null());
+        let mut child = spawn_guarded(cmd)
             .map_err(|e| format!("cannot run redis-server (is it installed?): {e}"))?;
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
@@ -279,8 +282,52 @@ impl Drop for RedisServer {
     }
 }
 
+/// Spawns `cmd` so that the child is killed (SIGKILL) when this process
+/// ends in any way, even by a signal or a panic that skips `Drop`: the
+/// child asks the kernel for a signal when its parent thread exits, and
+/// every child is started from one thread that lives as long as the
+/// process.
+pub(crate) fn spawn_guarded(cmd: Command) -> std::io::Result<Child> {
+    use std::os::unix::process::CommandExt;
+    use std::sync::mpsc;
+    use std::sync::{Mutex, OnceLock};
+
+    type Request = (Command, mpsc::Sender<std::io::Result<Child>>);
+    static SPAWNER: OnceLock<Mutex<mpsc::Sender<Request>>> = OnceLock::new();
+    let spawner = SPAWNER.get_or_init(|| {
+        let (tx, rx) = mpsc::channel::<Request>();
+        std::thread::Builder::new()
+            .name("rmq-testkit-spawner".to_owned())
+            .spawn(move || {
+                for (mut cmd, reply) in rx {
+                    // SAFETY: `prctl` is async-signal-safe and touches no
+                    // memory of the parent.
+                    unsafe {
+                        cmd.pre_exec(|| {
+                            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                                return Err(std::io::Error::last_os_error());
+                            }
+                            Ok(())
+                        });
+                    }
+                    let _ = reply.send(cmd.spawn());
+                }
+            })
+            .expect("start the spawner thread");
+        Mutex::new(tx)
+    });
+    let (tx, rx) = mpsc::channel();
+    spawner
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .send((cmd, tx))
+        .map_err(|_| std::io::Error::other("the spawner thread is gone"))?;
+    rx.recv()
+        .map_err(|_| std::io::Error::other("the spawner thread is gone"))?
+}
+
 /// Whether a server answers on `port` (a password prompt counts).
-fn ping(port: u16) -> bool {
+pub(crate) fn ping(port: u16) -> bool {
     let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
         return false;
     };

@@ -106,6 +106,23 @@ impl Broker {
                         let _ = reply.send(Ok(id));
                     }
                 }
+                // Enqueued, but not confirmed by enough replicas: each caller
+                // learns the id of its own job.
+                Err(Error::NotReplicated {
+                    topic,
+                    acked,
+                    wanted,
+                    ids,
+                }) => {
+                    for ((_, reply), id) in batch.into_iter().zip(ids) {
+                        let _ = reply.send(Err(Error::NotReplicated {
+                            topic: topic.clone(),
+                            acked,
+                            wanted,
+                            ids: vec![id],
+                        }));
+                    }
+                }
                 Err(error) => {
                     for (_, reply) in batch {
                         let _ = reply.send(Err(error.duplicate()));

@@ -185,7 +185,15 @@ impl Broker {
         // A call that got no reply may still have run: say so, instead of
         // a plain I/O error that reads as "not enqueued".
         let mut handle = self.inner.pool.get("enqueue").await?;
-        let result = invocation.invoke_async(&mut handle.conn).await;
+        let (result, acked) = match self.inner.replicas {
+            None => (invocation.invoke_async(&mut handle.conn).await, None),
+            Some((wanted, timeout_ms)) => {
+                match invoke_and_wait(&mut handle.conn, &invocation, wanted, timeout_ms).await {
+                    Ok((reply, acked)) => (Ok(reply), Some((acked, wanted))),
+                    Err(e) => (Err(e), None),
+                }
+            }
+        };
         let reply: redis::Value = handle.check(result).map_err(|source| {
             if connection::is_connection_error(&source) {
                 Error::EnqueueUnconfirmed {
@@ -196,19 +204,18 @@ impl Broker {
                 Error::redis("enqueue")(source)
             }
         })?;
-        match reply {
+        let ids = match reply {
             redis::Value::Int(last) if explicit => {
                 let _ = last;
-                Ok(jobs
-                    .iter()
+                jobs.iter()
                     .map(|job| JobId::new(job.id.unwrap_or_default()))
-                    .collect())
+                    .collect()
             }
             redis::Value::Int(last) => {
                 let first = last - jobs.len() as i64 + 1;
-                Ok((0..jobs.len() as i64)
+                (0..jobs.len() as i64)
                     .map(|i| JobId::new((first + i).to_string()))
-                    .collect())
+                    .collect()
             }
             other => {
                 let dups: Vec<String> =
@@ -216,10 +223,66 @@ impl Broker {
                         op: "enqueue",
                         detail: format!("unexpected reply of the enqueue script: {e}"),
                     })?;
-                Err(Error::DuplicateJobId {
+                return Err(Error::DuplicateJobId {
                     topic: topic.to_owned(),
                     id: dups.join(", "),
-                })
+                });
+            }
+        };
+        match acked {
+            Some((acked, wanted)) if acked < wanted => Err(Error::NotReplicated {
+                topic: topic.to_owned(),
+                acked,
+                wanted,
+                ids,
+            }),
+            _ => Ok(ids),
+        }
+    }
+}
+
+/// The enqueue script and `WAIT wanted timeout` in one pipeline (one round
+/// trip): the script's reply and how many replicas acknowledged it. A
+/// `NOSCRIPT` loads the script and runs the pipeline again (the script did
+/// not run, so neither is anything written twice).
+async fn invoke_and_wait(
+    conn: &mut redis::aio::MultiplexedConnection,
+    invocation: &redis::ScriptInvocation<'_>,
+    wanted: u32,
+    timeout_ms: u64,
+) -> Result<(redis::Value, u32), redis::RedisError> {
+    let mut pipe = redis::pipe();
+    pipe.ignore_errors()
+        .invoke_script(invocation)
+        .cmd("WAIT")
+        .arg(wanted)
+        .arg(timeout_ms);
+    let mut loaded = false;
+    loop {
+        let mut replies: Vec<redis::Value> = pipe.query_async(conn).await?;
+        let waited = replies.pop();
+        let reply = replies.pop();
+        match reply {
+            Some(redis::Value::ServerError(e)) if e.code() == "NOSCRIPT" && !loaded => {
+                invocation.load_async(conn).await?;
+                loaded = true;
+            }
+            Some(redis::Value::ServerError(e)) => return Err(e.into()),
+            Some(reply) => {
+                let acked = match waited {
+                    Some(redis::Value::Int(n)) => u32::try_from(n).unwrap_or(0),
+                    other => {
+                        tracing::warn!(reply = ?other, "WAIT after an enqueue failed; counting no replica as acknowledged");
+                        0
+                    }
+                };
+                return Ok((reply, acked));
+            }
+            None => {
+                return Err(redis::RedisError::from((
+                    redis::ErrorKind::UnexpectedReturnType,
+                    "no reply to the enqueue script",
+                )))
             }
         }
     }

@@ -23,7 +23,6 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use redis::aio::MultiplexedConnection;
 use redis::{FromRedisValue, ScriptInvocation};
 
 use crate::envelope::Envelope;
@@ -32,8 +31,8 @@ use crate::{scripts, Config, Error};
 
 pub use ack::duration_bucket;
 pub use admin::{Retried, Trimmed, UnreadableEntry};
-pub(crate) use connection::denied;
 pub use connection::{check_server_version, mask_password};
+pub(crate) use connection::{denied, is_sentinel_url, parse_sentinel_url};
 use enqueue::check_times;
 pub use enqueue::{EnqueueSpec, NewJob};
 pub use fail::{FailOutcome, Failure};
@@ -103,7 +102,7 @@ pub struct Broker {
 
 struct Inner {
     pool: connection::Pool,
-    client: redis::Client,
+    deployment: connection::Deployment,
     prefix: String,
     url: String,
     dead_letter: bool,
@@ -112,11 +111,13 @@ struct Inner {
     errors_max: usize,
     errors_max_age: Duration,
     batch_size: usize,
+    /// `WAIT` after each enqueue: replicas and timeout (ms); `None` = off.
+    replicas: Option<(u32, u64)>,
     keys: RwLock<HashMap<String, Arc<TopicKeys>>>,
     /// Topics this process has recorded in the set of known topics.
     recorded: RwLock<HashSet<String>>,
     clock: clock::ServerClock,
-    wait_conn: tokio::sync::Mutex<Option<MultiplexedConnection>>,
+    wait_conn: tokio::sync::Mutex<Option<wait::Dedicated>>,
     coalescer: coalesce::Coalescer,
 }
 
@@ -184,8 +185,8 @@ impl Broker {
     /// Connects: opens the pool, checks the server version (>= 7.0) and its
     /// eviction policy, AUTH, database selection.
     pub async fn connect(config: &Config) -> Result<Broker, Error> {
-        let client = connection::client(config)?;
-        let manager = connection::Manager::new(client.clone());
+        let deployment = connection::Deployment::new(config)?;
+        let manager = connection::Manager::new(deployment.clone());
         let mut first = bb8::ManageConnection::connect(&manager)
             .await
             .map_err(|e| connection::connect_error(config, &e))?;
@@ -210,7 +211,7 @@ impl Broker {
         Ok(Broker {
             inner: Arc::new(Inner {
                 pool,
-                client,
+                deployment,
                 prefix: config.queue_prefix.clone(),
                 url,
                 dead_letter: config.enable_dead_letter,
@@ -219,6 +220,12 @@ impl Broker {
                 errors_max: config.parse_error_max_entries.max(1),
                 errors_max_age: config.parse_error_max_age,
                 batch_size: config.batch_size.max(1),
+                replicas: (config.min_replicas_acked > 0).then(|| {
+                    (
+                        config.min_replicas_acked,
+                        ms(config.replicas_ack_timeout).max(1),
+                    )
+                }),
                 keys: RwLock::default(),
                 recorded: RwLock::default(),
                 clock: clock::ServerClock::new(time.0 * 1000 + time.1 / 1000),
@@ -233,7 +240,7 @@ impl Broker {
     /// that must not depend on another runtime's threads.
     pub async fn sibling(&self) -> Result<Broker, Error> {
         let inner = &self.inner;
-        let manager = connection::Manager::new(inner.client.clone());
+        let manager = connection::Manager::new(inner.deployment.clone());
         let first = bb8::ManageConnection::connect(&manager)
             .await
             .map_err(Error::redis("connecting"))?;
@@ -241,7 +248,7 @@ impl Broker {
         Ok(Broker {
             inner: Arc::new(Inner {
                 pool,
-                client: inner.client.clone(),
+                deployment: inner.deployment.clone(),
                 prefix: inner.prefix.clone(),
                 url: inner.url.clone(),
                 dead_letter: inner.dead_letter,
@@ -250,6 +257,7 @@ impl Broker {
                 errors_max: inner.errors_max,
                 errors_max_age: inner.errors_max_age,
                 batch_size: inner.batch_size,
+                replicas: inner.replicas,
                 keys: RwLock::default(),
                 recorded: RwLock::default(),
                 clock: clock::ServerClock::new(inner.clock.now_ms()),

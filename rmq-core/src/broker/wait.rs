@@ -8,9 +8,16 @@ use redis::aio::MultiplexedConnection;
 use super::{connection, Broker};
 use crate::Error;
 
+/// The dedicated connection of blocking waits, and the deployment's
+/// generation when it was opened.
+pub(super) struct Dedicated {
+    conn: MultiplexedConnection,
+    generation: u64,
+}
+
 /// Clears the waiting connection when dropped before `done` is set.
 struct DropConnUnlessDone<'a> {
-    slot: &'a mut Option<MultiplexedConnection>,
+    slot: &'a mut Option<Dedicated>,
     done: bool,
 }
 
@@ -45,21 +52,31 @@ impl Broker {
             slot: &mut guard,
             done: false,
         };
-        let conn = match slot.slot.as_mut() {
-            Some(conn) => conn,
+        let deployment = &self.inner.deployment;
+        // A connection opened before a master switch goes to the old master.
+        if slot
+            .slot
+            .as_ref()
+            .is_some_and(|d| d.generation != deployment.generation())
+        {
+            *slot.slot = None;
+        }
+        let dedicated = match slot.slot.as_mut() {
+            Some(dedicated) => dedicated,
             None => {
                 let config = redis::AsyncConnectionConfig::new()
                     .set_connection_timeout(Some(connection::CONNECT_TIMEOUT))
                     .set_response_timeout(None);
-                let conn = self
-                    .inner
-                    .client
-                    .get_multiplexed_async_connection_with_config(&config)
+                let generation = deployment.generation();
+                let conn = deployment
+                    .connect(&config)
                     .await
                     .map_err(Error::redis("wait"))?;
-                slot.slot.insert(conn)
+                slot.slot.insert(Dedicated { conn, generation })
             }
         };
+        let generation = dedicated.generation;
+        let conn = &mut dedicated.conn;
         let mut cmd = redis::cmd("BLPOP");
         for topic in topics {
             cmd.arg(&self.keys(topic).wake);
@@ -67,11 +84,15 @@ impl Broker {
         // BLPOP takes seconds with decimals; 0 would block for ever.
         cmd.arg(format!("{:.3}", timeout.as_secs_f64().max(0.001)));
         let watchdog = timeout + WAIT_SLACK;
-        let answer = tokio::time::timeout(
-            watchdog,
-            cmd.query_async::<Option<(Vec<u8>, Vec<u8>)>>(conn),
-        )
-        .await;
+        let answer = tokio::select! {
+            answer = tokio::time::timeout(
+                watchdog,
+                cmd.query_async::<Option<(Vec<u8>, Vec<u8>)>>(conn),
+            ) => answer,
+            // A master switch: the guard drops the connection to the old
+            // master, and the caller looks again (on the new one).
+            () = deployment.switched_since(generation) => return Ok(false),
+        };
         // On an error the guard drops the connection; the next wait opens a
         // new one.
         match answer {

@@ -1,6 +1,15 @@
 //! Connections: a bb8 pool of multiplexed connections that notices broken
-//! ones, the dedicated connection of blocking waits, and the checks made at
-//! connect time (URL, credentials, server version).
+//! ones, the checks made at connect time (URL, credentials, server
+//! version) and the classification of errors, shared by every deployment.
+//! A [`Deployment`], chosen by the URL, opens each connection: to the one
+//! server (`standalone`), or to the master the sentinels name (`sentinel`).
+
+mod sentinel;
+mod standalone;
+#[cfg(feature = "tls")]
+mod tls;
+
+pub(crate) use sentinel::{is_sentinel_url, parse as parse_sentinel_url};
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -88,264 +97,72 @@ pub(super) fn is_connection_error(error: &RedisError) -> bool {
         || error.is_unrecoverable_error()
 }
 
-/// The `redis::Client` for `config`, with the database and credential
-/// overrides and the TLS settings applied.
-pub(super) fn client(config: &Config) -> Result<redis::Client, Error> {
-    let masked = mask_password(&config.redis_url);
-    let password_hint = if config.redis_url.contains('@') {
-        " (a password in the URL must be percent-encoded: `/` as %2F, `#` as %23, `?` as %3F, `@` as %40, `:` as %3A; or set REDIS_PASSWORD instead)"
-    } else {
-        ""
-    };
-    let bad_url = |e: RedisError| {
-        Error::Config {
-        option: "redis_url",
-        rule: format!(
-            "is not a valid Redis URL ({e}); expected `redis://[user:password@]host:port[/db]`{}{password_hint}; got `{masked}`",
-            if cfg!(feature = "tls") { " or `rediss://...`" } else { "" }
-        ),
-    }
-    };
-    let tls = config.redis_url.starts_with("rediss://");
-    if tls && !cfg!(feature = "tls") {
-        return Err(Error::Config {
-            option: "redis_url",
-            rule: format!(
-                "uses TLS (`rediss://`), but this build of rmq has no TLS support: enable the `tls` feature; got `{masked}`"
-            ),
-        });
-    }
-    let client = redis::Client::open(config.redis_url.as_str()).map_err(bad_url)?;
-    let info = client.get_connection_info().clone();
-    let mut redis = info.redis_settings().clone();
-    if let Some(db) = config.redis_db {
-        redis = redis.set_db(db);
-    }
-    if let Some(user) = &config.redis_username {
-        redis = redis.set_username(user);
-    }
-    if let Some(password) = &config.redis_password {
-        redis = redis.set_password(password);
-    }
-    let info = info.set_redis_settings(redis);
-    #[cfg(feature = "tls")]
-    if tls {
-        return tls::client(config, info, &masked);
-    }
-    redis::Client::open(info).map_err(bad_url)
+/// Whether `error` says the connection goes to a node that cannot serve
+/// rmq now: a replica (`READONLY`, a demoted master), a replica cut off
+/// from its master (`MASTERDOWN`), or a node loading its data set
+/// (`LOADING`). The command did not run; the connection is replaced, and
+/// the new one goes to the current master.
+pub(super) fn is_wrong_node(error: &RedisError) -> bool {
+    matches!(
+        error.kind(),
+        ErrorKind::Server(
+            ServerErrorKind::ReadOnly | ServerErrorKind::MasterDown | ServerErrorKind::BusyLoading
+        )
+    ) || matches!(error.code(), Some("READONLY" | "MASTERDOWN" | "LOADING"))
 }
 
-/// TLS: the crypto provider, the certificate files and the insecure opt-in.
-#[cfg(feature = "tls")]
-mod tls {
-    use std::path::Path;
-    use std::sync::Once;
+/// How connections are opened: chosen by the URL's scheme.
+#[derive(Clone)]
+pub(super) enum Deployment {
+    /// `redis://`, `rediss://`, unix sockets: one server.
+    Standalone(Arc<standalone::Standalone>),
+    /// `redis+sentinel://`, `rediss+sentinel://`: the master the sentinels
+    /// name, followed across failovers.
+    Sentinel(Arc<sentinel::Sentinel>),
+}
 
-    use redis::{ClientTlsConfig, ConnectionAddr, ConnectionInfo, TlsCertificates};
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-
-    use crate::{Config, Error};
-
-    /// Installs rustls' *ring* provider as the process default, unless the
-    /// application installed one already. rustls panics at the first TLS
-    /// connection when no default is installed and more than one provider
-    /// (or none) is compiled in.
-    pub(super) fn install_crypto_provider() {
-        static INSTALL: Once = Once::new();
-        INSTALL.call_once(|| {
-            if rustls::crypto::CryptoProvider::get_default().is_none() {
-                // An `Err` means another thread installed one meanwhile.
-                let _ = rustls::crypto::ring::default_provider().install_default();
-            }
-        });
-    }
-
-    pub(super) fn client(
-        config: &Config,
-        info: ConnectionInfo,
-        masked: &str,
-    ) -> Result<redis::Client, Error> {
-        install_crypto_provider();
-        let mut info = info;
-        if let ConnectionAddr::TcpTls {
-            host,
-            port,
-            insecure,
-            tls_params,
-        } = info.addr().clone()
-        {
-            let insecure = insecure || config.tls_insecure;
-            if insecure {
-                tracing::warn!(
-                    url = %masked,
-                    "TLS certificate checks are off (`tls_insecure` / REDIS_TLS_INSECURE or `#insecure` in the URL): \
-                     the server is not authenticated, so anyone on the network path can read and change the traffic; \
-                     use this for tests only, and `tls_ca_file` to trust a private CA"
-                );
-            }
-            info = info.set_addr(ConnectionAddr::TcpTls {
-                host,
-                port,
-                insecure,
-                tls_params,
-            });
-        }
-        let root_cert = match &config.tls_ca_file {
-            Some(path) => Some(read_certificates("tls_ca_file", "REDIS_TLS_CA_FILE", path)?),
-            None => None,
-        };
-        let client_tls = match (&config.tls_cert_file, &config.tls_key_file) {
-            (Some(cert), Some(key)) => Some(ClientTlsConfig {
-                client_cert: read_certificates("tls_cert_file", "REDIS_TLS_CERT_FILE", cert)?,
-                client_key: read_key(key)?,
-            }),
-            // `Config::validate` rejects one without the other.
-            _ => None,
-        };
-        let built = if root_cert.is_none() && client_tls.is_none() {
-            redis::Client::open(info)
+impl Deployment {
+    /// The deployment for `config` (no I/O; a Sentinel deployment starts
+    /// following `+switch-master` on the current runtime).
+    pub(super) fn new(config: &Config) -> Result<Deployment, Error> {
+        if is_sentinel_url(&config.redis_url) {
+            Ok(Deployment::Sentinel(Arc::new(sentinel::Sentinel::new(
+                config,
+            )?)))
         } else {
-            redis::Client::build_with_tls(
-                info,
-                TlsCertificates {
-                    client_tls,
-                    root_cert,
-                },
-            )
-        };
-        built.map_err(|e| Error::Config {
-            option: "redis_url",
-            rule: format!("cannot be used with the TLS settings ({e}); got `{masked}`"),
-        })
-    }
-
-    fn read(option: &'static str, env: &str, path: &Path) -> Result<Vec<u8>, Error> {
-        std::fs::read(path).map_err(|e| Error::Config {
-            option,
-            rule: format!(
-                "must name a readable PEM file ({env}); cannot read `{}`: {e}",
-                path.display()
-            ),
-        })
-    }
-
-    /// The bytes of a PEM file holding at least one certificate.
-    fn read_certificates(option: &'static str, env: &str, path: &Path) -> Result<Vec<u8>, Error> {
-        let pem = read(option, env, path)?;
-        let mut count = 0;
-        for cert in CertificateDer::pem_slice_iter(&pem) {
-            cert.map_err(|e| Error::Config {
-                option,
-                rule: format!(
-                    "must be a PEM file of certificates ({env}); `{}` does not parse: {e}",
-                    path.display()
-                ),
-            })?;
-            count += 1;
+            Ok(Deployment::Standalone(Arc::new(
+                standalone::Standalone::new(config)?,
+            )))
         }
-        if count == 0 {
-            return Err(Error::Config {
-                option,
-                rule: format!(
-                    "must be a PEM file of certificates ({env}); `{}` holds no `-----BEGIN CERTIFICATE-----` block",
-                    path.display()
-                ),
-            });
-        }
-        Ok(pem)
     }
 
-    /// The bytes of a PEM file holding a private key. Parse errors are not
-    /// quoted: they could echo key material.
-    fn read_key(path: &Path) -> Result<Vec<u8>, Error> {
-        let pem = read("tls_key_file", "REDIS_TLS_KEY_FILE", path)?;
-        if PrivateKeyDer::from_pem_slice(&pem).is_err() {
-            return Err(Error::Config {
-                option: "tls_key_file",
-                rule: format!(
-                    "must be a PEM file holding the client certificate's private key (PKCS#8, PKCS#1 or SEC1; REDIS_TLS_KEY_FILE); `{}` holds none",
-                    path.display()
-                ),
-            });
+    /// Opens a connection to the node that serves rmq now.
+    pub(super) async fn connect(
+        &self,
+        config: &AsyncConnectionConfig,
+    ) -> Result<MultiplexedConnection, RedisError> {
+        match self {
+            Deployment::Standalone(standalone) => standalone.connect(config).await,
+            Deployment::Sentinel(sentinel) => sentinel.connect(config).await,
         }
-        Ok(pem)
     }
 
-    /// What went wrong in the TLS layer, and what to change, if `error`
-    /// comes from it.
-    pub(super) fn problem(config: &Config, error: &redis::RedisError) -> Option<String> {
-        use rustls::{AlertDescription as Alert, CertificateError as Cert};
-
-        let tls_error = rustls_error(error)?;
-        let text = tls_error.to_string();
-        let ca = match &config.tls_ca_file {
-            Some(path) => format!("the CA in tls_ca_file (`{}`)", path.display()),
-            None => "the public web PKI roots (no tls_ca_file is set)".to_owned(),
-        };
-        let client_cert = config.tls_cert_file.is_some();
-        Some(match tls_error {
-            rustls::Error::InvalidCertificate(cert) => match cert {
-                Cert::UnknownIssuer | Cert::BadSignature => format!(
-                    "the server's certificate is not signed by a trusted CA ({text}): this client trusts {ca}; \
-                     set tls_ca_file / REDIS_TLS_CA_FILE to the PEM of the CA that signed the server's certificate"
-                ),
-                Cert::NotValidForName | Cert::NotValidForNameContext { .. } => format!(
-                    "the server's certificate is not valid for the host name in redis_url ({text}): \
-                     connect by a name the certificate lists, or have the certificate issued for this name"
-                ),
-                Cert::Expired | Cert::ExpiredContext { .. } | Cert::NotValidYet | Cert::NotValidYetContext { .. } => format!(
-                    "the server's certificate is outside its validity period ({text}): renew it, or check this machine's clock"
-                ),
-                _ => format!("the server's certificate was refused ({text}); check the server's certificate and tls_ca_file"),
-            },
-            rustls::Error::AlertReceived(Alert::CertificateRequired) => format!(
-                "the server requires a client certificate (mutual TLS) ({text}): set tls_cert_file / REDIS_TLS_CERT_FILE and tls_key_file / REDIS_TLS_KEY_FILE"
-            ),
-            rustls::Error::AlertReceived(
-                Alert::BadCertificate
-                | Alert::UnknownCA
-                | Alert::CertificateUnknown
-                | Alert::CertificateExpired
-                | Alert::CertificateRevoked
-                | Alert::UnsupportedCertificate
-                | Alert::AccessDenied
-                | Alert::HandshakeFailure,
-            ) if client_cert => format!(
-                "the server refused the client certificate ({text}): check that tls_cert_file is signed by a CA the server trusts (its tls-ca-cert-file) and is valid"
-            ),
-            rustls::Error::AlertReceived(_) if !client_cert => format!(
-                "the server ended the TLS handshake ({text}); if it requires a client certificate (`tls-auth-clients yes`), set tls_cert_file and tls_key_file"
-            ),
-            rustls::Error::InvalidMessage(_)
-            | rustls::Error::InappropriateMessage { .. }
-            | rustls::Error::InappropriateHandshakeMessage { .. } => format!(
-                "the server did not answer in TLS ({text}): is the port in redis_url a TLS port? a plain port needs `redis://`"
-            ),
-            _ => format!("the TLS handshake failed ({text}); check the server's TLS settings and tls_* options"),
-        })
+    /// Changes when connections made before must no longer be used (a
+    /// master switch); always 0 for a standalone server.
+    pub(super) fn generation(&self) -> u64 {
+        match self {
+            Deployment::Standalone(_) => 0,
+            Deployment::Sentinel(sentinel) => sentinel.generation(),
+        }
     }
 
-    /// The rustls error inside a redis error: directly, or in the I/O error
-    /// a TLS stream reports.
-    fn rustls_error(error: &redis::RedisError) -> Option<&rustls::Error> {
-        use std::error::Error as StdError;
-        use std::sync::Arc;
-
-        let source = StdError::source(error)?;
-        // redis keeps its inner error in an `Arc`.
-        let inner: &(dyn StdError + 'static) =
-            match source.downcast_ref::<Arc<dyn StdError + Send + Sync>>() {
-                Some(arc) => &**arc,
-                None => source,
-            };
-        if let Some(tls) = inner.downcast_ref::<rustls::Error>() {
-            return Some(tls);
+    /// Resolves once the generation is no longer `generation` (never, for
+    /// a standalone server).
+    pub(super) async fn switched_since(&self, generation: u64) {
+        match self {
+            Deployment::Standalone(_) => std::future::pending().await,
+            Deployment::Sentinel(sentinel) => sentinel.switched_since(generation).await,
         }
-        inner
-            .downcast_ref::<std::io::Error>()?
-            .get_ref()?
-            .downcast_ref::<rustls::Error>()
     }
 }
 
@@ -354,6 +171,11 @@ fn user_name(config: &Config) -> String {
     config
         .redis_username
         .clone()
+        .or_else(|| {
+            parse_sentinel_url(&config.redis_url)
+                .ok()
+                .and_then(|url| url.username)
+        })
         .or_else(|| {
             redis::Client::open(config.redis_url.as_str())
                 .ok()
@@ -440,6 +262,12 @@ pub(super) fn connect_error(config: &Config, error: &RedisError) -> Error {
     if error.kind() == ErrorKind::Server(ServerErrorKind::NoPerm) {
         return permission_error(config, url, error);
     }
+    if error.kind() == ErrorKind::AuthenticationFailed && text.contains("sentinel") {
+        return rejected(text);
+    }
+    if error.kind() == ErrorKind::MasterNameNotFoundBySentinel {
+        return rejected(text);
+    }
     if error.kind() == ErrorKind::AuthenticationFailed
         || error.code() == Some("WRONGPASS")
         || lower.contains("invalid password")
@@ -486,6 +314,8 @@ pub(super) fn connect_error(config: &Config, error: &RedisError) -> Error {
 pub(super) struct Conn {
     pub(super) inner: MultiplexedConnection,
     pub(super) broken: Arc<AtomicBool>,
+    /// The deployment's generation when the connection was opened.
+    generation: u64,
 }
 
 /// A connection checked out for one operation (the pool slot is already
@@ -497,10 +327,11 @@ pub(super) struct Handle {
 
 impl Handle {
     /// Marks the connection broken if `result` failed at the connection
-    /// level, so the pool replaces it.
+    /// level or came from a node that cannot serve (a replica, a loading
+    /// node), so the pool replaces it.
     pub(super) fn check<T>(&self, result: Result<T, RedisError>) -> Result<T, RedisError> {
         if let Err(e) = &result {
-            if is_connection_error(e) {
+            if is_connection_error(e) || is_wrong_node(e) {
                 self.broken.store(true, Ordering::Relaxed);
             }
         }
@@ -508,18 +339,19 @@ impl Handle {
     }
 }
 
-/// bb8 manager over `redis::Client`: no PING per checkout, and connections
-/// that failed at the connection level are reported broken.
+/// bb8 manager over a [`Deployment`]: no PING per checkout, and
+/// connections that failed at the connection level, or were opened before
+/// a master switch, are reported broken.
 pub(super) struct Manager {
-    client: redis::Client,
+    deployment: Deployment,
     config: AsyncConnectionConfig,
     last_error: Arc<Mutex<Option<String>>>,
 }
 
 impl Manager {
-    pub(super) fn new(client: redis::Client) -> Manager {
+    pub(super) fn new(deployment: Deployment) -> Manager {
         Manager {
-            client,
+            deployment,
             config: AsyncConnectionConfig::new()
                 .set_connection_timeout(Some(CONNECT_TIMEOUT))
                 .set_response_timeout(Some(RESPONSE_TIMEOUT)),
@@ -533,14 +365,13 @@ impl bb8::ManageConnection for Manager {
     type Error = RedisError;
 
     async fn connect(&self) -> Result<Conn, RedisError> {
-        match self
-            .client
-            .get_multiplexed_async_connection_with_config(&self.config)
-            .await
-        {
+        // Read before connecting: a switch meanwhile retires the connection.
+        let generation = self.deployment.generation();
+        match self.deployment.connect(&self.config).await {
             Ok(inner) => Ok(Conn {
                 inner,
                 broken: Arc::default(),
+                generation,
             }),
             Err(e) => {
                 if let Ok(mut last) = self.last_error.lock() {
@@ -563,13 +394,14 @@ impl bb8::ManageConnection for Manager {
     }
 
     fn has_broken(&self, conn: &mut Conn) -> bool {
-        conn.broken.load(Ordering::Relaxed)
+        conn.broken.load(Ordering::Relaxed) || conn.generation != self.deployment.generation()
     }
 }
 
 /// The pool and what it needs to explain its failures.
 pub(super) struct Pool {
     pool: bb8::Pool<Manager>,
+    deployment: Deployment,
     last_error: Arc<Mutex<Option<String>>>,
     url: String,
 }
@@ -578,6 +410,7 @@ impl Pool {
     /// Builds the pool around `first`, an already checked connection.
     pub(super) fn new(manager: Manager, size: u32, first: Conn, url: String) -> Pool {
         let last_error = manager.last_error.clone();
+        let deployment = manager.deployment.clone();
         let pool = bb8::Pool::builder()
             .max_size(size.max(1))
             .test_on_check_out(false)
@@ -587,6 +420,7 @@ impl Pool {
         let _ = pool.add(first);
         Pool {
             pool,
+            deployment,
             last_error,
             url,
         }
@@ -598,7 +432,9 @@ impl Pool {
         let max = self.pool.state().connections as usize + 2;
         for _ in 0..max {
             let guard = self.pool.get().await.map_err(|e| self.pool_error(op, e))?;
-            if guard.broken.load(Ordering::Relaxed) {
+            if guard.broken.load(Ordering::Relaxed)
+                || guard.generation != self.deployment.generation()
+            {
                 // Dropping the guard hands it back; `has_broken` evicts it.
                 continue;
             }

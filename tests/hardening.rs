@@ -240,3 +240,54 @@ async fn a_worker_starts_on_a_full_redis_and_drains_it() {
         (50, 0)
     );
 }
+
+// ---------------------------------------------------------------------------
+// Prefetch
+
+#[rmq::task(topic = "slow")]
+async fn slow_job(
+    n: u32,
+    gate: State<tokio::sync::Semaphore>,
+    probe: State<Probe<u32>>,
+) -> Result<(), TaskError> {
+    probe.record(n);
+    // Held until the test lets it finish.
+    let _ = gate.acquire().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_handlers_keep_the_prefetch_at_task_queue_size() {
+    // Prefetch grows only for handlers that start jobs fast; these hang.
+    let env = Env::with(|c| {
+        c.max_workers = 2;
+        c.task_queue_size = 3;
+    })
+    .await;
+    env.client
+        .enqueue_many((0..300).map(|n| SlowJob { n }))
+        .await
+        .unwrap();
+    let probe = Probe::<u32>::new();
+    let gate = tokio::sync::Semaphore::new(0);
+    let worker = Worker::builder(env.second_client().await)
+        .task::<SlowJob>()
+        .state(gate)
+        .state(probe.clone())
+        .build()
+        .unwrap();
+    let stop = probe.reached(2);
+    let running = tokio::spawn(worker.run_until(async move {
+        stop.await;
+        std::future::pending::<()>().await
+    }));
+    probe.wait(|r| r.len() >= 2).await;
+    // Whatever the governor does over a few of its ticks, the worker never
+    // holds more than its handlers plus `task_queue_size`.
+    for _ in 0..10 {
+        let stats = env.stats("slow").await;
+        assert!(stats.processing <= 5, "{} jobs held", stats.processing);
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    running.abort();
+}

@@ -47,7 +47,9 @@ struct Args {
     #[arg(long, default_value_t = 1)]
     runs: usize,
     /// Scenarios to run (default: all): ping, enqueue, enqueue16, bulk,
-    /// memory, processing, pickup, delayed, backlog.
+    /// memory, processing, processing_defaults (the seed's
+    /// `task_queue_size`, whatever `--queue-size` says), pickup, delayed,
+    /// backlog.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     #[command(subcommand)]
@@ -165,6 +167,11 @@ async fn run(args: Args) {
         "processing",
         per_s,
         scenarios::processing(&setup, n * 5, 0).await
+    );
+    scenario!(
+        "processing_defaults",
+        per_s,
+        scenarios::processing_defaults(&setup, n * 5).await
     );
     scenario!("pickup", p99, scenarios::pickup(&setup, 1000, 5).await);
     scenario!("delayed", p99, scenarios::delayed(&setup, 2000).await);

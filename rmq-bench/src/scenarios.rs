@@ -219,6 +219,18 @@ pub(crate) async fn processing(setup: &Setup, n: u64, backlog: u64) -> Record {
     r
 }
 
+/// `processing` with the default `task_queue_size`, as a user who tunes
+/// nothing gets it.
+pub(crate) async fn processing_defaults(setup: &Setup, n: u64) -> Record {
+    let defaults = Setup {
+        queue_size: Config::default().task_queue_size,
+        ..setup.clone()
+    };
+    let mut record = processing(&defaults, n, 0).await;
+    record.scenario = "processing_defaults".to_owned();
+    record
+}
+
 /// The body of `worker-proc`: run a worker until `count` no-op jobs ran.
 pub(crate) async fn worker_process(setup: &Setup, count: u64) {
     tasks::reset(count);

@@ -55,7 +55,9 @@ pub struct Config {
     pub connection_pool_size: u32,
     /// Handlers a worker runs at once.
     pub max_workers: usize,
-    /// Jobs a worker fetches ahead of its free handlers.
+    /// Jobs a worker fetches ahead of its free handlers, at least: while
+    /// handlers start jobs fast, it fetches up to `2 * batch_size` ahead,
+    /// about 100 ms of work.
     pub task_queue_size: usize,
     /// Default time a job may wait before it starts (0 = forever).
     pub message_ttl: Duration,

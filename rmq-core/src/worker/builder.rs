@@ -128,6 +128,7 @@ impl WorkerBuilder {
                 held: Held::default(),
                 metrics: Arc::new(Metrics::default()),
                 fatal: Default::default(),
+                starts: Default::default(),
                 lifecycle: Lifecycle::new(),
             }),
         })

@@ -57,6 +57,8 @@ async fn fetch_loop(
     mut first: usize,
 ) {
     let config = &shared.config;
+    // Relative to the smallest capacity (the prefetch governor may park the
+    // permits above it), so a fetch never waits for permits that are parked.
     let capacity = config.max_workers + config.task_queue_size;
     let watermark = config.batch_size.min(capacity.div_ceil(2)).max(1);
     let names = shared.topic_names();

@@ -21,6 +21,7 @@ mod held;
 mod lease;
 mod metrics;
 mod monitor;
+mod prefetch;
 mod runner;
 mod shutdown;
 
@@ -57,6 +58,8 @@ struct Shared {
     held: held::Held,
     metrics: Arc<metrics::Metrics>,
     fatal: fatal::Fatal,
+    /// Jobs started, for the prefetch governor.
+    starts: Arc<prefetch::Starts>,
     lifecycle: heartbeat::Lifecycle,
 }
 
@@ -148,9 +151,17 @@ impl Worker {
             .map_err(|e| crate::broker::denied(&shared.config, &e).unwrap_or(e))?;
 
         let token = CancellationToken::new();
-        let capacity = shared.config.max_workers + shared.config.task_queue_size;
+        let capacity = prefetch::max_held(&shared.config);
         let permits = Arc::new(Semaphore::new(capacity));
         let (job_tx, job_rx) = async_channel::bounded::<Job>(capacity);
+        let parked = prefetch::park(&shared.config, &permits);
+        let governor = tokio::spawn(prefetch::govern(
+            shared.config.clone(),
+            Arc::clone(&permits),
+            parked,
+            Arc::clone(&shared.starts),
+            token.clone(),
+        ));
         let (done_tx, done_rx) = async_channel::unbounded();
 
         let mut runners = JoinSet::new();
@@ -211,6 +222,7 @@ impl Worker {
         tracing::info!("shutting down: no new jobs are fetched");
         token.cancel();
         let _ = dispatcher.await;
+        let _ = governor.await;
         let grace = shared.config.shutdown_grace;
         if tokio::time::timeout(grace, async {
             while runners.join_next().await.is_some() {}

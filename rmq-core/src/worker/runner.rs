@@ -40,6 +40,7 @@ pub(super) async fn run(
             permits.add_permits(1);
             continue;
         }
+        shared.starts.add();
         let topic = &shared.topics[job.topic];
         let context = job.envelope.context(&topic.name);
         let span = tracing::info_span!(

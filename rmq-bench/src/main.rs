@@ -36,6 +36,9 @@ struct Args {
     /// Jobs fetched ahead of free handlers.
     #[arg(long, default_value_t = 512)]
     queue_size: usize,
+    /// Pooled Redis connections of the bench's client and worker.
+    #[arg(long, global = true, default_value_t = 4)]
+    pool: u32,
     /// Jobs per fetch/ack script call and per bulk enqueue.
     #[arg(long, default_value_t = 100)]
     batch: usize,
@@ -104,6 +107,7 @@ async fn run(args: Args) {
             queue_size,
             batch,
             threads: args.threads,
+            pool: args.pool,
         };
         scenarios::worker_process(&setup, count).await;
         return;
@@ -127,6 +131,7 @@ async fn run(args: Args) {
         queue_size: args.queue_size,
         batch: args.batch,
         threads: args.threads,
+        pool: args.pool,
     };
     let wanted = |name: &str| args.only.is_empty() || args.only.iter().any(|o| o == name);
     let n = args.n;

@@ -20,6 +20,7 @@ pub(crate) struct Setup {
     pub(crate) queue_size: usize,
     pub(crate) batch: usize,
     pub(crate) threads: usize,
+    pub(crate) pool: u32,
 }
 
 impl Setup {
@@ -29,7 +30,7 @@ impl Setup {
         config.max_workers = self.concurrency;
         config.task_queue_size = self.queue_size;
         config.batch_size = self.batch;
-        config.connection_pool_size = 4;
+        config.connection_pool_size = self.pool;
         config
     }
 
@@ -192,6 +193,7 @@ pub(crate) async fn processing(setup: &Setup, n: u64, backlog: u64) -> Record {
         .args(["--queue-size", &setup.queue_size.to_string()])
         .args(["--batch", &setup.batch.to_string()])
         .args(["--threads", &setup.threads.to_string()])
+        .args(["--pool", &setup.pool.to_string()])
         .stdout(Stdio::piped())
         .spawn()
         .expect("spawn worker process");

@@ -207,7 +207,7 @@ impl Default for Config {
             tls_key_file: None,
             tls_insecure: false,
             queue_prefix: String::new(),
-            connection_pool_size: 20,
+            connection_pool_size: 4,
             max_workers: 5,
             task_queue_size: 8,
             message_ttl: DAY,

@@ -51,8 +51,8 @@ struct Args {
     runs: usize,
     /// Scenarios to run (default: all): ping, enqueue, enqueue16, bulk,
     /// memory, processing, processing_defaults (the seed's
-    /// `task_queue_size`, whatever `--queue-size` says), pickup, delayed,
-    /// backlog.
+    /// `task_queue_size`, whatever `--queue-size` says), processes (1, 2
+    /// and 4 worker processes on one Redis), pickup, delayed, backlog.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     #[command(subcommand)]
@@ -178,6 +178,18 @@ async fn run(args: Args) {
         per_s,
         scenarios::processing_defaults(&setup, n * 5).await
     );
+    if wanted("processes") {
+        for procs in [1, 2, 4] {
+            eprintln!("running {procs} worker processes ({} run(s))", args.runs);
+            let mut runs = Vec::new();
+            for _ in 0..args.runs {
+                runs.push(scenarios::processing_procs(&setup, n * 5, procs).await);
+            }
+            let record = median(runs, per_s);
+            report::print_row(&record);
+            all.push(record);
+        }
+    }
     scenario!("pickup", p99, scenarios::pickup(&setup, 1000, 5).await);
     scenario!("delayed", p99, scenarios::delayed(&setup, 2000).await);
     if wanted("backlog") {

@@ -233,18 +233,92 @@ pub(crate) async fn processing_defaults(setup: &Setup, n: u64) -> Record {
     record
 }
 
-/// The body of `worker-proc`: run a worker until `count` no-op jobs ran.
+/// `procs` worker processes drain `n` jobs together; throughput from the
+/// first job's start in any of them to the last job's end in any.
+pub(crate) async fn processing_procs(setup: &Setup, n: u64, procs: usize) -> Record {
+    let conn = fresh(setup).await;
+    let client = setup.client().await;
+    eprintln!("  queueing {n} jobs");
+    prefill(&client, n, 1000).await;
+    let broker = client.broker().expect("a Redis client").clone();
+    let meter = Meter::start(conn).await;
+    let exe = std::env::current_exe().expect("own path");
+    let mut children = Vec::new();
+    for _ in 0..procs {
+        let child = tokio::process::Command::new(&exe)
+            .args(["worker-proc", "--redis-url", &setup.url, "--count", "0"])
+            .args(["--concurrency", &setup.concurrency.to_string()])
+            .args(["--queue-size", &setup.queue_size.to_string()])
+            .args(["--batch", &setup.batch.to_string()])
+            .args(["--threads", &setup.threads.to_string()])
+            .args(["--pool", &setup.pool.to_string()])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn worker process");
+        children.push(child);
+    }
+    while broker.counter("bench_noop", "completed").await.unwrap_or(0) < n {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let (mut first, mut last, mut rss) = (u64::MAX, 0u64, 0.0f64);
+    for mut child in children {
+        if let Some(pid) = child.id() {
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status();
+        }
+        let stdout = child.stdout.take().expect("piped stdout");
+        let line = tokio::io::BufReader::new(stdout)
+            .lines()
+            .next_line()
+            .await
+            .ok()
+            .flatten()
+            .expect("worker process reports");
+        let _ = child.wait().await;
+        let report: serde_json::Value = serde_json::from_str(&line).expect("report is JSON");
+        if let (Some(f), Some(l)) = (report["first_ns"].as_u64(), report["last_ns"].as_u64()) {
+            if f > 0 {
+                first = first.min(f);
+                last = last.max(l);
+            }
+        }
+        rss = rss.max(report["rss_mb"].as_f64().unwrap_or(0.0));
+    }
+    let mut r = Record::new(format!("processing_procs_{procs}"), n, setup.concurrency);
+    r.per_s = Some(n as f64 / (last.saturating_sub(first) as f64 / 1e9));
+    r.rss_mb = Some(rss);
+    meter.finish(n, &mut r).await;
+    r
+}
+
+/// The body of `worker-proc`: run a worker until `count` no-op jobs ran,
+/// or, with `count` 0, until SIGTERM.
 pub(crate) async fn worker_process(setup: &Setup, count: u64) {
-    tasks::reset(count);
+    tasks::reset(if count == 0 { u64::MAX } else { count });
     let client = setup.client().await;
     let worker = rmq::Worker::builder(client)
         .task::<Noop>()
         .build()
         .expect("worker builds");
-    worker
-        .run_until(tasks::DONE.notified())
-        .await
-        .expect("worker runs");
+    let run = if count == 0 {
+        worker.run().await
+    } else {
+        worker.run_until(tasks::DONE.notified()).await
+    };
+    run.expect("worker runs");
+    if count == 0 {
+        let ordering = std::sync::atomic::Ordering::Acquire;
+        println!(
+            "{}",
+            serde_json::json!({
+                "first_ns": tasks::FIRST_NS.load(ordering),
+                "last_ns": tasks::LAST_NS.load(ordering),
+                "rss_mb": peak_rss_mb(),
+            })
+        );
+        return;
+    }
     let end = tasks::now_ns();
     let first = tasks::FIRST_NS.load(std::sync::atomic::Ordering::Acquire);
     let elapsed = (end - first) as f64 / 1e9;

@@ -12,6 +12,8 @@ pub(crate) static TARGET: AtomicU64 = AtomicU64::new(u64::MAX);
 pub(crate) static DONE: Notify = Notify::const_new();
 /// Nanoseconds since the epoch when the first job of a run started.
 pub(crate) static FIRST_NS: AtomicU64 = AtomicU64::new(0);
+/// Nanoseconds since the epoch when the latest job of a run ran.
+pub(crate) static LAST_NS: AtomicU64 = AtomicU64::new(0);
 /// Latencies (ns) recorded by `timed`.
 pub(crate) static LATENCIES: Mutex<Vec<u64>> = Mutex::new(Vec::new());
 
@@ -30,9 +32,11 @@ pub(crate) fn reset(target: u64) {
 
 fn count_one() {
     let ran = RAN.fetch_add(1, Ordering::AcqRel) + 1;
+    let now = now_ns();
     if ran == 1 {
-        FIRST_NS.store(now_ns(), Ordering::Release);
+        FIRST_NS.store(now, Ordering::Release);
     }
+    LAST_NS.fetch_max(now, Ordering::AcqRel);
     if ran == TARGET.load(Ordering::Acquire) {
         DONE.notify_one();
     }

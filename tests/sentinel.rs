@@ -96,6 +96,20 @@ async fn sentinel_deployment_discovers_waits_and_follows_failovers() {
     let done = Done::default();
     let expected: HashSet<String> = ids.iter().map(ToString::to_string).collect();
     run_until_done(&client, &done, &expected, Duration::from_secs(10)).await;
+    // With `min_replicas_acked`, completions wait for the replica too: one
+    // WAIT for the enqueue call, at least one more for the acks.
+    let commands: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    let waits: u64 = commands
+        .lines()
+        .find_map(|l| l.strip_prefix("cmdstat_wait:calls="))
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(waits >= 2, "{waits} WAIT calls: {commands}");
 
     // 2. WAIT: one replica acknowledges; asking for two fails, and says the
     //    job is enqueued all the same.
@@ -198,7 +212,9 @@ async fn failover_under_load(set: &Arc<Mutex<SentinelSet>>, url: &str, kill: boo
         .collect();
 
     let done = Done::default();
-    let worker = Worker::builder(client.clone())
+    // The worker does not wait for replicas: right after a failover there is
+    // none, and every batch of completions would wait out the timeout.
+    let worker = Worker::builder(Client::connect(config(url)).await.unwrap())
         .task::<SentinelJob>()
         .concurrency(4)
         .state(done.clone())

@@ -55,6 +55,28 @@ impl Broker {
         for job in jobs {
             invocation.arg(job.as_bytes());
         }
-        self.run("ack", &invocation).await
+        let Some((wanted, timeout_ms)) = self.inner.replicas else {
+            return self.run("ack", &invocation).await;
+        };
+        // With `min_replicas_acked`, a completion also waits for replicas, so
+        // a failover does not run the job again.
+        let mut handle = self.inner.pool.get("ack").await?;
+        let result =
+            super::enqueue::invoke_and_wait(&mut handle.conn, &invocation, wanted, timeout_ms)
+                .await;
+        let (reply, acked) = handle.check(result).map_err(Error::redis("ack"))?;
+        if acked < wanted {
+            tracing::warn!(
+                topic,
+                jobs = jobs.len(),
+                acked,
+                wanted,
+                "completions not confirmed by enough replicas in time; a failover now could run these jobs again"
+            );
+        }
+        redis::FromRedisValue::from_redis_value(reply).map_err(|e| Error::Corrupt {
+            op: "ack",
+            detail: format!("unexpected reply of the ack script: {e}"),
+        })
     }
 }

@@ -241,11 +241,11 @@ impl Broker {
     }
 }
 
-/// The enqueue script and `WAIT wanted timeout` in one pipeline (one round
-/// trip): the script's reply and how many replicas acknowledged it. A
-/// `NOSCRIPT` loads the script and runs the pipeline again (the script did
-/// not run, so neither is anything written twice).
-async fn invoke_and_wait(
+/// A script and `WAIT wanted timeout` in one pipeline (one round trip): the
+/// script's reply and how many replicas acknowledged it. A `NOSCRIPT` loads
+/// the script and runs the pipeline again (the script did not run, so
+/// nothing is written twice).
+pub(super) async fn invoke_and_wait(
     conn: &mut redis::aio::MultiplexedConnection,
     invocation: &redis::ScriptInvocation<'_>,
     wanted: u32,
@@ -272,7 +272,7 @@ async fn invoke_and_wait(
                 let acked = match waited {
                     Some(redis::Value::Int(n)) => u32::try_from(n).unwrap_or(0),
                     other => {
-                        tracing::warn!(reply = ?other, "WAIT after an enqueue failed; counting no replica as acknowledged");
+                        tracing::warn!(reply = ?other, "WAIT after a script failed; counting no replica as acknowledged");
                         0
                     }
                 };
@@ -281,7 +281,7 @@ async fn invoke_and_wait(
             None => {
                 return Err(redis::RedisError::from((
                     redis::ErrorKind::UnexpectedReturnType,
-                    "no reply to the enqueue script",
+                    "no reply to the script",
                 )))
             }
         }

@@ -39,6 +39,10 @@ struct Args {
     /// Pooled Redis connections of the bench's client and worker.
     #[arg(long, global = true, default_value_t = 4)]
     pool: u32,
+    /// Start a replica of the private Redis and make every enqueue and ack
+    /// wait for it (`min_replicas_acked = 1`).
+    #[arg(long, global = true)]
+    replica: bool,
     /// Jobs per fetch/ack script call and per bulk enqueue.
     #[arg(long, default_value_t = 100)]
     batch: usize,
@@ -108,6 +112,7 @@ async fn run(args: Args) {
             batch,
             threads: args.threads,
             pool: args.pool,
+            replicas: u32::from(args.replica),
         };
         scenarios::worker_process(&setup, count).await;
         return;
@@ -125,6 +130,18 @@ async fn run(args: Args) {
             server.url()
         }
     };
+    let replica = args.replica.then(|| {
+        let port = url.rsplit(':').next().unwrap_or("6379").to_owned();
+        let replica = rmq_testkit::RedisServer::with(rmq_testkit::Options {
+            args: vec!["--replicaof".into(), "127.0.0.1".into(), port],
+            ..Default::default()
+        });
+        eprintln!("rmq-bench: replica at {}", replica.url());
+        replica
+    });
+    if replica.is_some() {
+        wait_for_replica(&url).await;
+    }
     let setup = Setup {
         url,
         concurrency: args.concurrency,
@@ -132,6 +149,7 @@ async fn run(args: Args) {
         batch: args.batch,
         threads: args.threads,
         pool: args.pool,
+        replicas: u32::from(replica.is_some()),
     };
     let wanted = |name: &str| args.only.is_empty() || args.only.iter().any(|o| o == name);
     let n = args.n;
@@ -228,4 +246,26 @@ fn bytes(r: &Record) -> f64 {
 fn median(mut runs: Vec<Record>, key: fn(&Record) -> f64) -> Record {
     runs.sort_by(|a, b| key(a).total_cmp(&key(b)));
     runs.swap_remove(runs.len() / 2)
+}
+
+/// Waits until a replica of `url` acknowledges writes.
+async fn wait_for_replica(url: &str) {
+    let mut conn = redis::Client::open(url)
+        .and_then(|c| c.get_connection())
+        .expect("connect to the bench Redis");
+    loop {
+        let _: () = redis::cmd("SET")
+            .arg("rmq-bench:probe")
+            .arg(1)
+            .query(&mut conn)
+            .expect("SET");
+        let acked: i64 = redis::cmd("WAIT")
+            .arg(1)
+            .arg(100)
+            .query(&mut conn)
+            .expect("WAIT");
+        if acked >= 1 {
+            return;
+        }
+    }
 }

@@ -21,6 +21,7 @@ pub(crate) struct Setup {
     pub(crate) batch: usize,
     pub(crate) threads: usize,
     pub(crate) pool: u32,
+    pub(crate) replicas: u32,
 }
 
 impl Setup {
@@ -31,6 +32,7 @@ impl Setup {
         config.task_queue_size = self.queue_size;
         config.batch_size = self.batch;
         config.connection_pool_size = self.pool;
+        config.min_replicas_acked = self.replicas;
         config
     }
 
@@ -194,6 +196,11 @@ pub(crate) async fn processing(setup: &Setup, n: u64, backlog: u64) -> Record {
         .args(["--batch", &setup.batch.to_string()])
         .args(["--threads", &setup.threads.to_string()])
         .args(["--pool", &setup.pool.to_string()])
+        .args(if setup.replicas > 0 {
+            &["--replica"][..]
+        } else {
+            &[]
+        })
         .stdout(Stdio::piped())
         .spawn()
         .expect("spawn worker process");

@@ -1,7 +1,9 @@
 -- Enqueues jobs of one topic.
 -- KEYS: 1 pending list of the priority, 2 delayed, 3 ids, 4 seq, 5 wake
 -- ARGV: 1 priority byte, 2 delay ms, 3 ttl ms (0 = never), 4 max retries,
---       5 explicit-id flag (0/1), then the payloads, then (explicit) their ids.
+--       5 the envelope flags byte (bit 0: explicit ids; bit 1: each payload
+--       ends in a trace context trailer), then the payloads, then
+--       (explicit) their ids.
 -- Returns the last generated id number (0 with explicit ids), or, when an
 -- explicit id is already in use, the list of such ids (nothing enqueued).
 local prio = tonumber(ARGV[1])
@@ -11,7 +13,8 @@ local delay = tonumber(ARGV[2])
 if delay > 0 then check_types('_z__l') else check_types('l___l') end
 local ttl = tonumber(ARGV[3])
 local max_retries = tonumber(ARGV[4])
-local explicit = ARGV[5] == '1'
+local flags = tonumber(ARGV[5])
+local explicit = flags % 2 == 1
 local n = #ARGV - 5
 if explicit then n = n / 2 end
 local now = now_ms()
@@ -46,8 +49,6 @@ else
   for i = 1, n do ids[i] = string.format('%d', last - n + i) end
 end
 
-local flags = 0
-if explicit then flags = 1 end
 local envs = {}
 for i = 1, n do
   local id = ids[i]

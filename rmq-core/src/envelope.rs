@@ -1,5 +1,6 @@
 //! The stored form of a job: a fixed binary header written by the enqueue
-//! script, the job id, then the MessagePack payload.
+//! script, the job id, the MessagePack payload and, only on jobs enqueued
+//! inside a traced span, a trace context trailer.
 //!
 //! ```text
 //! offset size field
@@ -7,17 +8,35 @@
 //!  1     1    priority (0 high, 1 normal, 2 low)
 //!  2     1    retries used: runs that failed before this one (0 on the first run)
 //!  3     1    max_retries
-//!  4     1    flags (bit 0: the id was given explicitly)
+//!  4     1    flags (bit 0: the id was given explicitly;
+//!                    bit 1: a trace context trailer follows the payload)
 //!  5     6    enqueued_at, ms since the Unix epoch, Redis server time
 //! 11     6    expire_at, ms (0 = never)
 //! 17     1    id length n
 //! 18     n    id
-//! 18+n   ..   payload
+//! 18+n   ..   payload (one MessagePack value)
+//! with flag bit 1 only, the trailer, the last t+1 bytes:
+//! end-t-1 1   trace context format (0: W3C traceparent version 00)
+//! end-t   16  trace id
+//! end-t+16 8  parent span id (the enqueuing span)
+//! end-t+24 1  trace flags (bit 0: sampled)
+//! end-t+25 .. tracestate, ASCII (t - 26 bytes, often none)
+//! end-1   1   t, the trailer's length before this byte (26 to 255)
 //! ```
 //!
 //! All integers are big-endian (Lua `struct` format `>BBBBBI6I6B`). The exact
 //! bytes are also the lease token: recovery and retry rewrite `retries used`,
 //! so a worker holding an outdated copy can no longer ack, fail or extend it.
+//!
+//! The trace context is a trailer, not a field before the payload, so the
+//! version stays 1 and every reader keeps working: a job without it has not
+//! one byte more, and a reader that does not know flag bit 1 (a build before
+//! the trailer, or any worker without a [`crate::trace::Propagator`]) reads
+//! the payload from the id to the end, and MessagePack decoding stops after
+//! the payload's one value, so it ignores the trailer. A trailer of a format
+//! this build does not know is ignored too (the job runs without a parent
+//! span). The scripts that rewrite envelopes (retry, recovery, dead-letter
+//! and parse-error retries) change only header bytes and keep the rest.
 //!
 //! An *attempt* is one run, counted from 1: attempt 1 is the first run, and a
 //! job with `retries = 2` has at most 3 attempts. The stored byte is the
@@ -29,6 +48,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 
+use crate::trace::TraceContext;
 use crate::{JobContext, JobId, Priority};
 
 /// The envelope format version this build writes and reads.
@@ -37,6 +57,8 @@ pub const VERSION: u8 = 1;
 pub const HEADER_LEN: usize = 18;
 /// Flag bit: the id was given explicitly (and is indexed for de-duplication).
 pub const FLAG_EXPLICIT_ID: u8 = 1;
+/// Flag bit: a trace context trailer follows the payload.
+pub const FLAG_TRACE_CONTEXT: u8 = 2;
 
 /// A job as stored in Redis, parsed. Holding one is holding its lease token.
 #[derive(Clone, PartialEq, Eq)]
@@ -44,6 +66,7 @@ pub struct Envelope {
     bytes: Bytes,
     priority: Priority,
     id_end: usize,
+    payload_end: usize,
 }
 
 /// Why stored bytes are not a job envelope.
@@ -79,10 +102,21 @@ impl Envelope {
             return Err(EnvelopeError::Truncated(bytes.len()));
         }
         std::str::from_utf8(&bytes[HEADER_LEN..id_end]).map_err(|_| EnvelopeError::Id)?;
+        let mut payload_end = bytes.len();
+        if bytes[4] & FLAG_TRACE_CONTEXT != 0 {
+            // The trailer and its length byte, after the id.
+            let trailer = bytes.len() - id_end;
+            let len = bytes.last().map_or(0, |&b| usize::from(b));
+            if trailer < len + 1 {
+                return Err(EnvelopeError::Truncated(bytes.len()));
+            }
+            payload_end -= len + 1;
+        }
         Ok(Envelope {
             bytes,
             priority,
             id_end,
+            payload_end,
         })
     }
 
@@ -104,12 +138,26 @@ impl Envelope {
 
     /// The encoded payload.
     pub fn payload(&self) -> &[u8] {
-        &self.bytes[self.id_end..]
+        &self.bytes[self.id_end..self.payload_end]
     }
 
     /// The encoded payload, shared with the envelope (no copy).
     pub fn payload_bytes(&self) -> Bytes {
-        self.bytes.slice(self.id_end..)
+        self.bytes.slice(self.id_end..self.payload_end)
+    }
+
+    /// Whether the job carries a trace context trailer (flag bit 1).
+    pub fn has_trace_context(&self) -> bool {
+        self.bytes[4] & FLAG_TRACE_CONTEXT != 0
+    }
+
+    /// The trace context of the span that enqueued the job, if it carries
+    /// one this build reads.
+    pub fn trace_context(&self) -> Option<TraceContext> {
+        if !self.has_trace_context() {
+            return None;
+        }
+        TraceContext::decode(&self.bytes[self.payload_end..self.bytes.len() - 1])
     }
 
     /// The job's priority.
@@ -185,6 +233,7 @@ impl fmt::Debug for Envelope {
             .field("attempt", &self.attempt())
             .field("max_retries", &self.max_retries())
             .field("payload_len", &self.payload().len())
+            .field("trace_context", &self.trace_context())
             .finish()
     }
 }
@@ -220,6 +269,35 @@ pub fn encode(
     bytes.push(id.len() as u8);
     bytes.extend_from_slice(id.as_bytes());
     bytes.extend_from_slice(payload);
+    bytes
+}
+
+/// Builds envelope bytes with a trace context trailer, the way the enqueue
+/// script does for a job enqueued inside a traced span (tests and tools).
+#[allow(clippy::too_many_arguments)]
+pub fn encode_traced(
+    priority: Priority,
+    retries_used: u8,
+    max_retries: u8,
+    enqueued_at_ms: u64,
+    expire_at_ms: u64,
+    id: &str,
+    explicit_id: bool,
+    payload: &[u8],
+    trace: &TraceContext,
+) -> Vec<u8> {
+    let mut bytes = encode(
+        priority,
+        retries_used,
+        max_retries,
+        enqueued_at_ms,
+        expire_at_ms,
+        id,
+        explicit_id,
+        payload,
+    );
+    bytes[4] |= FLAG_TRACE_CONTEXT;
+    trace.append_trailer(&mut bytes);
     bytes
 }
 
@@ -268,5 +346,113 @@ mod tests {
             Envelope::parse(bytes),
             Err(EnvelopeError::Truncated(_))
         ));
+    }
+
+    fn context() -> TraceContext {
+        TraceContext::from_w3c(
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "rojo=1",
+        )
+        .unwrap()
+    }
+
+    #[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq)]
+    struct Order {
+        order_id: String,
+        amount: u32,
+        tags: Vec<String>,
+    }
+
+    fn order() -> Order {
+        Order {
+            order_id: "ORD_1".into(),
+            amount: 7,
+            tags: vec!["a".into()],
+        }
+    }
+
+    #[test]
+    fn a_trace_context_rides_after_the_payload() {
+        let payload = crate::codec::encode(&order()).unwrap();
+        let plain = encode(Priority::Normal, 0, 3, 1, 0, "k-1", true, &payload);
+        let traced = encode_traced(
+            Priority::Normal,
+            0,
+            3,
+            1,
+            0,
+            "k-1",
+            true,
+            &payload,
+            &context(),
+        );
+        assert_eq!(&traced[..4], &plain[..4]);
+        assert_eq!(traced[4], FLAG_EXPLICIT_ID | FLAG_TRACE_CONTEXT);
+        assert_eq!(traced.len(), plain.len() + 26 + 6 + 1);
+        let env = Envelope::parse(traced).unwrap();
+        assert_eq!(env.id(), "k-1");
+        assert!(env.has_explicit_id());
+        assert_eq!(env.payload(), &payload[..]);
+        assert_eq!(&env.payload_bytes()[..], &payload[..]);
+        assert_eq!(env.trace_context(), Some(context()));
+        let plain = Envelope::parse(plain).unwrap();
+        assert!(!plain.has_trace_context());
+        assert_eq!(plain.trace_context(), None);
+    }
+
+    #[test]
+    fn a_job_without_context_does_not_grow() {
+        let bytes = encode(Priority::Normal, 0, 3, 1, 0, "1", false, b"\x80");
+        assert_eq!(bytes.len(), HEADER_LEN + 1 + 1);
+    }
+
+    /// A worker built before the trailer existed: payload from the id to
+    /// the end, decoded with `codec::decode` (the previous
+    /// `Envelope::parse` and `Invocation::decode`).
+    fn decode_like_before<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> T {
+        assert_eq!(bytes[0], 1, "the version an old worker reads");
+        let id_end = HEADER_LEN + bytes[17] as usize;
+        crate::codec::decode(&bytes[id_end..]).expect("an old worker decodes the payload")
+    }
+
+    #[test]
+    fn a_worker_that_knows_no_trailer_still_decodes_the_payload() {
+        let payload = crate::codec::encode(&order()).unwrap();
+        let traced = encode_traced(Priority::High, 0, 3, 1, 0, "9", false, &payload, &context());
+        assert_eq!(decode_like_before::<Order>(&traced), order());
+        // Payloads that end in a nested value or a string, or are one scalar.
+        let unit = crate::codec::encode(&()).unwrap();
+        let traced = encode_traced(Priority::High, 0, 3, 1, 0, "9", false, &unit, &context());
+        decode_like_before::<()>(&traced);
+        let text = crate::codec::encode("text").unwrap();
+        let traced = encode_traced(Priority::High, 0, 3, 1, 0, "9", false, &text, &context());
+        assert_eq!(decode_like_before::<String>(&traced), "text");
+        let json = crate::codec::to_json(&traced[HEADER_LEN + 1..]).unwrap();
+        assert_eq!(json, serde_json::json!("text"), "old `dlq show`");
+    }
+
+    #[test]
+    fn rmp_serde_stops_after_one_value() {
+        let mut bytes = rmp_serde::to_vec_named(&order()).unwrap();
+        bytes.extend_from_slice(b"\x00trailing bytes\x0f");
+        assert_eq!(rmp_serde::from_slice::<Order>(&bytes).unwrap(), order());
+    }
+
+    #[test]
+    fn a_trailer_longer_than_the_envelope_is_truncated() {
+        let mut bytes = encode(Priority::High, 0, 0, 1, 0, "abc", false, b"\xc0");
+        bytes[4] |= FLAG_TRACE_CONTEXT;
+        assert!(matches!(
+            Envelope::parse(bytes.clone()),
+            Err(EnvelopeError::Truncated(_))
+        ));
+        bytes.push(0);
+        let env = Envelope::parse(bytes).unwrap();
+        assert_eq!(env.payload(), b"\xc0");
+        assert_eq!(
+            env.trace_context(),
+            None,
+            "an empty trailer carries nothing"
+        );
     }
 }

@@ -2,7 +2,8 @@
 //! same topic and options share script calls. The first caller starts a
 //! flusher task that sends at once, so a lone producer waits for no batch;
 //! callers that arrive while a call is in flight go out together in the
-//! next one.
+//! next one. Jobs with a trace context trailer and jobs without one go in
+//! separate calls (the flag is one per call).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -12,7 +13,8 @@ use tokio::sync::oneshot;
 use super::{Broker, EnqueueSpec, NewJob};
 use crate::{Error, JobId};
 
-type Key = (String, EnqueueSpec);
+/// Topic, options, and whether the payloads end in a trace context trailer.
+type Key = (String, EnqueueSpec, bool);
 type Reply = oneshot::Sender<Result<JobId, Error>>;
 /// Jobs waiting for the next script call of their key.
 type Queues = HashMap<Key, Vec<(Vec<u8>, Reply)>>;
@@ -40,9 +42,21 @@ impl Broker {
         spec: &EnqueueSpec,
         payload: Vec<u8>,
     ) -> Result<JobId, Error> {
+        self.enqueue_one_traced(topic, spec, payload, false).await
+    }
+
+    /// [`Broker::enqueue_one`]; with `traced`, the payload ends in a trace
+    /// context trailer.
+    pub(crate) async fn enqueue_one_traced(
+        &self,
+        topic: &str,
+        spec: &EnqueueSpec,
+        payload: Vec<u8>,
+        traced: bool,
+    ) -> Result<JobId, Error> {
         super::check_times(spec)?;
         let (reply, answer) = oneshot::channel();
-        let key = (topic.to_owned(), spec.clone());
+        let key = (topic.to_owned(), spec.clone(), traced);
         let first = {
             let mut queues = self.inner.coalescer.lock();
             match queues.get_mut(&key) {
@@ -100,7 +114,7 @@ impl Broker {
                 .iter()
                 .map(|(payload, _)| NewJob { payload, id: None })
                 .collect();
-            match self.enqueue(&key.0, &key.1, &jobs).await {
+            match self.enqueue_jobs(&key.0, &key.1, &jobs, key.2).await {
                 Ok(ids) => {
                     for ((_, reply), id) in batch.into_iter().zip(ids) {
                         let _ = reply.send(Ok(id));

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use redis::FromRedisValue;
 
-use super::{connection, flag, ms, Broker};
+use super::{connection, ms, Broker};
+use crate::envelope::{FLAG_EXPLICIT_ID, FLAG_TRACE_CONTEXT};
+use crate::trace::TraceContext;
 use crate::{scripts, Error, JobId, Priority};
 
 /// One job to enqueue: its encoded payload and, optionally, an explicit id.
@@ -69,6 +71,49 @@ impl Broker {
         spec: &EnqueueSpec,
         jobs: &[NewJob<'_>],
     ) -> Result<Vec<JobId>, Error> {
+        self.enqueue_jobs(topic, spec, jobs, false).await
+    }
+
+    /// [`Broker::enqueue`] with the trace context of the span the jobs were
+    /// enqueued in (a `traceparent` received from elsewhere, say): each
+    /// envelope carries it, and a worker with a
+    /// [`Propagator`](crate::trace::Propagator) runs the handler in its trace.
+    pub async fn enqueue_traced(
+        &self,
+        topic: &str,
+        spec: &EnqueueSpec,
+        jobs: &[NewJob<'_>],
+        context: &TraceContext,
+    ) -> Result<Vec<JobId>, Error> {
+        let payloads: Vec<Vec<u8>> = jobs
+            .iter()
+            .map(|job| {
+                let mut payload = job.payload.to_vec();
+                context.append_trailer(&mut payload);
+                payload
+            })
+            .collect();
+        let jobs: Vec<NewJob<'_>> = jobs
+            .iter()
+            .zip(&payloads)
+            .map(|(job, payload)| NewJob {
+                payload,
+                id: job.id,
+            })
+            .collect();
+        self.enqueue_jobs(topic, spec, &jobs, true).await
+    }
+
+    /// [`Broker::enqueue`]; with `traced`, every payload ends in a trace
+    /// context trailer ([`crate::trace::TraceContext::append_trailer`]) and
+    /// the envelopes get the flag that announces it.
+    pub(crate) async fn enqueue_jobs(
+        &self,
+        topic: &str,
+        spec: &EnqueueSpec,
+        jobs: &[NewJob<'_>],
+        traced: bool,
+    ) -> Result<Vec<JobId>, Error> {
         check_times(spec)?;
         let mut ids = Vec::with_capacity(jobs.len());
         let mut rest = jobs;
@@ -84,7 +129,7 @@ impl Broker {
                 .count()
                 .max(1);
             let (call, after) = rest.split_at(take);
-            ids.extend(self.enqueue_call(topic, spec, call).await?);
+            ids.extend(self.enqueue_call(topic, spec, call, traced).await?);
             rest = after;
         }
         self.record_topic(topic).await;
@@ -136,6 +181,7 @@ impl Broker {
         topic: &str,
         spec: &EnqueueSpec,
         jobs: &[NewJob<'_>],
+        traced: bool,
     ) -> Result<Vec<JobId>, Error> {
         let explicit = jobs[0].id.is_some();
         for job in jobs {
@@ -173,7 +219,10 @@ impl Broker {
             .arg(ms(spec.delay))
             .arg(spec.ttl.map_or(0, ms))
             .arg(spec.max_retries.min(255))
-            .arg(flag(explicit));
+            .arg(
+                if explicit { FLAG_EXPLICIT_ID } else { 0 }
+                    | if traced { FLAG_TRACE_CONTEXT } else { 0 },
+            );
         for job in jobs {
             invocation.arg(job.payload);
         }

@@ -6,6 +6,8 @@ mod inline;
 
 use std::sync::Arc;
 
+use tracing::Instrument;
+
 pub use fake::FakeJob;
 pub use inline::{JobOutcome, Outcome};
 
@@ -185,20 +187,25 @@ impl Client {
     ) -> Result<Vec<JobId>, Error> {
         let spec = self.spec(descriptor, options);
         match &*self.backend {
-            Backend::Redis(broker) if payloads.len() == 1 && options.id.is_none() => {
-                let payload = payloads.into_iter().next().unwrap_or_default();
-                Ok(vec![broker.enqueue_one(topic, &spec, payload).await?])
-            }
-            Backend::Redis(broker) => {
-                let jobs: Vec<NewJob<'_>> = payloads
-                    .iter()
-                    .map(|payload| NewJob {
-                        payload,
-                        id: options.id.as_ref().map(JobId::as_str),
-                    })
-                    .collect();
-                broker.enqueue(topic, &spec, &jobs).await
-            }
+            Backend::Redis(broker) => match crate::trace::propagator() {
+                None => enqueue_redis(broker, topic, &spec, payloads, options, false).await,
+                Some(propagator) => {
+                    let mut payloads = payloads;
+                    let span = propagator.send_span(topic, payloads.len());
+                    let traced = match propagator.inject(&span) {
+                        Some(context) => {
+                            for payload in &mut payloads {
+                                context.append_trailer(payload);
+                            }
+                            true
+                        }
+                        None => false,
+                    };
+                    enqueue_redis(broker, topic, &spec, payloads, options, traced)
+                        .instrument(span)
+                        .await
+                }
+            },
             Backend::Fake(store) => store.record(topic, payloads, options, &spec),
             Backend::Inline(runner) => {
                 runner
@@ -268,6 +275,35 @@ impl Client {
             ),
         }
     }
+}
+
+/// Enqueues encoded payloads into Redis: a single job with a generated id
+/// through the coalescer, anything else in batches. With `traced`, every
+/// payload ends in a trace context trailer.
+async fn enqueue_redis(
+    broker: &Broker,
+    topic: &str,
+    spec: &EnqueueSpec,
+    payloads: Vec<Vec<u8>>,
+    options: &JobOptions,
+    traced: bool,
+) -> Result<Vec<JobId>, Error> {
+    if payloads.len() == 1 && options.id.is_none() {
+        let payload = payloads.into_iter().next().unwrap_or_default();
+        return Ok(vec![
+            broker
+                .enqueue_one_traced(topic, spec, payload, traced)
+                .await?,
+        ]);
+    }
+    let jobs: Vec<NewJob<'_>> = payloads
+        .iter()
+        .map(|payload| NewJob {
+            payload,
+            id: options.id.as_ref().map(JobId::as_str),
+        })
+        .collect();
+    broker.enqueue_jobs(topic, spec, &jobs, traced).await
 }
 
 impl std::fmt::Debug for Client {

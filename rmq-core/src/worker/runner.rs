@@ -47,8 +47,14 @@ pub(super) async fn run(
             "job",
             topic = %topic.name,
             id = %context.id,
-            attempt = context.attempt
+            attempt = context.attempt,
+            otel.name = tracing::field::Empty,
+            otel.kind = tracing::field::Empty,
         );
+        if let Some(propagator) = crate::trace::propagator() {
+            let parent = job.envelope.trace_context();
+            propagator.job_span(&span, &context, parent.as_ref());
+        }
         let invocation =
             Invocation::new(job.envelope.payload_bytes(), context, shared.state.clone());
         let started = Instant::now();

@@ -48,6 +48,8 @@ end
 
 local flags = 0
 if explicit then flags = 1 end
+-- Bit 1: enqueued with a delay (its due time is not enqueued_at).
+if delay > 0 then flags = flags + 2 end
 local envs = {}
 for i = 1, n do
   local id = ids[i]

@@ -61,6 +61,20 @@ pub(crate) enum Command {
     ParseErrors(ParseErrorsCommand),
     /// Enqueue a job given as JSON, checked against the task's payload type.
     Enqueue(EnqueueArgs),
+    /// Serve the queue-wide Prometheus metrics (depths, oldest job age,
+    /// counters and handler times of every topic, read from Redis at each
+    /// scrape): run one per Redis, however many workers run.
+    Exporter(ExporterArgs),
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct ExporterArgs {
+    /// Address of the /metrics and /healthz endpoint
+    #[arg(long, default_value = "127.0.0.1:9465")]
+    pub(crate) listen: std::net::SocketAddr,
+    /// Topics to export besides those known to Redis (comma-separated)
+    #[arg(short, long, value_delimiter = ',')]
+    pub(crate) topics: Vec<String>,
 }
 
 #[derive(Args, Debug)]
@@ -71,6 +85,10 @@ pub(crate) struct RunArgs {
     /// Serve only these topics (comma-separated; default: all linked tasks)
     #[arg(short, long, value_delimiter = ',')]
     pub(crate) topics: Vec<String>,
+    /// Serve this worker's Prometheus metrics on /metrics and its health on
+    /// /healthz at this address, e.g. 127.0.0.1:9464 [env: MQ_METRICS_ADDR]
+    #[arg(long, env = "MQ_METRICS_ADDR")]
+    pub(crate) metrics_addr: Option<std::net::SocketAddr>,
 }
 
 #[derive(Args, Debug)]

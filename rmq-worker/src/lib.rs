@@ -26,7 +26,11 @@
 
 mod cli;
 mod commands;
+mod exporter;
+mod http;
 mod logging;
+
+pub use exporter::install as install_prometheus_recorder;
 
 use std::process::ExitCode;
 

@@ -11,6 +11,7 @@ mod enqueue;
 mod extend;
 mod fail;
 mod fetch;
+mod gauges;
 mod guard;
 mod recover;
 mod reject;
@@ -36,6 +37,7 @@ use enqueue::check_times;
 pub use enqueue::{EnqueueSpec, NewJob};
 pub use fail::{FailOutcome, Failure};
 pub use fetch::Fetched;
+pub use gauges::QueueGauges;
 pub use recover::Recovered;
 
 /// Counters and depths of one topic.

@@ -10,6 +10,7 @@ pub use fake::FakeJob;
 pub use inline::{JobOutcome, Outcome};
 
 use crate::broker::{Broker, EnqueueSpec, NewJob};
+use crate::telemetry::EnqueueCounters;
 use crate::{codec, Config, Error, JobId, JobOptions, Task, TaskDescriptor};
 
 /// The handle producers enqueue through. Cheap to clone; clones share one
@@ -18,6 +19,7 @@ use crate::{codec, Config, Error, JobId, JobOptions, Task, TaskDescriptor};
 pub struct Client {
     backend: Arc<Backend>,
     config: Arc<Config>,
+    enqueued: Arc<EnqueueCounters>,
 }
 
 enum Backend {
@@ -35,6 +37,7 @@ impl Client {
         Ok(Client {
             backend: Arc::new(Backend::Redis(broker)),
             config: Arc::new(config),
+            enqueued: Arc::default(),
         })
     }
 
@@ -60,6 +63,7 @@ impl Client {
         Client {
             backend: Arc::new(backend),
             config: Arc::new(Config::default()),
+            enqueued: Arc::default(),
         }
     }
 
@@ -187,7 +191,10 @@ impl Client {
         match &*self.backend {
             Backend::Redis(broker) if payloads.len() == 1 && options.id.is_none() => {
                 let payload = payloads.into_iter().next().unwrap_or_default();
-                Ok(vec![broker.enqueue_one(topic, &spec, payload).await?])
+                let id = broker.enqueue_one(topic, &spec, payload).await?;
+                self.enqueued.add(topic, spec.priority, 1);
+                tracing::debug!(topic, %id, priority = %spec.priority.as_str(), delay = ?spec.delay, "job enqueued");
+                Ok(vec![id])
             }
             Backend::Redis(broker) => {
                 let jobs: Vec<NewJob<'_>> = payloads
@@ -197,7 +204,14 @@ impl Client {
                         id: options.id.as_ref().map(JobId::as_str),
                     })
                     .collect();
-                broker.enqueue(topic, &spec, &jobs).await
+                let ids = broker.enqueue(topic, &spec, &jobs).await?;
+                self.enqueued.add(topic, spec.priority, ids.len());
+                if tracing::enabled!(tracing::Level::DEBUG) {
+                    for id in &ids {
+                        tracing::debug!(topic, %id, priority = %spec.priority.as_str(), delay = ?spec.delay, "job enqueued");
+                    }
+                }
+                Ok(ids)
             }
             Backend::Fake(store) => store.record(topic, payloads, options, &spec),
             Backend::Inline(runner) => {

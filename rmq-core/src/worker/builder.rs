@@ -118,7 +118,11 @@ impl WorkerBuilder {
                     .timeout
                     .unwrap_or(config.processing_timeout),
             })
-            .collect();
+            .collect::<Vec<Topic>>();
+        let telemetry = super::telemetry::Telemetry::new(
+            topics.iter().map(|t| t.name.as_str()),
+            config.max_workers,
+        );
         Ok(Worker {
             shared: Arc::new(Shared {
                 broker,
@@ -128,6 +132,7 @@ impl WorkerBuilder {
                 held: Held::default(),
                 metrics: Arc::new(Metrics::default()),
                 fatal: Default::default(),
+                telemetry,
             }),
         })
     }

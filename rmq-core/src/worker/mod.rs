@@ -20,6 +20,7 @@ mod metrics;
 mod monitor;
 mod runner;
 mod shutdown;
+mod telemetry;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -31,6 +32,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use builder::WorkerBuilder;
 pub use metrics::{MetricsHandle, MetricsSnapshot};
+pub use telemetry::Probe;
 
 use crate::broker::Broker;
 use crate::envelope::Envelope;
@@ -54,6 +56,7 @@ struct Shared {
     held: held::Held,
     metrics: Arc<metrics::Metrics>,
     fatal: fatal::Fatal,
+    telemetry: telemetry::Telemetry,
 }
 
 /// A topic this worker serves.
@@ -68,6 +71,12 @@ struct Job {
     topic: usize,
     key: u64,
     envelope: Envelope,
+    /// When the fetch that leased it returned.
+    fetched_at: std::time::Instant,
+    /// How long it had waited since it was due, at `fetched_at` (only for
+    /// first attempts of jobs enqueued without a delay: the others' due
+    /// time is not in the envelope).
+    waited: Option<Duration>,
 }
 
 impl Shared {
@@ -105,6 +114,11 @@ impl Worker {
     /// and after it stopped: [`Worker::run_until`] consumes the worker.
     pub fn metrics_handle(&self) -> MetricsHandle {
         MetricsHandle(Arc::clone(&self.shared.metrics))
+    }
+
+    /// A handle for health probes and metric scrapes of this worker.
+    pub fn probe(&self) -> Probe {
+        Probe::new(&self.shared)
     }
 
     /// Runs until SIGINT or SIGTERM, then shuts down gracefully.
@@ -167,6 +181,7 @@ impl Worker {
         // Stops the keeper's thread also when this future is dropped.
         let _keeper_guard = keeper_token.clone().drop_guard();
         let monitor = tokio::spawn(monitor::run(Arc::clone(&shared), token.clone()));
+        let sampler = tokio::spawn(telemetry::run_sampler(Arc::clone(&shared), token.clone()));
 
         let dispatcher = tokio::spawn(dispatch::run(
             Arc::clone(&shared),
@@ -174,10 +189,12 @@ impl Worker {
             permits,
             token.clone(),
         ));
+        shared.telemetry.health.set_running(true);
         tokio::select! {
             () = stop => {}
             () = shared.fatal.raised() => {}
         }
+        shared.telemetry.health.set_running(false);
         tracing::info!("shutting down: no new jobs are fetched");
         token.cancel();
         let _ = dispatcher.await;
@@ -199,6 +216,7 @@ impl Worker {
             let _ = acker.await;
         }
         let _ = monitor.await;
+        let _ = sampler.await;
         // Stop renewing only now, before giving the held jobs back: a renewal
         // after the release could extend another worker's lease.
         keeper_token.cancel();

@@ -51,10 +51,21 @@ pub(super) async fn run(
         let invocation =
             Invocation::new(job.envelope.payload_bytes(), context, shared.state.clone());
         let started = Instant::now();
-        let result = handler::run(topic.descriptor.handler, invocation, topic.timeout)
-            .instrument(span)
-            .await;
+        let telemetry = shared.telemetry.topic(job.topic);
+        if let Some(waited) = job.waited {
+            telemetry.wait(
+                job.envelope.priority(),
+                waited + started.saturating_duration_since(job.fetched_at),
+            );
+        }
+        let result = async {
+            tracing::debug!("job started");
+            handler::run(topic.descriptor.handler, invocation, topic.timeout).await
+        }
+        .instrument(span)
+        .await;
         let elapsed = started.elapsed();
+        telemetry.duration(elapsed);
         shared.held.finish(job.key);
         permits.add_permits(1);
         if done

@@ -2,6 +2,7 @@
 
 mod dlq;
 mod enqueue;
+mod exporter;
 mod parse_errors;
 mod run;
 mod stats;
@@ -48,6 +49,10 @@ pub(crate) async fn execute(cli: CommandLine, configure: Configure) -> Result<()
             Ok(parse_errors::execute(&connect(&cli.global).await?, command).await?)
         }
         Command::Enqueue(args) => enqueue::enqueue(&connect(&cli.global).await?, args).await,
+        Command::Exporter(args) => {
+            let client = run::connect_with_retry(config(&cli.global)?).await?;
+            Ok(exporter::serve(client, args).await?)
+        }
     }
 }
 

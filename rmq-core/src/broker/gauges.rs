@@ -65,8 +65,12 @@ impl Broker {
             .cmd("TIME");
         #[allow(clippy::type_complexity)]
         let (
-            (high, normal, low),
-            (head_high, head_normal, head_low),
+            high,
+            normal,
+            low,
+            head_high,
+            head_normal,
+            head_low,
             processing,
             delayed,
             dead,
@@ -74,8 +78,12 @@ impl Broker {
             fields,
             time,
         ): (
-            (u64, u64, u64),
-            (Option<Vec<u8>>, Option<Vec<u8>>, Option<Vec<u8>>),
+            u64,
+            u64,
+            u64,
+            Option<Vec<u8>>,
+            Option<Vec<u8>>,
+            Option<Vec<u8>>,
             u64,
             u64,
             u64,

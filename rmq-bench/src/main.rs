@@ -43,6 +43,11 @@ struct Args {
     /// (1 = current-thread runtime).
     #[arg(long, global = true, default_value_t = 2)]
     threads: usize,
+    /// Install the Prometheus recorder (as `worker run --metrics-addr`
+    /// does) in this process and in the worker process, rendering it once a
+    /// second, to measure what metrics cost.
+    #[arg(long, global = true)]
+    metrics: bool,
     /// Runs per scenario; the median is reported.
     #[arg(long, default_value_t = 1)]
     runs: usize,
@@ -74,6 +79,18 @@ enum Command {
 
 fn main() {
     let args = Args::parse();
+    if args.metrics {
+        let handle = rmq_worker::install_prometheus_recorder().unwrap_or_else(|e| {
+            eprintln!("rmq-bench: {e}");
+            std::process::exit(2)
+        });
+        // A scrape a second (more often than Prometheus would).
+        std::thread::spawn(move || loop {
+            std::thread::sleep(std::time::Duration::from_secs(1));
+            handle.run_upkeep();
+            let _ = handle.render();
+        });
+    }
     let runtime = if args.threads == 1 {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -102,6 +119,7 @@ async fn run(args: Args) {
             queue_size,
             batch,
             threads: args.threads,
+            metrics: args.metrics,
         };
         scenarios::worker_process(&setup, count).await;
         return;
@@ -125,6 +143,7 @@ async fn run(args: Args) {
         queue_size: args.queue_size,
         batch: args.batch,
         threads: args.threads,
+        metrics: args.metrics,
     };
     let wanted = |name: &str| args.only.is_empty() || args.only.iter().any(|o| o == name);
     let n = args.n;

@@ -20,6 +20,8 @@ pub(crate) struct Setup {
     pub(crate) queue_size: usize,
     pub(crate) batch: usize,
     pub(crate) threads: usize,
+    /// A Prometheus recorder is installed (`--metrics`).
+    pub(crate) metrics: bool,
 }
 
 impl Setup {
@@ -192,6 +194,7 @@ pub(crate) async fn processing(setup: &Setup, n: u64, backlog: u64) -> Record {
         .args(["--queue-size", &setup.queue_size.to_string()])
         .args(["--batch", &setup.batch.to_string()])
         .args(["--threads", &setup.threads.to_string()])
+        .args(setup.metrics.then_some("--metrics"))
         .stdout(Stdio::piped())
         .spawn()
         .expect("spawn worker process");

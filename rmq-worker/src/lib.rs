@@ -10,8 +10,9 @@
 //! Commands: `run`, `tasks`, `stats`, `dlq list|show|retry|purge`,
 //! `parse-errors list|show|retry|purge` (entries addressed by job id, or by
 //! `@` digest when their bytes are not a job), `enqueue <topic> <json>` (`-`
-//! reads the JSON from standard input, `@path` from a file); `--help` on
-//! each. Options come from flags, then the environment (`REDIS_URL`,
+//! reads the JSON from standard input, `@path` from a file), `exporter`
+//! (queue-wide Prometheus metrics); `run --metrics-addr` serves the
+//! worker's own `/metrics` and `/healthz`; `--help` on each. Options come from flags, then the environment (`REDIS_URL`,
 //! `REDIS_PASSWORD`, `MQ_*`), then defaults.
 //!
 //! Exit codes: 0 success; 1 Redis unreachable or failing; 2 something to

@@ -38,9 +38,11 @@ pub async fn render(broker: &Broker, extra: &[String]) -> Result<String, Error> 
         }
     }
     topics.sort();
+    // One pipeline per topic, all in flight at once.
+    let read = futures_util::future::join_all(topics.iter().map(|t| broker.queue_gauges(t))).await;
     let mut all = Vec::with_capacity(topics.len());
-    for topic in &topics {
-        match broker.queue_gauges(topic).await {
+    for (topic, gauges) in topics.iter().zip(read) {
+        match gauges {
             Ok(gauges) => all.push(gauges),
             Err(error) if error.is_transient() => return Err(error),
             Err(error) => {

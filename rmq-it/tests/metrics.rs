@@ -227,6 +227,18 @@ async fn a_running_worker_serves_its_metrics_and_health() {
         );
     }
     assert!(body.contains("# HELP rmq_jobs_processed_total "), "{body}");
+    for name in ["rmq_job_duration_seconds", "rmq_job_wait_seconds"] {
+        let declared = format!("# TYPE {name} histogram\n");
+        assert_eq!(
+            body.matches(&declared).count(),
+            1,
+            "{name} declared once: {body}"
+        );
+        assert!(
+            body.contains(&format!("{name}_bucket{{topic=\"record\",")),
+            "{body}"
+        );
+    }
     assert_eq!(get(port, "/nope").map(|(s, _)| s), Some(404));
 
     // Redis gone: the worker stays up but says it is not healthy.

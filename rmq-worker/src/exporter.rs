@@ -77,9 +77,41 @@ impl Drop for Endpoint {
     }
 }
 
-/// Installs the Prometheus recorder as the global `metrics` recorder and
-/// describes rmq's metrics.
-pub fn install() -> Result<PrometheusHandle, rmq::Error> {
+/// The Prometheus recorder as `worker run --metrics-addr` installs it:
+/// [`Renderer::render`] writes everything rmq records in this process.
+#[derive(Clone)]
+pub struct Renderer {
+    handle: PrometheusHandle,
+}
+
+impl Renderer {
+    /// The text format of every metric: the recorder's, then the job
+    /// histograms rmq keeps itself.
+    pub fn render(&self) -> String {
+        let mut text = self.handle.render();
+        text.push_str(&rmq::telemetry::render_job_histograms());
+        text
+    }
+
+    /// Folds in recorded samples; call every few seconds when nothing
+    /// scrapes (the endpoint of `worker run` does).
+    pub fn run_upkeep(&self) {
+        self.handle.run_upkeep();
+    }
+}
+
+impl std::fmt::Debug for Renderer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Renderer").finish_non_exhaustive()
+    }
+}
+
+/// Installs the Prometheus recorder as the global `metrics` recorder,
+/// describes rmq's metrics, and has the workers built afterwards keep their
+/// per-job histograms (handler time, wait) in rmq's own atomic buckets,
+/// which cost a fraction of a recorder histogram per job; call before
+/// building clients and workers.
+pub fn install() -> Result<Renderer, rmq::Error> {
     let handle = PrometheusBuilder::new()
         .set_buckets(rmq::telemetry::DURATION_BUCKETS)
         .and_then(|builder| builder.install_recorder())
@@ -88,5 +120,6 @@ pub fn install() -> Result<PrometheusHandle, rmq::Error> {
             rule: format!("cannot install the Prometheus recorder: {e}"),
         })?;
     rmq::telemetry::describe();
-    Ok(handle)
+    rmq::telemetry::collect_job_histograms();
+    Ok(Renderer { handle })
 }

@@ -31,7 +31,7 @@ mod exporter;
 mod http;
 mod logging;
 
-pub use exporter::install as install_prometheus_recorder;
+pub use exporter::{install as install_prometheus_recorder, Renderer};
 
 use std::process::ExitCode;
 

@@ -24,7 +24,11 @@
 //! | `rmq_redis_errors_total` | counter | op |
 //! | `rmq_build_info` | gauge | version |
 
+mod histograms;
 pub mod queue;
+
+pub use histograms::{collect_job_histograms, render_job_histograms};
+pub(crate) use histograms::{collecting, register, AtomicHistogram, LocalHistogram};
 
 use std::collections::HashMap;
 use std::sync::RwLock;
@@ -57,6 +61,10 @@ pub const LEASES_LOST: &str = "rmq_leases_lost_total";
 pub const REDIS_ERRORS: &str = "rmq_redis_errors_total";
 /// Always 1, labelled with the rmq version.
 pub const BUILD_INFO: &str = "rmq_build_info";
+
+pub(crate) const JOB_DURATION_HELP: &str = "Handler run time.";
+pub(crate) const JOB_WAIT_HELP: &str =
+    "Time from due to handler start, for first attempts of jobs enqueued without a delay.";
 
 /// The version of rmq, as `rmq_build_info{version}` reports it.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -135,12 +143,8 @@ pub fn describe() {
         Unit::Count,
         "Attempts this worker finished, by outcome (completed, retried, dead, expired, timeout, panicked, malformed, lease_lost)."
     );
-    describe_histogram!(JOB_DURATION, Unit::Seconds, "Handler run time.");
-    describe_histogram!(
-        JOB_WAIT,
-        Unit::Seconds,
-        "Time from due to handler start, for first attempts of jobs enqueued without a delay."
-    );
+    describe_histogram!(JOB_DURATION, Unit::Seconds, JOB_DURATION_HELP);
+    describe_histogram!(JOB_WAIT, Unit::Seconds, JOB_WAIT_HELP);
     describe_gauge!(WORKER_JOBS_ACTIVE, Unit::Count, "Handlers running now.");
     describe_gauge!(
         WORKER_CONCURRENCY,

@@ -10,7 +10,7 @@ use metrics::{counter, gauge, histogram, Counter, Gauge, Histogram};
 use tokio_util::sync::CancellationToken;
 
 use super::Shared;
-use crate::telemetry::{self as names, Outcome};
+use crate::telemetry::{self as names, AtomicHistogram, LocalHistogram, Outcome};
 use crate::Priority;
 
 /// The worker loops' Redis operations (the `op` label of
@@ -58,8 +58,8 @@ pub(super) struct TopicTelemetry {
     fetched: Counter,
     outcomes: [Counter; Outcome::ALL.len()],
     leases_lost: Counter,
-    duration: Histogram,
-    wait: [Histogram; 3],
+    duration: JobHistogram,
+    wait: [JobHistogram; 3],
     active: Gauge,
     prefetched: Gauge,
     running_max: Gauge,
@@ -74,10 +74,28 @@ impl TopicTelemetry {
                 |o| counter!(names::JOBS_PROCESSED, "topic" => t.clone(), "outcome" => o.as_str()),
             ),
             leases_lost: counter!(names::LEASES_LOST, "topic" => t.clone()),
-            duration: histogram!(names::JOB_DURATION, "topic" => t.clone()),
-            wait: Priority::ALL.map(
-                |p| histogram!(names::JOB_WAIT, "topic" => t.clone(), "priority" => p.as_str()),
-            ),
+            duration: if names::collecting() {
+                JobHistogram::Local(names::register(
+                    names::JOB_DURATION,
+                    names::JOB_DURATION_HELP,
+                    vec![("topic", t.clone())],
+                ))
+            } else {
+                JobHistogram::Facade(histogram!(names::JOB_DURATION, "topic" => t.clone()))
+            },
+            wait: Priority::ALL.map(|p| {
+                if names::collecting() {
+                    JobHistogram::Local(names::register(
+                        names::JOB_WAIT,
+                        names::JOB_WAIT_HELP,
+                        vec![("topic", t.clone()), ("priority", p.as_str().to_owned())],
+                    ))
+                } else {
+                    JobHistogram::Facade(
+                        histogram!(names::JOB_WAIT, "topic" => t.clone(), "priority" => p.as_str()),
+                    )
+                }
+            }),
             active: gauge!(names::WORKER_JOBS_ACTIVE, "topic" => t.clone()),
             prefetched: gauge!(names::WORKER_PREFETCHED, "topic" => t.clone()),
             running_max: gauge!(names::JOB_RUNNING_MAX, "topic" => t),
@@ -96,14 +114,83 @@ impl TopicTelemetry {
     pub(super) fn lease_lost(&self, n: usize) {
         self.leases_lost.increment(n as u64);
     }
+}
 
-    pub(super) fn duration(&self, elapsed: Duration) {
-        self.duration.record(elapsed.as_secs_f64());
+/// Samples a runner gathers between merges into the shared job histograms
+/// (when rmq keeps them itself): no atomic operation per job.
+pub(super) struct RunnerSamples {
+    topics: Vec<(LocalHistogram, [LocalHistogram; 3])>,
+    pending: usize,
+}
+
+/// Samples a runner holds at most before merging them.
+const MERGE_EVERY: usize = 64;
+
+impl RunnerSamples {
+    pub(super) fn new(telemetry: &Telemetry) -> RunnerSamples {
+        RunnerSamples {
+            topics: vec![Default::default(); telemetry.topics.len()],
+            pending: 0,
+        }
     }
 
-    pub(super) fn wait(&self, priority: Priority, waited: Duration) {
-        self.wait[usize::from(priority.as_u8())].record(waited.as_secs_f64());
+    /// A handler time of topic index `topic`.
+    pub(super) fn duration(&mut self, telemetry: &Telemetry, topic: usize, elapsed: Duration) {
+        match &telemetry.topics[topic].duration {
+            JobHistogram::Facade(h) => h.record(elapsed.as_secs_f64()),
+            JobHistogram::Local(_) => {
+                self.topics[topic].0.record(elapsed);
+                self.pending += 1;
+            }
+        }
     }
+
+    /// A wait since due of topic index `topic`.
+    pub(super) fn wait(
+        &mut self,
+        telemetry: &Telemetry,
+        topic: usize,
+        priority: Priority,
+        waited: Duration,
+    ) {
+        let p = usize::from(priority.as_u8());
+        match &telemetry.topics[topic].wait[p] {
+            JobHistogram::Facade(h) => h.record(waited.as_secs_f64()),
+            JobHistogram::Local(_) => {
+                self.topics[topic].1[p].record(waited);
+                self.pending += 1;
+            }
+        }
+    }
+
+    /// Merges the samples when enough have gathered, or when the runner is
+    /// about to wait (`idle`), so a scrape of an idle worker sees them all.
+    pub(super) fn merge_if(&mut self, telemetry: &Telemetry, idle: bool) {
+        if self.pending >= MERGE_EVERY || (idle && self.pending > 0) {
+            self.merge(telemetry);
+        }
+    }
+
+    pub(super) fn merge(&mut self, telemetry: &Telemetry) {
+        for ((duration, waits), shared) in self.topics.iter_mut().zip(&telemetry.topics) {
+            if let JobHistogram::Local(h) = &shared.duration {
+                h.merge(duration);
+            }
+            for (wait, shared) in waits.iter_mut().zip(&shared.wait) {
+                if let JobHistogram::Local(h) = shared {
+                    h.merge(wait);
+                }
+            }
+        }
+        self.pending = 0;
+    }
+}
+
+/// A job histogram: through the recorder, or kept by rmq for a process that
+/// renders it itself ([`crate::telemetry::collect_job_histograms`]).
+enum JobHistogram {
+    Facade(Histogram),
+    Local(Arc<AtomicHistogram>),
 }
 
 /// Everything the worker records.

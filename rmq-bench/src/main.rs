@@ -50,6 +50,11 @@ struct Args {
     /// (1 = current-thread runtime).
     #[arg(long, global = true, default_value_t = 2)]
     threads: usize,
+    /// Install the Prometheus recorder (as `worker run --metrics-addr`
+    /// does) in this process and in the worker process, rendering it once a
+    /// second, to measure what metrics cost.
+    #[arg(long, global = true)]
+    metrics: bool,
     /// Runs per scenario; the median is reported.
     #[arg(long, default_value_t = 1)]
     runs: usize,
@@ -83,6 +88,18 @@ enum Command {
 
 fn main() {
     let args = Args::parse();
+    if args.metrics {
+        let handle = rmq_worker::install_prometheus_recorder().unwrap_or_else(|e| {
+            eprintln!("rmq-bench: {e}");
+            std::process::exit(2)
+        });
+        // A scrape a second (more often than Prometheus would).
+        std::thread::spawn(move || loop {
+            std::thread::sleep(std::time::Duration::from_secs(1));
+            handle.run_upkeep();
+            let _ = handle.render();
+        });
+    }
     let runtime = if args.threads == 1 {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -113,6 +130,7 @@ async fn run(args: Args) {
             threads: args.threads,
             pool: args.pool,
             replicas: u32::from(args.replica),
+            metrics: args.metrics,
         };
         scenarios::worker_process(&setup, count).await;
         return;
@@ -150,6 +168,7 @@ async fn run(args: Args) {
         threads: args.threads,
         pool: args.pool,
         replicas: u32::from(replica.is_some()),
+        metrics: args.metrics,
     };
     let wanted = |name: &str| args.only.is_empty() || args.only.iter().any(|o| o == name);
     let n = args.n;

@@ -25,6 +25,9 @@ pub(crate) struct Record {
     pub(crate) redis_us_per_job: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) redis_script_us_per_job: Option<f64>,
+    /// CPU time of the worker process per job (all its threads).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) worker_cpu_us_per_job: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) backlog: Option<u64>,
 }
@@ -42,7 +45,7 @@ impl Record {
 
 pub(crate) fn print_header() {
     println!(
-        "{:<28} {:>9} {:>5} {:>12} {:>8} {:>8} {:>9} {:>8} {:>10} {:>11}",
+        "{:<28} {:>9} {:>5} {:>12} {:>8} {:>8} {:>9} {:>8} {:>10} {:>11} {:>10}",
         "scenario",
         "n",
         "conc",
@@ -52,14 +55,15 @@ pub(crate) fn print_header() {
         "bytes/job",
         "rss_mb",
         "redis_us/j",
-        "script_us/j"
+        "script_us/j",
+        "wcpu_us/j"
     );
 }
 
 pub(crate) fn print_row(r: &Record) {
     let f = |v: Option<f64>, prec: usize| v.map_or("-".to_owned(), |v| format!("{v:.prec$}"));
     println!(
-        "{:<28} {:>9} {:>5} {:>12} {:>8} {:>8} {:>9} {:>8} {:>10} {:>11}",
+        "{:<28} {:>9} {:>5} {:>12} {:>8} {:>8} {:>9} {:>8} {:>10} {:>11} {:>10}",
         r.scenario,
         r.n,
         r.concurrency,
@@ -70,6 +74,7 @@ pub(crate) fn print_row(r: &Record) {
         f(r.rss_mb, 1),
         f(r.redis_us_per_job, 2),
         f(r.redis_script_us_per_job, 2),
+        f(r.worker_cpu_us_per_job, 2),
     );
 }
 

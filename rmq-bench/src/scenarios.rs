@@ -22,6 +22,8 @@ pub(crate) struct Setup {
     pub(crate) threads: usize,
     pub(crate) pool: u32,
     pub(crate) replicas: u32,
+    /// A Prometheus recorder is installed (`--metrics`).
+    pub(crate) metrics: bool,
 }
 
 impl Setup {
@@ -201,6 +203,7 @@ pub(crate) async fn processing(setup: &Setup, n: u64, backlog: u64) -> Record {
         } else {
             &[]
         })
+        .args(setup.metrics.then_some("--metrics"))
         .stdout(Stdio::piped())
         .spawn()
         .expect("spawn worker process");
@@ -223,6 +226,7 @@ pub(crate) async fn processing(setup: &Setup, n: u64, backlog: u64) -> Record {
     let mut r = Record::new(name, n, setup.concurrency);
     r.per_s = Some(n as f64 / elapsed);
     r.rss_mb = report["rss_mb"].as_f64();
+    r.worker_cpu_us_per_job = report["cpu_s"].as_f64().map(|s| s * 1e6 / n as f64);
     meter.finish(n, &mut r).await;
     r.backlog = Some(backlog);
     r
@@ -331,8 +335,19 @@ pub(crate) async fn worker_process(setup: &Setup, count: u64) {
     let elapsed = (end - first) as f64 / 1e9;
     println!(
         "{}",
-        serde_json::json!({ "elapsed_s": elapsed, "rss_mb": peak_rss_mb() })
+        serde_json::json!({ "elapsed_s": elapsed, "rss_mb": peak_rss_mb(), "cpu_s": cpu_seconds() })
     );
+}
+
+/// CPU time of this process so far, all threads (Linux: the scheduler's
+/// nanosecond counts per thread).
+fn cpu_seconds() -> Option<f64> {
+    let mut ns: u64 = 0;
+    for task in std::fs::read_dir("/proc/self/task").ok()? {
+        let stat = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
+        ns += stat.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(ns as f64 / 1e9)
 }
 
 fn peak_rss_mb() -> Option<f64> {

@@ -49,6 +49,8 @@ else
   for i = 1, n do ids[i] = string.format('%d', last - n + i) end
 end
 
+-- Bit 2: enqueued with a delay (its due time is not enqueued_at).
+if delay > 0 then flags = flags + 4 end
 local envs = {}
 for i = 1, n do
   local id = ids[i]

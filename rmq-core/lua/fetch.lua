@@ -5,7 +5,7 @@
 -- ARGV: 1 max, 2 lease ms, 3 promote batch, 4 dead max entries,
 --       5 parse-error max entries, 6 deadline (server ms, 0 = none)
 -- Returns {leased envelopes, ms until the next delayed job is due or -1,
---          server time ms}.
+--          server time ms, entries dead-lettered as expired}.
 local max = tonumber(ARGV[1])
 local lease = tonumber(ARGV[2])
 local promote = tonumber(ARGV[3])
@@ -14,7 +14,7 @@ local now = now_ms()
 
 -- Reached Redis after its caller stopped waiting for the reply (a stall):
 -- leasing now would hand jobs to nobody.
-if deadline_ms > 0 and now > deadline_ms then return {{}, 0, now} end
+if deadline_ms > 0 and now > deadline_ms then return {{}, 0, now, 0} end
 -- The keys every lease writes; the others are checked when they are needed.
 check_types('lll_z____l')
 
@@ -121,4 +121,4 @@ if #out >= max and #out > 0 then
     wake(KEYS[10])
   end
 end
-return {out, next_due, now}
+return {out, next_due, now, expired}

@@ -9,7 +9,8 @@
 //!  2     1    retries used: runs that failed before this one (0 on the first run)
 //!  3     1    max_retries
 //!  4     1    flags (bit 0: the id was given explicitly;
-//!                    bit 1: a trace context trailer follows the payload)
+//!                    bit 1: a trace context trailer follows the payload;
+//!                    bit 2: enqueued with a delay)
 //!  5     6    enqueued_at, ms since the Unix epoch, Redis server time
 //! 11     6    expire_at, ms (0 = never)
 //! 17     1    id length n
@@ -59,6 +60,9 @@ pub const HEADER_LEN: usize = 18;
 pub const FLAG_EXPLICIT_ID: u8 = 1;
 /// Flag bit: a trace context trailer follows the payload.
 pub const FLAG_TRACE_CONTEXT: u8 = 2;
+/// Flag bit: the job was enqueued with a delay, so it was due later than
+/// its `enqueued_at`.
+pub const FLAG_DELAYED: u8 = 4;
 
 /// A job as stored in Redis, parsed. Holding one is holding its lease token.
 #[derive(Clone, PartialEq, Eq)]
@@ -191,6 +195,12 @@ impl Envelope {
     /// Whether the id was given explicitly.
     pub fn has_explicit_id(&self) -> bool {
         self.bytes[4] & FLAG_EXPLICIT_ID != 0
+    }
+
+    /// Whether the job was enqueued with a delay (set by this version's
+    /// enqueue script; older envelopes read as not delayed).
+    pub fn was_delayed(&self) -> bool {
+        self.bytes[4] & FLAG_DELAYED != 0
     }
 
     /// Enqueue time, ms since the epoch (Redis server clock).

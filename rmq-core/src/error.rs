@@ -38,6 +38,21 @@ pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 pub struct TaskError {
     kind: TaskErrorKind,
     source: BoxError,
+    /// Set by the runtime for a timeout or a panic (not user-visible: both
+    /// stay plain retryable errors); feeds the `outcome` metric label.
+    cause: Cause,
+}
+
+/// What produced a [`TaskError`]: the handler itself, or the runtime
+/// stopping it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Cause {
+    /// Returned by the handler (or its payload decoding).
+    Handler,
+    /// The handler ran past its timeout and was cancelled.
+    Timeout,
+    /// The handler panicked.
+    Panic,
 }
 
 /// The class of a [`TaskError`].
@@ -58,6 +73,7 @@ impl TaskError {
         TaskError {
             kind: TaskErrorKind::Retryable,
             source: error.into(),
+            cause: Cause::Handler,
         }
     }
 
@@ -66,6 +82,7 @@ impl TaskError {
         TaskError {
             kind: TaskErrorKind::Permanent,
             source: error.into(),
+            cause: Cause::Handler,
         }
     }
 
@@ -74,7 +91,21 @@ impl TaskError {
         TaskError {
             kind: TaskErrorKind::Malformed,
             source: error.into(),
+            cause: Cause::Handler,
         }
+    }
+
+    /// A retryable error the runtime made for a timeout or a panic.
+    pub(crate) fn stopped(cause: Cause, message: String) -> Self {
+        TaskError {
+            cause,
+            ..TaskError::retryable(message)
+        }
+    }
+
+    /// Whether the handler returned this error, timed out or panicked.
+    pub(crate) fn cause(&self) -> Cause {
+        self.cause
     }
 
     /// The class of this error.

@@ -15,6 +15,7 @@ use futures_util::FutureExt;
 
 use serde::de::DeserializeOwned;
 
+use crate::error::Cause;
 use crate::{JobContext, TaskError};
 
 /// A boxed, sendable future.
@@ -162,13 +163,14 @@ pub async fn run(
 ) -> Result<(), TaskError> {
     let attempt = AssertUnwindSafe(handler(invocation)).catch_unwind();
     match tokio::time::timeout(timeout, attempt).await {
-        Err(_) => Err(TaskError::retryable(format!(
-            "handler timed out after {timeout:?}"
-        ))),
-        Ok(Err(panic)) => Err(TaskError::retryable(format!(
-            "handler panicked: {}",
-            panic_message(&*panic)
-        ))),
+        Err(_) => Err(TaskError::stopped(
+            Cause::Timeout,
+            format!("handler timed out after {timeout:?}"),
+        )),
+        Ok(Err(panic)) => Err(TaskError::stopped(
+            Cause::Panic,
+            format!("handler panicked: {}", panic_message(&*panic)),
+        )),
         Ok(Ok(result)) => result,
     }
 }

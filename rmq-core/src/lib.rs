@@ -16,6 +16,7 @@ mod priority;
 pub mod registry;
 mod scripts;
 mod task;
+pub mod telemetry;
 pub mod trace;
 pub mod worker;
 

@@ -80,6 +80,20 @@ pub(crate) enum Command {
     /// Check queue health: print the findings and exit 3 when there are
     /// any (for cron and Kubernetes probes), 0 when healthy.
     Health(HealthArgs),
+    /// Serve the queue-wide Prometheus metrics (depths, oldest job age,
+    /// counters and handler times of every topic, read from Redis at each
+    /// scrape): run one per Redis, however many workers run.
+    Exporter(ExporterArgs),
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct ExporterArgs {
+    /// Address of the /metrics and /healthz endpoint
+    #[arg(long, default_value = "127.0.0.1:9465")]
+    pub(crate) listen: std::net::SocketAddr,
+    /// Topics to export besides those known to Redis (comma-separated)
+    #[arg(short, long, value_delimiter = ',')]
+    pub(crate) topics: Vec<String>,
 }
 
 #[derive(Args, Debug)]
@@ -150,6 +164,10 @@ pub(crate) struct RunArgs {
     /// Serve only these topics (comma-separated; default: all linked tasks)
     #[arg(short, long, value_delimiter = ',')]
     pub(crate) topics: Vec<String>,
+    /// Serve this worker's Prometheus metrics on /metrics and its health on
+    /// /healthz at this address, e.g. 127.0.0.1:9464 [env: MQ_METRICS_ADDR]
+    #[arg(long, env = "MQ_METRICS_ADDR")]
+    pub(crate) metrics_addr: Option<std::net::SocketAddr>,
 }
 
 #[derive(Args, Debug)]

@@ -13,8 +13,10 @@
 //! reads the JSON from standard input, `@path` from a file), `ps` (live
 //! workers from their heartbeats), `quiet <worker-id>` / `stop <worker-id>`
 //! (sent through Redis, taken within one heartbeat), `health` (queue health
-//! findings, for probes); `--help` on each. Options come from flags, then
-//! the environment (`REDIS_URL`, `REDIS_PASSWORD`, `MQ_*`), then defaults.
+//! findings, for probes), `exporter` (queue-wide Prometheus metrics);
+//! `run --metrics-addr` serves the worker's own `/metrics` and `/healthz`;
+//! `--help` on each. Options come from flags, then the environment
+//! (`REDIS_URL`, `REDIS_PASSWORD`, `MQ_*`), then defaults.
 //!
 //! Exit codes: 0 success; 1 Redis unreachable or failing; 2 something to
 //! change before trying again: bad usage or input (invalid configuration,
@@ -30,7 +32,11 @@
 
 mod cli;
 mod commands;
+mod exporter;
+mod http;
 mod logging;
+
+pub use exporter::{install as install_prometheus_recorder, Renderer};
 
 use std::process::ExitCode;
 

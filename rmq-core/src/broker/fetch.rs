@@ -13,6 +13,10 @@ pub struct Fetched {
     pub jobs: Vec<Envelope>,
     /// Time until the earliest delayed job is due, if any is scheduled.
     pub next_due: Option<Duration>,
+    /// Redis server time of the fetch, ms since the epoch.
+    pub server_ms: u64,
+    /// Jobs found past their TTL and dead-lettered as `expired` by this call.
+    pub expired: u64,
 }
 
 /// How much earlier than the caller's own timeout a fetch stops being
@@ -48,7 +52,7 @@ impl Broker {
             + ms(connection::RESPONSE_TIMEOUT.saturating_sub(FETCH_DEADLINE_MARGIN));
         invocation.arg(deadline);
         let result = invocation.invoke_async(&mut handle.conn).await;
-        let (raw, next_due, server_ms): (Vec<Vec<u8>>, i64, u64) =
+        let (raw, next_due, server_ms, expired): (Vec<Vec<u8>>, i64, u64, u64) =
             handle.check(result).map_err(Error::redis("fetch"))?;
         self.inner.clock.observe(server_ms);
         let mut jobs = Vec::with_capacity(raw.len());
@@ -68,6 +72,8 @@ impl Broker {
         Ok(Fetched {
             jobs,
             next_due: optional_ms(next_due),
+            server_ms,
+            expired,
         })
     }
 }

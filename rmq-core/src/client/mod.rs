@@ -12,6 +12,7 @@ pub use fake::FakeJob;
 pub use inline::{JobOutcome, Outcome};
 
 use crate::broker::{Broker, EnqueueSpec, NewJob};
+use crate::telemetry::EnqueueCounters;
 use crate::{codec, Config, Error, JobId, JobOptions, Task, TaskDescriptor};
 
 /// The handle producers enqueue through. Cheap to clone; clones share one
@@ -20,6 +21,7 @@ use crate::{codec, Config, Error, JobId, JobOptions, Task, TaskDescriptor};
 pub struct Client {
     backend: Arc<Backend>,
     config: Arc<Config>,
+    enqueued: Arc<EnqueueCounters>,
 }
 
 enum Backend {
@@ -37,6 +39,7 @@ impl Client {
         Ok(Client {
             backend: Arc::new(Backend::Redis(broker)),
             config: Arc::new(config),
+            enqueued: Arc::default(),
         })
     }
 
@@ -62,6 +65,7 @@ impl Client {
         Client {
             backend: Arc::new(backend),
             config: Arc::new(Config::default()),
+            enqueued: Arc::default(),
         }
     }
 
@@ -187,25 +191,34 @@ impl Client {
     ) -> Result<Vec<JobId>, Error> {
         let spec = self.spec(descriptor, options);
         match &*self.backend {
-            Backend::Redis(broker) => match crate::trace::propagator() {
-                None => enqueue_redis(broker, topic, &spec, payloads, options, false).await,
-                Some(propagator) => {
-                    let mut payloads = payloads;
-                    let span = propagator.send_span(topic, payloads.len());
-                    let traced = match propagator.inject(&span) {
-                        Some(context) => {
-                            for payload in &mut payloads {
-                                context.append_trailer(payload);
+            Backend::Redis(broker) => {
+                let ids = match crate::trace::propagator() {
+                    None => enqueue_redis(broker, topic, &spec, payloads, options, false).await,
+                    Some(propagator) => {
+                        let mut payloads = payloads;
+                        let span = propagator.send_span(topic, payloads.len());
+                        let traced = match propagator.inject(&span) {
+                            Some(context) => {
+                                for payload in &mut payloads {
+                                    context.append_trailer(payload);
+                                }
+                                true
                             }
-                            true
-                        }
-                        None => false,
-                    };
-                    enqueue_redis(broker, topic, &spec, payloads, options, traced)
-                        .instrument(span)
-                        .await
+                            None => false,
+                        };
+                        enqueue_redis(broker, topic, &spec, payloads, options, traced)
+                            .instrument(span)
+                            .await
+                    }
+                }?;
+                self.enqueued.add(topic, spec.priority, ids.len());
+                if tracing::enabled!(tracing::Level::DEBUG) {
+                    for id in &ids {
+                        tracing::debug!(topic, %id, priority = %spec.priority.as_str(), delay = ?spec.delay, "job enqueued");
+                    }
                 }
-            },
+                Ok(ids)
+            }
             Backend::Fake(store) => store.record(topic, payloads, options, &spec),
             Backend::Inline(runner) => {
                 runner

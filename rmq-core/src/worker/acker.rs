@@ -12,8 +12,11 @@ use tokio_util::sync::CancellationToken;
 use super::dispatch::Backoff;
 use super::metrics::Metrics;
 use super::runner::Done;
+use super::telemetry::Op;
 use super::Shared;
 use crate::broker::{FailOutcome, Failure};
+use crate::error::Cause;
+use crate::telemetry::Outcome;
 use crate::{Error, TaskErrorKind};
 
 pub(super) async fn run(
@@ -61,11 +64,13 @@ async fn report(
         }
         match report_once(shared, batch, after_error).await {
             Ok(()) => {
+                shared.telemetry.redis_ok();
                 batch.clear();
                 return;
             }
             Err(error) => {
                 Metrics::add(&shared.metrics.redis_errors, 1);
+                shared.telemetry.redis_error(Op::Report, &error);
                 if shared.fatal.raise(&shared.config, &error) && give_up_at.is_none() {
                     *give_up_at = Some(Instant::now());
                 }
@@ -129,16 +134,28 @@ async fn report_into(
             .broker
             .ack(&shared.topics[topic].name, &envelopes, &durations)
             .await?;
+        let telemetry = shared.telemetry.topic(topic);
         if after_error {
             // The earlier call most likely completed them.
             Metrics::add(&shared.metrics.completed, indexes.len());
+            telemetry.processed(Outcome::Completed, indexes.len());
             if !lost.is_empty() {
                 tracing::info!(topic = %shared.topics[topic].name, jobs = lost.len(), "jobs already completed by an earlier report whose reply was lost");
             }
         } else {
             Metrics::add(&shared.metrics.completed, indexes.len() - lost.len());
+            telemetry.processed(Outcome::Completed, indexes.len() - lost.len());
             for &l in &lost {
                 lease_lost(shared, &batch[indexes[l]]);
+            }
+        }
+        if tracing::enabled!(tracing::Level::DEBUG) {
+            let name = &shared.topics[topic].name;
+            for (n, &i) in indexes.iter().enumerate() {
+                if !lost.contains(&n) {
+                    let done = &batch[i];
+                    tracing::debug!(topic = %name, id = done.job.envelope.id(), attempt = done.job.envelope.attempt(), elapsed = ?done.elapsed, "job completed");
+                }
             }
         }
         for &i in indexes {
@@ -178,6 +195,10 @@ async fn report_failure(shared: &Shared, done: &Done, after_error: bool) -> Resu
             .await?
         {
             Metrics::add(&shared.metrics.malformed, 1);
+            shared
+                .telemetry
+                .topic(done.job.topic)
+                .processed(Outcome::Malformed, 1);
         } else {
             lease_lost(shared, done);
         }
@@ -188,14 +209,23 @@ async fn report_failure(shared: &Shared, done: &Done, after_error: bool) -> Resu
         permanent: error.kind() == TaskErrorKind::Permanent,
         retry_delay: shared.retry_delay(topic, envelope),
     };
+    let telemetry = shared.telemetry.topic(done.job.topic);
+    // A timeout or a panic counts as such, whatever became of the job.
+    let stopped = match error.cause() {
+        Cause::Timeout => Some(Outcome::Timeout),
+        Cause::Panic => Some(Outcome::Panicked),
+        Cause::Handler => None,
+    };
     match shared.broker.fail(&topic.name, envelope, &failure).await? {
         FailOutcome::Retrying => {
             Metrics::add(&shared.metrics.retried, 1);
+            telemetry.processed(stopped.unwrap_or(Outcome::Retried), 1);
             tracing::warn!(topic = %topic.name, id = envelope.id(), attempt = envelope.attempt(), retry_in = ?failure.retry_delay, error = %message, "job failed; will retry");
         }
         FailOutcome::Dead => {
             Metrics::add(&shared.metrics.dead, 1);
-            tracing::error!(topic = %topic.name, id = envelope.id(), attempt = envelope.attempt(), permanent = failure.permanent, error = %message, "job failed for good; dead-lettered");
+            telemetry.processed(stopped.unwrap_or(Outcome::Dead), 1);
+            tracing::warn!(topic = %topic.name, id = envelope.id(), attempt = envelope.attempt(), permanent = failure.permanent, error = %message, "job failed for good; dead-lettered");
         }
         FailOutcome::LeaseLost if after_error => {
             tracing::info!(topic = %topic.name, id = envelope.id(), "failure already recorded by an earlier report whose reply was lost");
@@ -207,6 +237,9 @@ async fn report_failure(shared: &Shared, done: &Done, after_error: bool) -> Resu
 
 fn lease_lost(shared: &Shared, done: &Done) {
     Metrics::add(&shared.metrics.lease_lost, 1);
+    let telemetry = shared.telemetry.topic(done.job.topic);
+    telemetry.processed(Outcome::LeaseLost, 1);
+    telemetry.lease_lost(1);
     tracing::warn!(
         topic = %shared.topics[done.job.topic].name,
         id = done.job.envelope.id(),

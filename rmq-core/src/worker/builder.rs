@@ -118,7 +118,11 @@ impl WorkerBuilder {
                     .timeout
                     .unwrap_or(config.processing_timeout),
             })
-            .collect();
+            .collect::<Vec<Topic>>();
+        let telemetry = super::telemetry::Telemetry::new(
+            topics.iter().map(|t| t.name.as_str()),
+            config.max_workers,
+        );
         Ok(Worker {
             shared: Arc::new(Shared {
                 broker,
@@ -130,6 +134,7 @@ impl WorkerBuilder {
                 fatal: Default::default(),
                 starts: Default::default(),
                 lifecycle: Lifecycle::new(),
+                telemetry,
             }),
         })
     }

@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
+use super::telemetry::Op;
 use super::{Job, Shared};
+use crate::telemetry::Outcome;
 use crate::Error;
 
 /// Longest a blocked wait for new work lasts before it is renewed.
@@ -113,11 +115,13 @@ async fn fetch_loop(
         {
             Ok(fetched) => {
                 failing[index] = (Backoff::default(), None);
+                shared.telemetry.redis_ok();
                 fetched
             }
             Err(error) => {
                 drop(reserved);
                 super::metrics::Metrics::add(&shared.metrics.redis_errors, 1);
+                shared.telemetry.redis_error(Op::Fetch, &error);
                 if shared.fatal.raise(config, &error) {
                     return;
                 }
@@ -130,6 +134,12 @@ async fn fetch_loop(
         };
         let got = fetched.jobs.len();
         next_due = min_opt(next_due, fetched.next_due);
+        let fetched_at = Instant::now();
+        let telemetry = shared.telemetry.topic(index);
+        if fetched.expired > 0 {
+            telemetry.processed(Outcome::Expired, fetched.expired as usize);
+            tracing::info!(topic = %topic, jobs = fetched.expired, "jobs not started within their TTL; dead-lettered as expired");
+        }
         if got > 0 {
             empty_streak = 0;
             next_due = None;
@@ -137,6 +147,7 @@ async fn fetch_loop(
             // for an idle worker (dropping it closes its connection).
             waiting = None;
             // The runners give a permit back as each job finishes.
+            telemetry.fetched(got);
             if let Some(taken) = reserved.split(got) {
                 taken.forget();
             }
@@ -145,10 +156,17 @@ async fn fetch_loop(
             // runner before shutdown goes back to the queue from there.
             for envelope in fetched.jobs {
                 let key = shared.held.insert(index, envelope.clone());
+                let waited = (envelope.retries_used() == 0 && !envelope.was_delayed()).then(|| {
+                    Duration::from_millis(
+                        fetched.server_ms.saturating_sub(envelope.enqueued_at_ms()),
+                    )
+                });
                 let job = Job {
                     topic: index,
                     key,
                     envelope,
+                    fetched_at,
+                    waited,
                 };
                 tokio::select! {
                     biased;
@@ -187,8 +205,12 @@ async fn fetch_loop(
             woken = wait => {
                 waiting = None;
                 match woken {
-                    Ok(_) => backoff.reset(),
+                    Ok(_) => {
+                        backoff.reset();
+                        shared.telemetry.redis_ok();
+                    }
                     Err(error) => {
+                        shared.telemetry.redis_error(Op::Wait, &error);
                         if shared.fatal.raise(config, &error) {
                             return;
                         }

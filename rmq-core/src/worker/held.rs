@@ -17,6 +17,14 @@ pub(super) struct HeldGroup {
     pub(super) started: Vec<Option<Instant>>,
 }
 
+/// What [`Held::counts`] reports for one topic.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct HeldCounts {
+    pub(super) running: usize,
+    pub(super) waiting: usize,
+    pub(super) earliest_start: Option<Instant>,
+}
+
 #[derive(Default)]
 pub(super) struct Held {
     next_key: AtomicU64,
@@ -127,6 +135,24 @@ impl Held {
             .into_iter()
             .map(|(_, topic, id, started)| (topic, id, started))
             .collect()
+    }
+
+    /// Per topic index: handlers running, jobs waiting for one, and the
+    /// earliest start of a running handler.
+    pub(super) fn counts(&self, topics: usize) -> Vec<HeldCounts> {
+        let mut counts = vec![HeldCounts::default(); topics];
+        for entry in self.lock().values() {
+            let c = &mut counts[entry.topic];
+            match entry.started {
+                _ if entry.finished => {}
+                None => c.waiting += 1,
+                Some(at) => {
+                    c.running += 1;
+                    c.earliest_start = Some(c.earliest_start.map_or(at, |e| e.min(at)));
+                }
+            }
+        }
+        counts
     }
 
     pub(super) fn is_empty(&self) -> bool {

@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::dispatch::Backoff;
 use super::metrics::Metrics;
+use super::telemetry::Op;
 use super::Shared;
 use crate::broker::Broker;
 
@@ -80,6 +81,7 @@ async fn connect(shared: &Shared, token: &CancellationToken) -> Option<Broker> {
             Ok(broker) => return Some(broker),
             Err(error) => {
                 Metrics::add(&shared.metrics.redis_errors, 1);
+                shared.telemetry.redis_error(Op::Connect, &error);
                 let delay = backoff.next();
                 tracing::warn!(%error, retry_in = ?delay, "the lease keeper cannot connect; retrying");
                 tokio::select! {
@@ -113,6 +115,7 @@ async fn renew(shared: &Shared, broker: &Broker, lease: Duration) {
         }
         match broker.extend(name, &envelopes, lease).await {
             Ok(lost) => {
+                shared.telemetry.redis_ok();
                 // A job whose handler finished may have been acked (or
                 // failed) between the snapshot and the extension: that is
                 // no lost lease, and the acker learns of a real one when it
@@ -123,12 +126,14 @@ async fn renew(shared: &Shared, broker: &Broker, lease: Duration) {
                     .collect();
                 for &i in &lost {
                     Metrics::add(&shared.metrics.lease_lost, 1);
+                    shared.telemetry.topic(group.topic).lease_lost(1);
                     tracing::warn!(topic = %name, id = envelopes[i].id(), "lease lost while the job was held; another worker may run it");
                 }
                 shared.held.remove_all(lost.iter().map(|&i| keys[i]));
             }
             Err(error) => {
                 Metrics::add(&shared.metrics.redis_errors, 1);
+                shared.telemetry.redis_error(Op::Extend, &error);
                 shared.fatal.raise(&shared.config, &error);
                 tracing::warn!(%error, topic = %name, "extending leases failed; will retry at the next tick");
             }

@@ -24,6 +24,7 @@ mod monitor;
 mod prefetch;
 mod runner;
 mod shutdown;
+mod telemetry;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -35,6 +36,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use builder::WorkerBuilder;
 pub use metrics::{MetricsHandle, MetricsSnapshot};
+pub use telemetry::Probe;
 
 use crate::broker::Broker;
 use crate::envelope::Envelope;
@@ -61,6 +63,7 @@ struct Shared {
     /// Jobs started, for the prefetch governor.
     starts: Arc<prefetch::Starts>,
     lifecycle: heartbeat::Lifecycle,
+    telemetry: telemetry::Telemetry,
 }
 
 /// A topic this worker serves.
@@ -75,6 +78,12 @@ struct Job {
     topic: usize,
     key: u64,
     envelope: Envelope,
+    /// When the fetch that leased it returned.
+    fetched_at: std::time::Instant,
+    /// How long it had waited since it was due, at `fetched_at` (only for
+    /// first attempts of jobs enqueued without a delay: the others' due
+    /// time is not in the envelope).
+    waited: Option<Duration>,
 }
 
 impl Shared {
@@ -118,6 +127,11 @@ impl Worker {
     /// and after it stopped: [`Worker::run_until`] consumes the worker.
     pub fn metrics_handle(&self) -> MetricsHandle {
         MetricsHandle(Arc::clone(&self.shared.metrics))
+    }
+
+    /// A handle for health probes and metric scrapes of this worker.
+    pub fn probe(&self) -> Probe {
+        Probe::new(&self.shared)
     }
 
     /// Runs until SIGINT, SIGTERM or `worker stop`, then shuts down
@@ -193,6 +207,7 @@ impl Worker {
         // Stops the keeper's thread also when this future is dropped.
         let _keeper_guard = keeper_token.clone().drop_guard();
         let monitor = tokio::spawn(monitor::run(Arc::clone(&shared), token.clone()));
+        let sampler = tokio::spawn(telemetry::run_sampler(Arc::clone(&shared), token.clone()));
 
         // Fetching stops at shutdown, or earlier on `worker quiet`.
         let fetch = token.child_token();
@@ -213,12 +228,14 @@ impl Worker {
             token.clone(),
             fetch,
         ));
+        shared.telemetry.health.set_running(true);
         tokio::select! {
             () = stop => {}
             () = shared.fatal.raised() => {}
             () = shared.lifecycle.stop.cancelled() => {}
         }
         shared.lifecycle.set_stopping();
+        shared.telemetry.health.set_running(false);
         tracing::info!("shutting down: no new jobs are fetched");
         token.cancel();
         let _ = dispatcher.await;
@@ -241,6 +258,7 @@ impl Worker {
             let _ = acker.await;
         }
         let _ = monitor.await;
+        let _ = sampler.await;
         // Stop renewing only now, before giving the held jobs back: a renewal
         // after the release could extend another worker's lease.
         keeper_token.cancel();

@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::dispatch::Backoff;
 use super::metrics::Metrics;
+use super::telemetry::Op;
 use super::Shared;
 use crate::Error;
 
@@ -64,6 +65,7 @@ async fn pass(shared: &Shared, topics: &mut [TopicState], trim: bool) -> Duratio
         }
         match topic_pass(shared, &topic.name, trim).await {
             Ok(next) => {
+                shared.telemetry.redis_ok();
                 state.backoff.reset();
                 state.retry_at = None;
                 if let Some(next) = next {
@@ -72,6 +74,7 @@ async fn pass(shared: &Shared, topics: &mut [TopicState], trim: bool) -> Duratio
             }
             Err(error) => {
                 Metrics::add(&shared.metrics.redis_errors, 1);
+                shared.telemetry.redis_error(Op::Monitor, &error);
                 if shared.fatal.raise(config, &error) {
                     return wait;
                 }

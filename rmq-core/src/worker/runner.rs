@@ -7,6 +7,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use super::telemetry::RunnerSamples;
 use super::{Job, Shared};
 use crate::handler::{self, Invocation};
 use crate::TaskError;
@@ -25,7 +26,21 @@ pub(super) async fn run(
     permits: Arc<Semaphore>,
     token: CancellationToken,
 ) {
+    let mut samples = RunnerSamples::new(&shared.telemetry);
+    run_jobs(&shared, &jobs, &done, &permits, &token, &mut samples).await;
+    samples.merge(&shared.telemetry);
+}
+
+async fn run_jobs(
+    shared: &Arc<Shared>,
+    jobs: &async_channel::Receiver<Job>,
+    done: &async_channel::Sender<Done>,
+    permits: &Semaphore,
+    token: &CancellationToken,
+    samples: &mut RunnerSamples,
+) {
     loop {
+        samples.merge_if(&shared.telemetry, jobs.is_empty());
         let job = tokio::select! {
             biased;
             () = token.cancelled() => return,
@@ -58,10 +73,22 @@ pub(super) async fn run(
         let invocation =
             Invocation::new(job.envelope.payload_bytes(), context, shared.state.clone());
         let started = Instant::now();
-        let result = handler::run(topic.descriptor.handler, invocation, topic.timeout)
-            .instrument(span)
-            .await;
+        if let Some(waited) = job.waited {
+            samples.wait(
+                &shared.telemetry,
+                job.topic,
+                job.envelope.priority(),
+                waited + started.saturating_duration_since(job.fetched_at),
+            );
+        }
+        let result = async {
+            tracing::debug!("job started");
+            handler::run(topic.descriptor.handler, invocation, topic.timeout).await
+        }
+        .instrument(span)
+        .await;
         let elapsed = started.elapsed();
+        samples.duration(&shared.telemetry, job.topic, elapsed);
         shared.held.finish(job.key);
         permits.add_permits(1);
         if done

@@ -2,6 +2,7 @@
 
 mod dlq;
 mod enqueue;
+mod exporter;
 mod health;
 mod parse_errors;
 mod run;
@@ -67,6 +68,10 @@ pub(crate) async fn execute(cli: CommandLine, configure: Configure) -> Result<()
         )
         .await?),
         Command::Health(args) => health::check(&connect(&cli.global).await?, args).await,
+        Command::Exporter(args) => {
+            let client = run::connect_with_retry(config(&cli.global)?).await?;
+            Ok(exporter::serve(client, args).await?)
+        }
     }
 }
 

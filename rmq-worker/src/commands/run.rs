@@ -5,6 +5,7 @@ use std::time::Duration;
 use rmq::{Client, Error, Registry, Worker};
 
 use crate::cli::{Global, RunArgs};
+use crate::exporter::Endpoint;
 use crate::Configure;
 
 /// Connects (retrying while Redis is unreachable, see
@@ -16,12 +17,21 @@ pub(crate) async fn run(global: &Global, args: RunArgs, configure: Configure) ->
     }
     config.validate()?;
     let topics = selected_topics(args.topics)?;
+    // Before the client and the worker: they register their metrics at start.
+    let endpoint = match args.metrics_addr {
+        Some(addr) => Some(Endpoint::start(addr).await?),
+        None => None,
+    };
     let client = connect_with_retry(config).await?;
     let mut builder = Worker::builder(client);
     if let Some(topics) = topics {
         builder = builder.topics(topics);
     }
-    configure(builder).build()?.run().await
+    let worker = configure(builder).build()?;
+    if let Some(endpoint) = &endpoint {
+        endpoint.attach(worker.probe());
+    }
+    worker.run().await
 }
 
 /// The `--topics` selection, checked against the linked tasks before any
@@ -50,7 +60,7 @@ fn selected_topics(given: Vec<String>) -> Result<Option<Vec<String>>, Error> {
 /// Retries only what may pass by itself (Redis unreachable, refusing
 /// connections, timing out, loading); permission, authentication, TLS and
 /// configuration errors stop at once.
-async fn connect_with_retry(config: rmq::Config) -> Result<Client, Error> {
+pub(super) async fn connect_with_retry(config: rmq::Config) -> Result<Client, Error> {
     let mut delay = Duration::from_millis(250);
     loop {
         match Client::connect(config.clone()).await {

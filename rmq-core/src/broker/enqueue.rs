@@ -246,7 +246,7 @@ impl Broker {
 /// `NOSCRIPT` loads the script and runs the pipeline again (the script did
 /// not run, so neither is anything written twice).
 async fn invoke_and_wait(
-    conn: &mut redis::aio::MultiplexedConnection,
+    conn: &mut connection::Connection,
     invocation: &redis::ScriptInvocation<'_>,
     wanted: u32,
     timeout_ms: u64,

@@ -64,12 +64,7 @@ fn producer(
 /// job, so the promoted replica has it too; without, the last writes
 /// before the kill may be lost (reported, see `killed_primary_without_wait`).
 async fn kill_primary_with_jobs_flowing(wait_for_replica: bool) -> (usize, usize, Duration) {
-    let cluster = blocking(|| {
-        let cluster = Cluster::shared();
-        cluster.heal(HEAL);
-        cluster
-    })
-    .await;
+    blocking(|| Cluster::shared().heal(HEAL)).await;
     let env = Env::on_with(Deployment::Cluster, |config| {
         if wait_for_replica {
             config.min_replicas_acked = 1;
@@ -87,7 +82,7 @@ async fn kill_primary_with_jobs_flowing(wait_for_replica: bool) -> (usize, usize
         .state(probe.clone())
         .build()
         .unwrap();
-    let stop_worker = tokio_util_like::Flag::default();
+    let stop_worker = stop_flag::Flag::default();
     let worker = {
         let stop = stop_worker.clone();
         tokio::spawn(async move { worker.run_until(stop.wait()).await })
@@ -194,7 +189,7 @@ async fn resharded_slot_is_followed_by_the_worker_and_its_wait() {
         .state(probe.clone())
         .build()
         .unwrap();
-    let stop_worker = tokio_util_like::Flag::default();
+    let stop_worker = stop_flag::Flag::default();
     let worker = {
         let stop = stop_worker.clone();
         tokio::spawn(async move { worker.run_until(stop.wait()).await })
@@ -254,20 +249,20 @@ async fn resharded_slot_is_followed_by_the_worker_and_its_wait() {
 }
 
 /// A one-shot stop signal for `run_until`.
-mod tokio_util_like {
+mod stop_flag {
     use std::sync::Arc;
     use tokio::sync::Notify;
 
     #[derive(Clone, Default)]
-    pub struct Flag(Arc<(Notify, std::sync::atomic::AtomicBool)>);
+    pub(crate) struct Flag(Arc<(Notify, std::sync::atomic::AtomicBool)>);
 
     impl Flag {
-        pub fn set(&self) {
+        pub(crate) fn set(&self) {
             self.0 .1.store(true, std::sync::atomic::Ordering::SeqCst);
             self.0 .0.notify_waiters();
         }
 
-        pub async fn wait(self) {
+        pub(crate) async fn wait(self) {
             loop {
                 let notified = self.0 .0.notified();
                 if self.0 .1.load(std::sync::atomic::Ordering::SeqCst) {

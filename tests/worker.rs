@@ -8,7 +8,29 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant, SystemTime};
 
 use rmq::{Client, Error, JobContext, Priority, State, TaskError, Worker};
-use support::{pending, run, Env, Probe, LIMIT};
+use support::{pending, run, Deployment, Env, Probe, LIMIT};
+
+/// A test run twice: on a Redis of its own and on the shared cluster
+/// (under a queue prefix of its own). `env` is bound to the environment.
+macro_rules! on_both {
+    ($name:ident, |$env:ident| $body:block) => {
+        mod $name {
+            use super::*;
+
+            async fn body($env: Env) $body
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn standalone() {
+                body(Env::on(Deployment::Standalone).await).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn cluster() {
+                body(Env::on(Deployment::Cluster).await).await;
+            }
+        }
+    };
+}
 
 // ---------------------------------------------------------------------------
 // 1. End to end
@@ -20,10 +42,8 @@ async fn e2e_job(n: u32, ctx: JobContext, probe: State<Probe<String>>) -> Result
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_job_runs_exactly_once() {
+on_both!(every_job_runs_exactly_once, |env| {
     const N: usize = 50;
-    let env = Env::new().await;
     let ids = env
         .client
         .enqueue_many((0..N as u32).map(|n| E2eJob { n }))
@@ -54,7 +74,7 @@ async fn every_job_runs_exactly_once() {
     let metrics = metrics.snapshot();
     assert_eq!(metrics.completed, N as u64);
     assert_eq!(metrics.retried + metrics.dead + metrics.lease_lost, 0);
-}
+});
 
 // ---------------------------------------------------------------------------
 // 2. Strict priority
@@ -69,38 +89,39 @@ async fn ranked(
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pre_filled_queue_runs_high_then_normal_then_low_fifo() {
-    let env = Env::new().await;
-    let cycle = [Priority::Low, Priority::Normal, Priority::High];
-    let mut expected: Vec<(Priority, u32)> = Vec::new();
-    for seq in 0..15u32 {
-        let priority = cycle[(seq as usize * 7 + seq as usize / 3) % 3];
-        Ranked { seq }
-            .priority(priority)
-            .enqueue(&env.client)
-            .await
-            .unwrap();
-        expected.push((priority, seq));
-    }
-    // High first, then Normal, then Low; enqueue order within each.
-    let rank = |p: Priority| match p {
-        Priority::High => 0,
-        Priority::Normal => 1,
-        Priority::Low => 2,
-    };
-    expected.sort_by_key(|&(p, seq)| (rank(p), seq));
+on_both!(
+    pre_filled_queue_runs_high_then_normal_then_low_fifo,
+    |env| {
+        let cycle = [Priority::Low, Priority::Normal, Priority::High];
+        let mut expected: Vec<(Priority, u32)> = Vec::new();
+        for seq in 0..15u32 {
+            let priority = cycle[(seq as usize * 7 + seq as usize / 3) % 3];
+            Ranked { seq }
+                .priority(priority)
+                .enqueue(&env.client)
+                .await
+                .unwrap();
+            expected.push((priority, seq));
+        }
+        // High first, then Normal, then Low; enqueue order within each.
+        let rank = |p: Priority| match p {
+            Priority::High => 0,
+            Priority::Normal => 1,
+            Priority::Low => 2,
+        };
+        expected.sort_by_key(|&(p, seq)| (rank(p), seq));
 
-    let probe = Probe::<(Priority, u32)>::new();
-    let worker = Worker::builder(env.client.clone())
-        .task::<Ranked>()
-        .concurrency(1)
-        .state(probe.clone())
-        .build()
-        .unwrap();
-    run(worker, probe.reached(expected.len())).await;
-    assert_eq!(probe.records(), expected);
-}
+        let probe = Probe::<(Priority, u32)>::new();
+        let worker = Worker::builder(env.client.clone())
+            .task::<Ranked>()
+            .concurrency(1)
+            .state(probe.clone())
+            .build()
+            .unwrap();
+        run(worker, probe.reached(expected.len())).await;
+        assert_eq!(probe.records(), expected);
+    }
+);
 
 // ---------------------------------------------------------------------------
 // 3. and 4. Delays and wake-ups of an idle worker
@@ -208,29 +229,30 @@ async fn flaky(ctx: JobContext, probe: State<Probe<u32>>) -> Result<(), TaskErro
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn failing_twice_then_succeeding_completes_on_attempt_three() {
-    let env = Env::new().await;
-    Flaky {}.enqueue(&env.client).await.unwrap();
-    let probe = Probe::<u32>::new();
-    let worker = Worker::builder(env.client.clone())
-        .task::<Flaky>()
-        .state(probe.clone())
-        .build()
-        .unwrap();
-    let metrics = worker.metrics_handle();
-    run(worker, probe.reached(3)).await;
+on_both!(
+    failing_twice_then_succeeding_completes_on_attempt_three,
+    |env| {
+        Flaky {}.enqueue(&env.client).await.unwrap();
+        let probe = Probe::<u32>::new();
+        let worker = Worker::builder(env.client.clone())
+            .task::<Flaky>()
+            .state(probe.clone())
+            .build()
+            .unwrap();
+        let metrics = worker.metrics_handle();
+        run(worker, probe.reached(3)).await;
 
-    assert_eq!(probe.records(), [1, 2, 3]);
-    let stats = env.stats("flaky").await;
-    assert_eq!((stats.completed, stats.failed, stats.dead), (1, 2, 0));
-    assert_eq!(pending(&stats) + stats.processing + stats.delayed, 0);
-    let metrics = metrics.snapshot();
-    assert_eq!(
-        (metrics.completed, metrics.retried, metrics.dead),
-        (1, 2, 0)
-    );
-}
+        assert_eq!(probe.records(), [1, 2, 3]);
+        let stats = env.stats("flaky").await;
+        assert_eq!((stats.completed, stats.failed, stats.dead), (1, 2, 0));
+        assert_eq!(pending(&stats) + stats.processing + stats.delayed, 0);
+        let metrics = metrics.snapshot();
+        assert_eq!(
+            (metrics.completed, metrics.retried, metrics.dead),
+            (1, 2, 0)
+        );
+    }
+);
 
 #[rmq::task(topic = "doomed", retries = 3, retry_delays = ["10ms"])]
 async fn doomed(ctx: JobContext, probe: State<Probe<u32>>) -> Result<(), TaskError> {
@@ -241,39 +263,40 @@ async fn doomed(ctx: JobContext, probe: State<Probe<u32>>) -> Result<(), TaskErr
     )))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn always_failing_job_is_dead_lettered_with_its_last_error() {
-    let env = Env::new().await;
-    let id = Doomed {}.enqueue(&env.client).await.unwrap();
-    let probe = Probe::<u32>::new();
-    let worker = Worker::builder(env.client.clone())
-        .task::<Doomed>()
-        .state(probe.clone())
-        .build()
-        .unwrap();
-    let metrics = worker.metrics_handle();
-    run(worker, probe.reached(4)).await;
+on_both!(
+    always_failing_job_is_dead_lettered_with_its_last_error,
+    |env| {
+        let id = Doomed {}.enqueue(&env.client).await.unwrap();
+        let probe = Probe::<u32>::new();
+        let worker = Worker::builder(env.client.clone())
+            .task::<Doomed>()
+            .state(probe.clone())
+            .build()
+            .unwrap();
+        let metrics = worker.metrics_handle();
+        run(worker, probe.reached(4)).await;
 
-    assert_eq!(probe.records(), [1, 2, 3, 4]);
-    let dead = env
-        .broker()
-        .dead_letter("doomed", id.as_str())
-        .await
-        .unwrap();
-    assert_eq!(
-        dead.envelope.context("doomed").attempt,
-        4,
-        "1 + retries attempts"
-    );
-    assert_eq!(dead.error, "boom on attempt 4");
-    let listed = env.broker().dead_letters("doomed", 0, 10).await.unwrap();
-    assert_eq!(listed.len(), 1);
-    let stats = env.stats("doomed").await;
-    assert_eq!((stats.dead, stats.failed, stats.completed), (1, 4, 0));
-    assert_eq!(pending(&stats) + stats.processing + stats.delayed, 0);
-    let metrics = metrics.snapshot();
-    assert_eq!((metrics.retried, metrics.dead), (3, 1));
-}
+        assert_eq!(probe.records(), [1, 2, 3, 4]);
+        let dead = env
+            .broker()
+            .dead_letter("doomed", id.as_str())
+            .await
+            .unwrap();
+        assert_eq!(
+            dead.envelope.context("doomed").attempt,
+            4,
+            "1 + retries attempts"
+        );
+        assert_eq!(dead.error, "boom on attempt 4");
+        let listed = env.broker().dead_letters("doomed", 0, 10).await.unwrap();
+        assert_eq!(listed.len(), 1);
+        let stats = env.stats("doomed").await;
+        assert_eq!((stats.dead, stats.failed, stats.completed), (1, 4, 0));
+        assert_eq!(pending(&stats) + stats.processing + stats.delayed, 0);
+        let metrics = metrics.snapshot();
+        assert_eq!((metrics.retried, metrics.dead), (3, 1));
+    }
+);
 
 #[rmq::task(topic = "refused", retries = 3, retry_delays = ["10ms"])]
 async fn refused(amount: i64, probe: State<Probe<i64>>) -> Result<(), TaskError> {
@@ -701,10 +724,8 @@ fn finished(records: &[(bool, u32)]) -> Vec<u32> {
     records.iter().filter(|r| r.0).map(|r| r.1).collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stopping_finishes_running_jobs_and_returns_the_rest() {
+on_both!(stopping_finishes_running_jobs_and_returns_the_rest, |env| {
     const N: u32 = 10;
-    let env = Env::new().await;
     env.client
         .enqueue_many((0..N).map(|seq| Slow { seq }))
         .await
@@ -763,7 +784,7 @@ async fn stopping_finishes_running_jobs_and_returns_the_rest() {
     let stats = env.stats("slow").await;
     assert_eq!(stats.completed, u64::from(N));
     assert_eq!(pending(&stats) + stats.processing + stats.delayed, 0);
-}
+});
 
 // ---------------------------------------------------------------------------
 // 10. Builder errors

@@ -20,7 +20,9 @@ pub struct Config {
     /// `tls`), or through Redis Sentinel
     /// `redis+sentinel://[user:pass@]s1:26379,s2:26379/master[/db]`
     /// (`rediss+sentinel://` for TLS to the sentinels and the master; the
-    /// credentials are the master's, see `sentinel_password`).
+    /// credentials are the master's, see `sentinel_password`), or a Redis
+    /// Cluster `redis+cluster://[user:pass@]h1:7000,h2:7001/` (seed nodes;
+    /// the others are discovered).
     pub redis_url: String,
     /// Database number; overrides the one in the URL.
     pub redis_db: Option<i64>,
@@ -310,6 +312,26 @@ fn sentinel_url_from_env() -> Result<Option<String>, Error> {
     )))
 }
 
+/// `redis+cluster://<REDIS_CLUSTER_NODES>/` when `REDIS_CLUSTER_NODES` is
+/// set (comma-separated `host:port`).
+fn cluster_url_from_env() -> Result<Option<String>, Error> {
+    let Some(nodes) = var("REDIS_CLUSTER_NODES") else {
+        return Ok(None);
+    };
+    for other in ["REDIS_URL", "REDIS_SENTINELS"] {
+        if let Some(value) = var(other) {
+            return Err(Error::Config {
+                option: "redis_url",
+                rule: format!(
+                    "is set twice: {other}=`{}` and REDIS_CLUSTER_NODES=`{nodes}`; set one of them",
+                    crate::broker::mask_password(&value)
+                ),
+            });
+        }
+    }
+    Ok(Some(format!("redis+cluster://{}/", nodes.trim())))
+}
+
 fn parse_secs(raw: &str) -> Result<Duration, ()> {
     let secs: f64 = raw.trim().parse().map_err(|_| ())?;
     Duration::try_from_secs_f64(secs).map_err(|_| ())
@@ -318,7 +340,7 @@ fn parse_secs(raw: &str) -> Result<Duration, ()> {
 impl Config {
     /// Defaults overridden by the environment: `REDIS_URL` (or
     /// `REDIS_SENTINELS` + `REDIS_SENTINEL_MASTER`, with
-    /// `REDIS_SENTINEL_TLS`), `REDIS_DB`, `REDIS_USERNAME`, `REDIS_PASSWORD`,
+    /// `REDIS_SENTINEL_TLS`, or `REDIS_CLUSTER_NODES`), `REDIS_DB`, `REDIS_USERNAME`, `REDIS_PASSWORD`,
     /// `REDIS_SENTINEL_USERNAME`, `REDIS_SENTINEL_PASSWORD`, `REDIS_TLS_CA_FILE`,
     /// `REDIS_TLS_CERT_FILE`, `REDIS_TLS_KEY_FILE`, `REDIS_TLS_INSECURE`
     /// and one `MQ_<OPTION>` per option
@@ -329,6 +351,9 @@ impl Config {
             c.redis_url = v;
         }
         if let Some(url) = sentinel_url_from_env()? {
+            c.redis_url = url;
+        }
+        if let Some(url) = cluster_url_from_env()? {
             c.redis_url = url;
         }
         c.sentinel_username = var("REDIS_SENTINEL_USERNAME").or(c.sentinel_username);
@@ -439,20 +464,25 @@ impl Config {
             }
         }
         let sentinel = crate::broker::is_sentinel_url(&self.redis_url);
+        let cluster = crate::broker::is_cluster_url(&self.redis_url);
         rule(
             self.redis_url.starts_with("redis://")
                 || self.redis_url.starts_with("rediss://")
                 || self.redis_url.starts_with("redis+unix://")
                 || self.redis_url.starts_with("unix://")
-                || sentinel,
+                || sentinel
+                || cluster,
             "redis_url",
             format!(
-                "must start with `redis://`, `rediss://` or `redis+sentinel://`, e.g. `redis://127.0.0.1:6379/0`; got `{}`",
+                "must start with `redis://`, `rediss://`, `redis+cluster://` or `redis+sentinel://`, e.g. `redis://127.0.0.1:6379/0`; got `{}`",
                 crate::broker::mask_password(&self.redis_url)
             ),
         )?;
         if sentinel {
             crate::broker::parse_sentinel_url(&self.redis_url)?;
+        }
+        if cluster {
+            crate::broker::parse_cluster_url(&self.redis_url)?;
         }
         for (option, set) in [
             ("sentinel_username", self.sentinel_username.is_some()),

@@ -58,7 +58,7 @@ async fn concurrent_single_enqueues_share_script_calls() {
 #[tokio::test]
 async fn a_failed_shared_call_answers_every_caller() {
     let mut env = Env::new().await;
-    env.server.kill();
+    env.server_mut().kill();
     let calls = (0..20u32).map(|i| {
         let broker = env.broker.clone();
         async move {

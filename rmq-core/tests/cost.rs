@@ -6,12 +6,12 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use redis::aio::MultiplexedConnection;
 use rmq_core::broker::NewJob;
 use rmq_core::Priority;
+use support::Raw;
 use support::{spec, Env};
 
-async fn redis_cpu_us(raw: &mut MultiplexedConnection) -> f64 {
+async fn redis_cpu_us(raw: &mut Raw) -> f64 {
     let info: String = redis::cmd("INFO")
         .arg("cpu")
         .query_async(raw)

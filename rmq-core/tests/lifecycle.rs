@@ -8,11 +8,32 @@ use redis::AsyncCommands;
 use rmq_core::broker::{EnqueueSpec, FailOutcome, Failure, NewJob};
 use rmq_core::keys::TopicKeys;
 use rmq_core::{Error, Priority};
-use support::{payloads, readable, spec, Env, LEASE};
+use support::{payloads, readable, spec, Deployment, Env, LEASE};
 
-#[tokio::test]
-async fn strict_priority_and_fifo_within_a_priority() {
-    let env = Env::new().await;
+/// A test run twice: on a Redis of its own and on the shared cluster
+/// (under a prefix of its own, its topics spread over different
+/// primaries). `env` is bound to the environment.
+macro_rules! on_both {
+    ($name:ident, $topics:expr, |$env:ident| $body:block) => {
+        mod $name {
+            use super::*;
+
+            async fn body($env: Env) $body
+
+            #[tokio::test]
+            async fn standalone() {
+                body(Env::on(Deployment::Standalone).await).await;
+            }
+
+            #[tokio::test]
+            async fn cluster() {
+                body(Env::spread(&$topics).await).await;
+            }
+        }
+    };
+}
+
+on_both!(strict_priority_and_fifo_within_a_priority, ["t"], |env| {
     env.push("t", &["l1", "l2"], &spec(Priority::Low)).await;
     env.push("t", &["n1", "n2"], &spec(Priority::Normal)).await;
     env.push("t", &["h1"], &spec(Priority::High)).await;
@@ -30,7 +51,7 @@ async fn strict_priority_and_fifo_within_a_priority() {
         .unwrap()
         .jobs
         .is_empty());
-}
+});
 
 #[tokio::test]
 async fn generated_ids_count_up_and_the_envelope_is_filled_in() {
@@ -52,9 +73,7 @@ async fn generated_ids_count_up_and_the_envelope_is_filled_in() {
     assert!(job.enqueued_at_ms().abs_diff(now) < 60_000);
 }
 
-#[tokio::test]
-async fn batch_fetch_and_ack() {
-    let env = Env::new().await;
+on_both!(batch_fetch_and_ack, ["t"], |env| {
     let names: Vec<String> = (0..250).map(|i| format!("j{i}")).collect();
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
     env.push("t", &refs, &spec(Priority::Normal)).await;
@@ -76,7 +95,7 @@ async fn batch_fetch_and_ack() {
     assert_eq!(stats.pending, [0, 150, 0]);
     assert_eq!(stats.processing, 0);
     assert_eq!(stats.processing_us[1], 12);
-}
+});
 
 #[tokio::test]
 async fn delayed_job_is_due_once_and_not_before_its_time() {
@@ -103,63 +122,65 @@ async fn delayed_job_is_due_once_and_not_before_its_time() {
     assert_eq!(env.broker.stats("t").await.unwrap().delayed, 0);
 }
 
-#[tokio::test]
-async fn retry_schedule_then_dead_letter_after_the_last_attempt() {
-    let env = Env::new().await;
-    let mut s = spec(Priority::High);
-    s.max_retries = 2;
-    env.push("t", &["flaky"], &s).await;
-    let delays = [Duration::from_millis(50), Duration::from_millis(100)];
-    for (attempt, delay) in delays.iter().enumerate() {
-        let job = env.fetch_until("t", 1, LEASE, Duration::from_secs(5)).await;
-        assert_eq!(job.len(), 1);
-        assert_eq!(job[0].retries_used() as usize, attempt);
-        let failed_at = Instant::now();
+on_both!(
+    retry_schedule_then_dead_letter_after_the_last_attempt,
+    ["t"],
+    |env| {
+        let mut s = spec(Priority::High);
+        s.max_retries = 2;
+        env.push("t", &["flaky"], &s).await;
+        let delays = [Duration::from_millis(50), Duration::from_millis(100)];
+        for (attempt, delay) in delays.iter().enumerate() {
+            let job = env.fetch_until("t", 1, LEASE, Duration::from_secs(5)).await;
+            assert_eq!(job.len(), 1);
+            assert_eq!(job[0].retries_used() as usize, attempt);
+            let failed_at = Instant::now();
+            let outcome = env
+                .broker
+                .fail(
+                    "t",
+                    &job[0],
+                    &Failure {
+                        error: "boom",
+                        permanent: false,
+                        retry_delay: *delay,
+                    },
+                )
+                .await
+                .unwrap();
+            assert_eq!(outcome, FailOutcome::Retrying);
+            let stats = env.broker.stats("t").await.unwrap();
+            assert_eq!(stats.delayed, 1);
+            let retried = env.fetch_until("t", 1, LEASE, Duration::from_secs(5)).await;
+            assert!(failed_at.elapsed() + Duration::from_millis(20) >= *delay);
+            assert_eq!(retried[0].retries_used() as usize, attempt + 1);
+            env.broker.release("t", &retried).await.unwrap();
+        }
+        let last = env.fetch_until("t", 1, LEASE, Duration::from_secs(5)).await;
+        assert_eq!(last[0].retries_used(), 2);
         let outcome = env
             .broker
             .fail(
                 "t",
-                &job[0],
+                &last[0],
                 &Failure {
-                    error: "boom",
+                    error: "still broken",
                     permanent: false,
-                    retry_delay: *delay,
+                    retry_delay: Duration::ZERO,
                 },
             )
             .await
             .unwrap();
-        assert_eq!(outcome, FailOutcome::Retrying);
+        assert_eq!(outcome, FailOutcome::Dead);
+        let dead = readable(env.broker.dead_letters("t", 0, 10).await.unwrap());
+        assert_eq!(dead.len(), 1);
+        assert_eq!(dead[0].error, "still broken");
+        assert_eq!(dead[0].envelope.retries_used(), 2);
         let stats = env.broker.stats("t").await.unwrap();
-        assert_eq!(stats.delayed, 1);
-        let retried = env.fetch_until("t", 1, LEASE, Duration::from_secs(5)).await;
-        assert!(failed_at.elapsed() + Duration::from_millis(20) >= *delay);
-        assert_eq!(retried[0].retries_used() as usize, attempt + 1);
-        env.broker.release("t", &retried).await.unwrap();
+        assert_eq!((stats.failed, stats.dead, stats.delayed), (3, 1, 0));
+        assert_eq!(env.broker.counter("t", "retried").await.unwrap(), 2);
     }
-    let last = env.fetch_until("t", 1, LEASE, Duration::from_secs(5)).await;
-    assert_eq!(last[0].retries_used(), 2);
-    let outcome = env
-        .broker
-        .fail(
-            "t",
-            &last[0],
-            &Failure {
-                error: "still broken",
-                permanent: false,
-                retry_delay: Duration::ZERO,
-            },
-        )
-        .await
-        .unwrap();
-    assert_eq!(outcome, FailOutcome::Dead);
-    let dead = readable(env.broker.dead_letters("t", 0, 10).await.unwrap());
-    assert_eq!(dead.len(), 1);
-    assert_eq!(dead[0].error, "still broken");
-    assert_eq!(dead[0].envelope.retries_used(), 2);
-    let stats = env.broker.stats("t").await.unwrap();
-    assert_eq!((stats.failed, stats.dead, stats.delayed), (3, 1, 0));
-    assert_eq!(env.broker.counter("t", "retried").await.unwrap(), 2);
-}
+);
 
 #[tokio::test]
 async fn permanent_error_dead_letters_at_once() {
@@ -202,70 +223,72 @@ async fn dead_letter_disabled_drops_but_counts() {
     assert_eq!(env.broker.counter("t", "dead").await.unwrap(), 1);
 }
 
-#[tokio::test]
-async fn expired_lease_is_recovered_and_the_stale_worker_is_fenced_off() {
-    let env = Env::new().await;
-    let mut s = spec(Priority::Normal);
-    s.max_retries = 1;
-    env.push("t", &["a", "b"], &s).await;
-    let stale = env
-        .broker
-        .fetch("t", 2, Duration::from_millis(50))
-        .await
-        .unwrap()
-        .jobs;
-    assert_eq!(stale.len(), 2);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let mut recovered = rmq_core::broker::Recovered::default();
-    while recovered.requeued < 2 && Instant::now() < deadline {
-        let r = env.broker.recover("t", 100).await.unwrap();
-        recovered.requeued += r.requeued;
-        recovered.dead += r.dead;
-        tokio::time::sleep(Duration::from_millis(10)).await;
+on_both!(
+    expired_lease_is_recovered_and_the_stale_worker_is_fenced_off,
+    ["t"],
+    |env| {
+        let mut s = spec(Priority::Normal);
+        s.max_retries = 1;
+        env.push("t", &["a", "b"], &s).await;
+        let stale = env
+            .broker
+            .fetch("t", 2, Duration::from_millis(50))
+            .await
+            .unwrap()
+            .jobs;
+        assert_eq!(stale.len(), 2);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut recovered = rmq_core::broker::Recovered::default();
+        while recovered.requeued < 2 && Instant::now() < deadline {
+            let r = env.broker.recover("t", 100).await.unwrap();
+            recovered.requeued += r.requeued;
+            recovered.dead += r.dead;
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!((recovered.requeued, recovered.dead), (2, 0));
+        // Back at the front with the attempt counted.
+        let fresh = env.broker.fetch("t", 2, LEASE).await.unwrap().jobs;
+        assert_eq!(fresh.len(), 2);
+        assert!(fresh.iter().all(|j| j.retries_used() == 1));
+        // The stale copies match nothing.
+        assert_eq!(env.broker.ack("t", &stale, &[]).await.unwrap(), [0, 1]);
+        assert_eq!(env.broker.extend("t", &stale, LEASE).await.unwrap(), [0, 1]);
+        let failure = Failure {
+            error: "late",
+            permanent: false,
+            retry_delay: Duration::ZERO,
+        };
+        assert_eq!(
+            env.broker.fail("t", &stale[0], &failure).await.unwrap(),
+            FailOutcome::LeaseLost
+        );
+        assert!(!env.broker.reject("t", &stale[0], "x").await.unwrap());
+        assert_eq!(env.broker.release("t", &stale).await.unwrap(), 0);
+        // The current holder still owns them.
+        assert!(env
+            .broker
+            .extend("t", &fresh, LEASE)
+            .await
+            .unwrap()
+            .is_empty());
+        // Lease expiry with no attempt left: dead with `lease expired`.
+        let short = Duration::from_millis(20);
+        assert_eq!(
+            env.broker.extend("t", &fresh, short).await.unwrap(),
+            Vec::<usize>::new()
+        );
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut dead = 0;
+        while dead < 2 && Instant::now() < deadline {
+            dead += env.broker.recover("t", 100).await.unwrap().dead;
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(dead, 2);
+        let entries = readable(env.broker.dead_letters("t", 0, 10).await.unwrap());
+        assert!(entries.iter().all(|d| d.error == "lease expired"));
+        assert_eq!(env.broker.counter("t", "recovered").await.unwrap(), 4);
     }
-    assert_eq!((recovered.requeued, recovered.dead), (2, 0));
-    // Back at the front with the attempt counted.
-    let fresh = env.broker.fetch("t", 2, LEASE).await.unwrap().jobs;
-    assert_eq!(fresh.len(), 2);
-    assert!(fresh.iter().all(|j| j.retries_used() == 1));
-    // The stale copies match nothing.
-    assert_eq!(env.broker.ack("t", &stale, &[]).await.unwrap(), [0, 1]);
-    assert_eq!(env.broker.extend("t", &stale, LEASE).await.unwrap(), [0, 1]);
-    let failure = Failure {
-        error: "late",
-        permanent: false,
-        retry_delay: Duration::ZERO,
-    };
-    assert_eq!(
-        env.broker.fail("t", &stale[0], &failure).await.unwrap(),
-        FailOutcome::LeaseLost
-    );
-    assert!(!env.broker.reject("t", &stale[0], "x").await.unwrap());
-    assert_eq!(env.broker.release("t", &stale).await.unwrap(), 0);
-    // The current holder still owns them.
-    assert!(env
-        .broker
-        .extend("t", &fresh, LEASE)
-        .await
-        .unwrap()
-        .is_empty());
-    // Lease expiry with no attempt left: dead with `lease expired`.
-    let short = Duration::from_millis(20);
-    assert_eq!(
-        env.broker.extend("t", &fresh, short).await.unwrap(),
-        Vec::<usize>::new()
-    );
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let mut dead = 0;
-    while dead < 2 && Instant::now() < deadline {
-        dead += env.broker.recover("t", 100).await.unwrap().dead;
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert_eq!(dead, 2);
-    let entries = readable(env.broker.dead_letters("t", 0, 10).await.unwrap());
-    assert!(entries.iter().all(|d| d.error == "lease expired"));
-    assert_eq!(env.broker.counter("t", "recovered").await.unwrap(), 4);
-}
+);
 
 #[tokio::test]
 async fn recover_reports_the_next_deadline() {
@@ -583,9 +606,7 @@ async fn retention_trims_by_count_and_age() {
     assert_eq!(env.broker.stats("t").await.unwrap().dead, 0);
 }
 
-#[tokio::test]
-async fn stats_report_depths_counters_and_times() {
-    let env = Env::new().await;
+on_both!(stats_report_depths_counters_and_times, ["t"], |env| {
     env.push("t", &["h"], &spec(Priority::High)).await;
     env.push("t", &["n1", "n2"], &spec(Priority::Normal)).await;
     env.push("t", &["l"], &spec(Priority::Low)).await;
@@ -608,48 +629,47 @@ async fn stats_report_depths_counters_and_times() {
     // The minute counter is kept across trims of old minutes.
     env.broker.trim("t").await.unwrap();
     let mut raw = env.raw().await;
-    let fields: Vec<String> = raw.hkeys(TopicKeys::new("", "t").stats).await.unwrap();
+    let fields: Vec<String> = raw.hkeys(env.keys("t").stats).await.unwrap();
     assert!(fields.iter().any(|f| f.starts_with('m')), "{fields:?}");
-    let _: () = raw
-        .hset(TopicKeys::new("", "t").stats, "m5", 1)
-        .await
-        .unwrap();
+    let _: () = raw.hset(env.keys("t").stats, "m5", 1).await.unwrap();
     env.broker.trim("t").await.unwrap();
-    let fields: Vec<String> = raw.hkeys(TopicKeys::new("", "t").stats).await.unwrap();
+    let fields: Vec<String> = raw.hkeys(env.keys("t").stats).await.unwrap();
     assert!(!fields.contains(&"m5".to_owned()), "{fields:?}");
-}
+});
 
-#[tokio::test]
-async fn wait_wakes_promptly_on_enqueue_and_times_out_when_idle() {
-    let env = Env::new().await;
-    let topics = vec!["t".to_owned(), "u".to_owned()];
-    let start = Instant::now();
-    assert!(!env
-        .broker
-        .wait(&topics, Duration::from_millis(100))
-        .await
-        .unwrap());
-    assert!(start.elapsed() >= Duration::from_millis(90));
-    let waiter = {
-        let broker = env.broker.clone();
-        let topics = topics.clone();
-        tokio::spawn(async move {
-            let start = Instant::now();
-            let woken = broker.wait(&topics, Duration::from_secs(10)).await.unwrap();
-            (woken, start.elapsed())
-        })
-    };
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    env.push("u", &["go"], &spec(Priority::Normal)).await;
-    let (woken, took) = waiter.await.unwrap();
-    assert!(woken);
-    assert!(took < Duration::from_secs(5), "{took:?}");
-    // The token was consumed; the job is there.
-    assert_eq!(
-        env.broker.fetch("u", 10, LEASE).await.unwrap().jobs.len(),
-        1
-    );
-}
+on_both!(
+    wait_wakes_promptly_on_enqueue_and_times_out_when_idle,
+    ["t", "u"],
+    |env| {
+        let topics = vec!["t".to_owned(), "u".to_owned()];
+        let start = Instant::now();
+        assert!(!env
+            .broker
+            .wait(&topics, Duration::from_millis(100))
+            .await
+            .unwrap());
+        assert!(start.elapsed() >= Duration::from_millis(90));
+        let waiter = {
+            let broker = env.broker.clone();
+            let topics = topics.clone();
+            tokio::spawn(async move {
+                let start = Instant::now();
+                let woken = broker.wait(&topics, Duration::from_secs(10)).await.unwrap();
+                (woken, start.elapsed())
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        env.push("u", &["go"], &spec(Priority::Normal)).await;
+        let (woken, took) = waiter.await.unwrap();
+        assert!(woken);
+        assert!(took < Duration::from_secs(5), "{took:?}");
+        // The token was consumed; the job is there.
+        assert_eq!(
+            env.broker.fetch("u", 10, LEASE).await.unwrap().jobs.len(),
+            1
+        );
+    }
+);
 
 #[tokio::test]
 async fn delayed_enqueue_wakes_a_sleeper_when_it_is_the_earliest() {
@@ -670,9 +690,7 @@ async fn delayed_enqueue_wakes_a_sleeper_when_it_is_the_earliest() {
     assert_eq!(raw.llen::<_, usize>(&keys.wake).await.unwrap(), 1);
 }
 
-#[tokio::test]
-async fn script_flush_between_calls_is_survived() {
-    let env = Env::new().await;
+on_both!(script_flush_between_calls_is_survived, ["t"], |env| {
     env.push("t", &["a"], &spec(Priority::Normal)).await;
     let mut raw = env.raw().await;
     let _: () = redis::cmd("SCRIPT")
@@ -688,13 +706,13 @@ async fn script_flush_between_calls_is_survived() {
         .await
         .unwrap();
     assert!(env.broker.ack("t", &jobs, &[]).await.unwrap().is_empty());
-}
+});
 
 #[tokio::test]
 async fn redis_restart_between_calls_reconnects() {
     let mut env = Env::new().await;
     env.push("t", &["a"], &spec(Priority::Normal)).await;
-    env.server.restart();
+    env.server_mut().restart();
     // The first call may see the dead connection; a following one works.
     let _ = env.broker.fetch("t", 1, LEASE).await;
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -716,7 +734,7 @@ async fn redis_restart_between_calls_reconnects() {
     let jobs = env.broker.fetch("t", 1, LEASE).await.unwrap().jobs;
     assert_eq!(payloads(&jobs), ["b"]);
     // The blocking wait reconnects too.
-    env.server.restart();
+    env.server_mut().restart();
     let topics = vec!["t".to_owned()];
     let _ = env.broker.wait(&topics, Duration::from_millis(50)).await;
     let mut ok = false;
@@ -746,7 +764,7 @@ async fn persisted_jobs_survive_a_crash() {
             .await
             .unwrap(),
         config: support::config(&server.url()),
-        server,
+        server: Some(server),
     };
     env.push("t", &["a", "b"], &spec(Priority::Normal)).await;
     let held = env
@@ -756,8 +774,8 @@ async fn persisted_jobs_survive_a_crash() {
         .unwrap()
         .jobs;
     assert_eq!(payloads(&held), ["a"]);
-    env.server.kill();
-    env.server.restart();
+    env.server_mut().kill();
+    env.server_mut().restart();
     let deadline = Instant::now() + Duration::from_secs(10);
     let stats = loop {
         match env.broker.stats("t").await {

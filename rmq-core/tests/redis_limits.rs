@@ -94,7 +94,7 @@ async fn an_evicting_redis_is_refused_unless_allowed() {
         .query_async(&mut raw)
         .await
         .unwrap();
-    let mut refused = config(&env.server.url());
+    let mut refused = config(&env.server().url());
     let err = Broker::connect(&refused).await.unwrap_err();
     assert!(matches!(err, Error::EvictingRedis { .. }), "{err:?}");
     let text = err.to_string();

@@ -25,10 +25,12 @@
 //! let url = server.tls_url(); // rediss://127.0.0.1:<tls port>
 //! ```
 
+mod cluster;
 pub mod pki;
 mod resp;
 mod sentinel;
 
+pub use cluster::{key_slot, Cluster, NodeInfo, SLOTS};
 pub use sentinel::{SentinelSet, MASTER_NAME};
 
 use std::io::{Read, Write};

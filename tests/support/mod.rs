@@ -8,15 +8,26 @@ use std::time::{Duration, Instant};
 
 use rmq::broker::TopicStats;
 use rmq::{Client, Config, Worker};
-use rmq_testkit::RedisServer;
+use rmq_testkit::{Cluster, RedisServer};
 use tokio::sync::watch;
+
+/// Where a test runs: a Redis of its own, or the test binary's shared
+/// cluster (3 primaries + 3 replicas) under a queue prefix of its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Deployment {
+    Standalone,
+    Cluster,
+}
+
+static PREFIXES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 /// Safety net around every wait: a test that hangs fails after this long.
 pub const LIMIT: Duration = Duration::from_secs(15);
 
-/// A throwaway Redis and a client on it.
+/// A throwaway Redis (or a prefix of its own on the shared cluster) and a
+/// client on it.
 pub struct Env {
-    pub server: RedisServer,
+    server: Option<RedisServer>,
     pub client: Client,
 }
 
@@ -28,9 +39,35 @@ impl Env {
 
     /// A Redis with the test defaults adjusted by `adjust`.
     pub async fn with(adjust: impl FnOnce(&mut Config)) -> Env {
-        let server = RedisServer::start();
+        Env::on_with(Deployment::Standalone, adjust).await
+    }
+
+    /// With the test defaults, on `deployment`.
+    pub async fn on(deployment: Deployment) -> Env {
+        Env::on_with(deployment, |_| {}).await
+    }
+
+    /// With the test defaults adjusted by `adjust`, on `deployment`.
+    pub async fn on_with(deployment: Deployment, adjust: impl FnOnce(&mut Config)) -> Env {
         let mut config = Config::default();
-        config.redis_url = server.url();
+        let server = match deployment {
+            Deployment::Standalone => {
+                let server = RedisServer::start();
+                config.redis_url = server.url();
+                Some(server)
+            }
+            Deployment::Cluster => {
+                config.redis_url = tokio::task::spawn_blocking(|| Cluster::shared().url())
+                    .await
+                    .expect("start the test cluster");
+                config.queue_prefix = format!(
+                    "w{}-{}",
+                    std::process::id(),
+                    PREFIXES.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                );
+                None
+            }
+        };
         config.connection_pool_size = 4;
         config.retry_delays = vec![Duration::from_millis(10)];
         config.shutdown_grace = Duration::from_secs(5);
@@ -57,10 +94,18 @@ impl Env {
         self.broker().stats(topic).await.expect("stats")
     }
 
+    /// The test's own server.
+    ///
+    /// # Panics
+    /// On the cluster.
+    pub fn server(&self) -> &RedisServer {
+        self.server.as_ref().expect("a standalone test server")
+    }
+
     /// A plain connection to the test Redis, for planting and inspecting
     /// keys.
     pub async fn raw(&self) -> redis::aio::MultiplexedConnection {
-        redis::Client::open(self.server.url())
+        redis::Client::open(self.server().url())
             .expect("redis url")
             .get_multiplexed_async_connection()
             .await

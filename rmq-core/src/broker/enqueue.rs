@@ -295,7 +295,7 @@ impl Broker {
 /// the script and runs the pipeline again (the script did not run, so
 /// nothing is written twice).
 pub(super) async fn invoke_and_wait(
-    conn: &mut redis::aio::MultiplexedConnection,
+    conn: &mut connection::Connection,
     invocation: &redis::ScriptInvocation<'_>,
     wanted: u32,
     timeout_ms: u64,

@@ -33,7 +33,9 @@ use crate::{scripts, Config, Error};
 pub use ack::duration_bucket;
 pub use admin::{Retried, Trimmed, UnreadableEntry};
 pub use connection::{check_server_version, mask_password};
-pub(crate) use connection::{denied, is_sentinel_url, parse_sentinel_url};
+pub(crate) use connection::{
+    denied, is_cluster_url, is_sentinel_url, parse_cluster_url, parse_sentinel_url,
+};
 use enqueue::check_times;
 pub use enqueue::{EnqueueSpec, NewJob};
 pub use fail::{FailOutcome, Failure};
@@ -120,6 +122,8 @@ struct Inner {
     recorded: RwLock<HashSet<String>>,
     clock: clock::ServerClock,
     wait_conn: tokio::sync::Mutex<Option<wait::Dedicated>>,
+    /// A cluster's blocking waits: one connection per topic.
+    wait_topics: tokio::sync::Mutex<wait::PerTopic>,
     coalescer: coalesce::Coalescer,
 }
 
@@ -192,17 +196,44 @@ impl Broker {
         let mut first = bb8::ManageConnection::connect(&manager)
             .await
             .map_err(|e| connection::connect_error(config, &e))?;
-        let (info, time): (String, (u64, u64)) = redis::pipe()
-            .cmd("INFO")
-            .arg("server")
-            .arg("memory")
-            .cmd("TIME")
-            .query_async(&mut first.inner)
-            .await
-            .map_err(|e| connection::connect_error(config, &e))?;
-        check_server_version(&info)?;
         let url = mask_password(&config.redis_url);
-        guard::check_eviction(&info, config.allow_eviction, &url)?;
+        let time = match &mut first.inner {
+            connection::Connection::Single(conn) => {
+                let (info, time): (String, (u64, u64)) = redis::pipe()
+                    .cmd("INFO")
+                    .arg("server")
+                    .arg("memory")
+                    .cmd("TIME")
+                    .query_async(conn)
+                    .await
+                    .map_err(|e| connection::connect_error(config, &e))?;
+                check_server_version(&info)?;
+                guard::check_eviction(&info, config.allow_eviction, &url)?;
+                time
+            }
+            connection::Connection::Cluster(conn) => {
+                // INFO goes to every primary: one reply per node, and each
+                // must pass the version and eviction checks.
+                let infos: Vec<(String, String)> = redis::cmd("INFO")
+                    .arg("server")
+                    .arg("memory")
+                    .query_async(conn)
+                    .await
+                    .map_err(|e| connection::connect_error(config, &e))?;
+                for (node, info) in &infos {
+                    check_server_version(info)?;
+                    guard::check_eviction(
+                        info,
+                        config.allow_eviction,
+                        &format!("{url} (node {node})"),
+                    )?;
+                }
+                redis::cmd("TIME")
+                    .query_async(conn)
+                    .await
+                    .map_err(|e| connection::connect_error(config, &e))?
+            }
+        };
         for script in scripts::all() {
             script
                 .load_async(&mut first.inner)
@@ -232,6 +263,7 @@ impl Broker {
                 recorded: RwLock::default(),
                 clock: clock::ServerClock::new(time.0 * 1000 + time.1 / 1000),
                 wait_conn: tokio::sync::Mutex::new(None),
+                wait_topics: tokio::sync::Mutex::default(),
                 coalescer: coalesce::Coalescer::default(),
             }),
         })
@@ -264,6 +296,7 @@ impl Broker {
                 recorded: RwLock::default(),
                 clock: clock::ServerClock::new(inner.clock.now_ms()),
                 wait_conn: tokio::sync::Mutex::new(None),
+                wait_topics: tokio::sync::Mutex::default(),
                 coalescer: coalesce::Coalescer::default(),
             }),
         })
@@ -324,5 +357,26 @@ impl Broker {
         handle
             .check(result)
             .map_err(|e| wrong_type(op, &pipe.cmd_iter().cloned().collect::<Vec<_>>(), e))
+    }
+
+    /// Runs a pipeline whose commands may touch keys of different slots
+    /// (worker heartbeats and their index): one pipeline on a single
+    /// server; on a cluster each command on its own, concurrently, the
+    /// replies in order. Only for pipelines without ignored replies, or
+    /// whose replies are all ignored (`T = ()`).
+    async fn pipe_any_slot<T: FromRedisValue>(
+        &self,
+        op: &'static str,
+        pipe: &redis::Pipeline,
+    ) -> Result<T, Error> {
+        if self.inner.deployment.cluster().is_none() {
+            return self.pipe(op, pipe).await;
+        }
+        let cmds: Vec<redis::Cmd> = pipe.cmd_iter().cloned().collect();
+        let replies = futures_util::future::try_join_all(
+            cmds.iter().map(|cmd| self.cmd::<redis::Value>(op, cmd)),
+        )
+        .await?;
+        T::from_redis_value(redis::Value::Array(replies)).map_err(|e| Error::redis(op)(e.into()))
     }
 }

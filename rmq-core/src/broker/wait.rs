@@ -1,9 +1,19 @@
 //! Blocking waits: an idle worker blocks on the wake-up lists of its
 //! topics, on a dedicated connection, until an enqueue wakes it.
+//!
+//! On a cluster each topic's wake-up list lives on its own slot, and a
+//! BLPOP over several slots is refused (CROSSSLOT) even when one node owns
+//! them all; a blocked command also holds up everything behind it on its
+//! connection. So a cluster wait is one BLPOP per topic, each on a
+//! dedicated cluster connection of its own, which routes it to the node
+//! owning the topic's slot and follows `MOVED` (a reshard unblocks it with
+//! a redirection) and failovers (the slot map is refreshed).
 
+use std::collections::HashMap;
 use std::time::Duration;
 
-use redis::aio::MultiplexedConnection;
+use futures_util::future::{join_all, select_all, FutureExt};
+use redis::cluster_async::ClusterConnection;
 
 use super::{connection, Broker};
 use crate::Error;
@@ -11,9 +21,28 @@ use crate::Error;
 /// The dedicated connection of blocking waits, and the deployment's
 /// generation when it was opened.
 pub(super) struct Dedicated {
-    conn: MultiplexedConnection,
+    conn: connection::Connection,
     generation: u64,
 }
+
+/// The dedicated connections of a cluster's blocking waits, one per topic.
+pub(super) type PerTopic = HashMap<String, ClusterConnection>;
+
+/// Clears the per-topic connections when dropped before `done` is set.
+struct DropAllUnlessDone<'a> {
+    conns: &'a mut PerTopic,
+    done: bool,
+}
+
+impl Drop for DropAllUnlessDone<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.conns.clear();
+        }
+    }
+}
+
+type Popped = Option<(Vec<u8>, Vec<u8>)>;
 
 /// Clears the waiting connection when dropped before `done` is set.
 struct DropConnUnlessDone<'a> {
@@ -43,6 +72,9 @@ impl Broker {
         if topics.is_empty() {
             tokio::time::sleep(timeout).await;
             return Ok(false);
+        }
+        if let Some(cluster) = self.inner.deployment.cluster() {
+            return self.wait_per_topic(cluster, topics, timeout).await;
         }
         let mut guard = self.inner.wait_conn.lock().await;
         // Dropped before BLPOP answers (the caller gave up waiting), the
@@ -81,8 +113,7 @@ impl Broker {
         for topic in topics {
             cmd.arg(&self.keys(topic).wake);
         }
-        // BLPOP takes seconds with decimals; 0 would block for ever.
-        cmd.arg(format!("{:.3}", timeout.as_secs_f64().max(0.001)));
+        cmd.arg(blpop_timeout(timeout));
         let watchdog = timeout + WAIT_SLACK;
         let answer = tokio::select! {
             answer = tokio::time::timeout(
@@ -104,6 +135,97 @@ impl Broker {
                 op: "wait",
                 source: e,
             }),
+            Err(_) => Err(Error::Timeout {
+                op: "wait",
+                after: watchdog,
+            }),
+        }
+    }
+}
+
+/// BLPOP takes seconds with decimals; 0 would block for ever.
+fn blpop_timeout(timeout: Duration) -> String {
+    format!("{:.3}", timeout.as_secs_f64().max(0.001))
+}
+
+impl Broker {
+    /// [`Broker::wait`] on a cluster: one BLPOP per topic, each on its own
+    /// connection. The first wake-up ends the wait; the other BLPOPs are
+    /// abandoned with their connections (so Redis forgets them). When they
+    /// all time out, the connections are kept for the next wait.
+    async fn wait_per_topic(
+        &self,
+        cluster: &connection::Cluster,
+        topics: &[String],
+        timeout: Duration,
+    ) -> Result<bool, Error> {
+        let mut guard = self.inner.wait_topics.lock().await;
+        let mut slot = DropAllUnlessDone {
+            conns: &mut guard,
+            done: false,
+        };
+        for topic in topics {
+            if !slot.conns.contains_key(topic) {
+                let conn = cluster
+                    .connect_blocking()
+                    .await
+                    .map_err(Error::redis("wait"))?;
+                slot.conns.insert(topic.clone(), conn);
+            }
+        }
+        let seconds = blpop_timeout(timeout);
+        let waits = topics.iter().map(|topic| {
+            let mut conn = slot.conns[topic].clone();
+            let mut cmd = redis::cmd("BLPOP");
+            cmd.arg(&self.keys(topic).wake).arg(&seconds);
+            async move { (cmd.query_async::<Popped>(&mut conn).await, topic) }.boxed()
+        });
+        let watchdog = timeout + WAIT_SLACK;
+        let all = async move {
+            let ((first, topic), _, rest) = select_all(waits).await;
+            match first {
+                // Woken: the rest are abandoned.
+                Ok(Some(_)) => Ok((true, vec![topic])),
+                Err(e) => Err((e, topic)),
+                // Timed out: the others time out at about the same moment;
+                // let them, so their connections can be kept.
+                Ok(None) => {
+                    let mut woken = false;
+                    let mut keep = vec![topic];
+                    for (answer, topic) in join_all(rest).await {
+                        match answer {
+                            Ok(popped) => {
+                                woken |= popped.is_some();
+                                keep.push(topic);
+                            }
+                            Err(e) => return Err((e, topic)),
+                        }
+                    }
+                    if woken {
+                        Ok((true, keep))
+                    } else {
+                        Ok((false, Vec::new()))
+                    }
+                }
+            }
+        };
+        match tokio::time::timeout(watchdog, all).await {
+            Ok(Ok((woken, keep))) => {
+                if woken {
+                    slot.conns.retain(|topic, _| keep.contains(&topic));
+                }
+                slot.done = true;
+                Ok(woken)
+            }
+            Ok(Err((e, topic))) => {
+                // That topic's connection is dropped with the others; the
+                // next wait opens new ones (on the slot's new owner).
+                tracing::debug!(error = %e, topic = %topic, "a blocking wait failed");
+                Err(Error::Redis {
+                    op: "wait",
+                    source: e,
+                })
+            }
             Err(_) => Err(Error::Timeout {
                 op: "wait",
                 after: watchdog,

@@ -151,7 +151,7 @@ impl Broker {
             .arg("-inf")
             .arg(format!("({}", info.last_beat_ms))
             .ignore();
-        self.pipe("heartbeat", &pipe).await
+        self.pipe_any_slot("heartbeat", &pipe).await
     }
 
     /// Removes worker `id`'s heartbeat and any command for it (graceful
@@ -164,7 +164,7 @@ impl Broker {
             .ignore()
             .del(worker_control_key(self.prefix(), id))
             .ignore();
-        self.pipe("removing a worker", &pipe).await
+        self.pipe_any_slot("removing a worker", &pipe).await
     }
 
     /// The live workers (beaten within 3 of their intervals), sorted by
@@ -197,7 +197,7 @@ impl Broker {
             for id in &live {
                 pipe.get(worker_key(self.prefix(), id));
             }
-            self.pipe("listing workers", &pipe).await?
+            self.pipe_any_slot("listing workers", &pipe).await?
         };
         let mut workers: Vec<WorkerInfo> = beats
             .into_iter()

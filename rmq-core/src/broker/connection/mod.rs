@@ -2,21 +2,29 @@
 //! ones, the checks made at connect time (URL, credentials, server
 //! version) and the classification of errors, shared by every deployment.
 //! A [`Deployment`], chosen by the URL, opens each connection: to the one
-//! server (`standalone`), or to the master the sentinels name (`sentinel`).
+//! server (`standalone`), to the master the sentinels name (`sentinel`), or
+//! to every primary of a cluster, routing by slot (`cluster`). A
+//! [`Connection`] is either kind; the engine above does not tell them apart.
 
+mod cluster;
 mod sentinel;
 mod standalone;
 #[cfg(feature = "tls")]
 mod tls;
 
+pub(crate) use cluster::{is_cluster_url, parse as parse_cluster_url, Cluster};
 pub(crate) use sentinel::{is_sentinel_url, parse as parse_sentinel_url};
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, ErrorKind, RedisError, ServerErrorKind};
+use redis::aio::{ConnectionLike, MultiplexedConnection};
+use redis::cluster_async::ClusterConnection;
+use redis::{
+    AsyncConnectionConfig, Cmd, ErrorKind, Pipeline, RedisError, RedisFuture, ServerErrorKind,
+    Value,
+};
 
 use crate::{Config, Error};
 
@@ -119,13 +127,60 @@ pub(super) enum Deployment {
     /// `redis+sentinel://`, `rediss+sentinel://`: the master the sentinels
     /// name, followed across failovers.
     Sentinel(Arc<sentinel::Sentinel>),
+    /// `redis+cluster://`: every primary of a cluster, by slot.
+    Cluster(Arc<cluster::Cluster>),
+}
+
+/// A multiplexed connection to one server, or a cluster connection that
+/// routes each command (and each one-slot pipeline) to the node owning its
+/// slot.
+#[derive(Clone)]
+pub(crate) enum Connection {
+    /// Standalone or Sentinel: one server.
+    Single(MultiplexedConnection),
+    /// Redis Cluster.
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Connection {
+    #[inline]
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Connection::Single(conn) => conn.req_packed_command(cmd),
+            Connection::Cluster(conn) => conn.req_packed_command(cmd),
+        }
+    }
+
+    #[inline]
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Connection::Single(conn) => conn.req_packed_commands(pipeline, offset, count),
+            Connection::Cluster(conn) => conn.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Connection::Single(conn) => conn.get_db(),
+            Connection::Cluster(conn) => conn.get_db(),
+        }
+    }
 }
 
 impl Deployment {
     /// The deployment for `config` (no I/O; a Sentinel deployment starts
     /// following `+switch-master` on the current runtime).
     pub(super) fn new(config: &Config) -> Result<Deployment, Error> {
-        if is_sentinel_url(&config.redis_url) {
+        if is_cluster_url(&config.redis_url) {
+            Ok(Deployment::Cluster(Arc::new(cluster::Cluster::new(
+                config,
+            )?)))
+        } else if is_sentinel_url(&config.redis_url) {
             Ok(Deployment::Sentinel(Arc::new(sentinel::Sentinel::new(
                 config,
             )?)))
@@ -136,14 +191,28 @@ impl Deployment {
         }
     }
 
-    /// Opens a connection to the node that serves rmq now.
+    /// Opens a connection to the node that serves rmq now (to every
+    /// primary, for a cluster).
     pub(super) async fn connect(
         &self,
         config: &AsyncConnectionConfig,
-    ) -> Result<MultiplexedConnection, RedisError> {
+    ) -> Result<Connection, RedisError> {
         match self {
-            Deployment::Standalone(standalone) => standalone.connect(config).await,
-            Deployment::Sentinel(sentinel) => sentinel.connect(config).await,
+            Deployment::Standalone(standalone) => {
+                standalone.connect(config).await.map(Connection::Single)
+            }
+            Deployment::Sentinel(sentinel) => {
+                sentinel.connect(config).await.map(Connection::Single)
+            }
+            Deployment::Cluster(cluster) => cluster.connect().await.map(Connection::Cluster),
+        }
+    }
+
+    /// The cluster, for a `redis+cluster://` deployment.
+    pub(super) fn cluster(&self) -> Option<&cluster::Cluster> {
+        match self {
+            Deployment::Cluster(cluster) => Some(cluster),
+            _ => None,
         }
     }
 
@@ -151,7 +220,7 @@ impl Deployment {
     /// master switch); always 0 for a standalone server.
     pub(super) fn generation(&self) -> u64 {
         match self {
-            Deployment::Standalone(_) => 0,
+            Deployment::Standalone(_) | Deployment::Cluster(_) => 0,
             Deployment::Sentinel(sentinel) => sentinel.generation(),
         }
     }
@@ -160,7 +229,7 @@ impl Deployment {
     /// a standalone server).
     pub(super) async fn switched_since(&self, generation: u64) {
         match self {
-            Deployment::Standalone(_) => std::future::pending().await,
+            Deployment::Standalone(_) | Deployment::Cluster(_) => std::future::pending().await,
             Deployment::Sentinel(sentinel) => sentinel.switched_since(generation).await,
         }
     }
@@ -173,6 +242,11 @@ fn user_name(config: &Config) -> String {
         .clone()
         .or_else(|| {
             parse_sentinel_url(&config.redis_url)
+                .ok()
+                .and_then(|url| url.username)
+        })
+        .or_else(|| {
+            cluster::parse(&config.redis_url)
                 .ok()
                 .and_then(|url| url.username)
         })
@@ -312,7 +386,7 @@ pub(super) fn connect_error(config: &Config, error: &RedisError) -> Error {
 /// A pooled connection: a multiplexed connection and the flag set when a
 /// command on it (or on a clone of it) fails at the connection level.
 pub(super) struct Conn {
-    pub(super) inner: MultiplexedConnection,
+    pub(super) inner: Connection,
     pub(super) broken: Arc<AtomicBool>,
     /// The deployment's generation when the connection was opened.
     generation: u64,
@@ -321,7 +395,7 @@ pub(super) struct Conn {
 /// A connection checked out for one operation (the pool slot is already
 /// released; many operations share one connection).
 pub(super) struct Handle {
-    pub(super) conn: MultiplexedConnection,
+    pub(super) conn: Connection,
     broken: Arc<AtomicBool>,
 }
 

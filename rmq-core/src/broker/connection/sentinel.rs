@@ -61,7 +61,7 @@ pub(crate) struct SentinelUrl {
     pub(crate) db: Option<i64>,
 }
 
-fn percent_decode(raw: &str) -> Option<String> {
+pub(super) fn percent_decode(raw: &str) -> Option<String> {
     let bytes = raw.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

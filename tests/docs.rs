@@ -24,6 +24,7 @@ fn exported() -> BTreeSet<String> {
         queue::QUEUE_OLDEST_AGE,
         queue::TOPIC_JOBS,
         queue::TOPIC_DURATION,
+        queue::WORKERS,
     ];
     let mut names = BTreeSet::new();
     for family in families {

@@ -394,6 +394,12 @@ async fn the_exporter_serves_queue_wide_gauges_from_redis() {
     assert_eq!(at(0.004096), Some(7.0));
     assert_eq!(buckets.last().map(|b| b.count), Some(7.0));
     assert!(body.contains("rmq_topic_job_duration_seconds_sum{topic=\"record\"} 0.007\n"));
+    // No worker runs: none serves the topic.
+    assert_eq!(
+        value(&scrape, "rmq_workers", &[("topic", "record")]),
+        Some(0.0),
+        "{body}"
+    );
     // A topic given on the command line shows even before it holds jobs.
     assert_eq!(
         value(

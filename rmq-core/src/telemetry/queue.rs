@@ -8,6 +8,7 @@
 //! | `rmq_queue_oldest_job_age_seconds` | gauge | topic, priority |
 //! | `rmq_topic_jobs_total` | counter | topic, outcome (completed, failed, retried, dead, expired, recovered) |
 //! | `rmq_topic_job_duration_seconds` | histogram | topic |
+//! | `rmq_workers` | gauge | topic: live workers (heartbeats) serving it |
 //!
 //! The histogram comes from the stats hash's log2 buckets: its `le`
 //! boundaries are every other power of two microseconds, from 64 µs to
@@ -26,6 +27,8 @@ pub const QUEUE_OLDEST_AGE: &str = "rmq_queue_oldest_job_age_seconds";
 pub const TOPIC_JOBS: &str = "rmq_topic_jobs_total";
 /// Handler time, all workers together.
 pub const TOPIC_DURATION: &str = "rmq_topic_job_duration_seconds";
+/// Live workers (from their heartbeats) serving each topic.
+pub const WORKERS: &str = "rmq_workers";
 
 /// Reads every topic known to Redis (and each of `extra`) and writes the
 /// queue-wide metrics. Fails if Redis fails; a topic whose keys Redis
@@ -50,7 +53,22 @@ pub async fn render(broker: &Broker, extra: &[String]) -> Result<String, Error> 
             }
         }
     }
-    Ok(render_gauges(&all))
+    let workers = broker.workers().await?;
+    let mut out = render_gauges(&all);
+    header(
+        &mut out,
+        WORKERS,
+        "gauge",
+        "Live workers (from their heartbeats) serving the topic.",
+    );
+    for t in &all {
+        let serving = workers
+            .iter()
+            .filter(|w| w.topics.iter().any(|topic| *topic == t.topic))
+            .count();
+        sample(&mut out, WORKERS, &[("topic", &t.topic)], serving as f64);
+    }
+    Ok(out)
 }
 
 /// Writes the queue-wide metrics of `topics` in the text format.

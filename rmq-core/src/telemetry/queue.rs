@@ -64,7 +64,7 @@ pub async fn render(broker: &Broker, extra: &[String]) -> Result<String, Error> 
     for t in &all {
         let serving = workers
             .iter()
-            .filter(|w| w.topics.iter().any(|topic| *topic == t.topic))
+            .filter(|w| w.topics.contains(&t.topic))
             .count();
         sample(&mut out, WORKERS, &[("topic", &t.topic)], serving as f64);
     }

@@ -5,6 +5,7 @@
 //! cargo run --release -p rmq-bench -- --json bench.jsonl
 //! ```
 
+mod cluster;
 mod redis_info;
 mod report;
 mod scenarios;
@@ -61,7 +62,8 @@ struct Args {
     /// Scenarios to run (default: all): ping, enqueue, enqueue16, bulk,
     /// memory, processing, processing_defaults (the seed's
     /// `task_queue_size`, whatever `--queue-size` says), processes (1, 2
-    /// and 4 worker processes on one Redis), pickup, delayed, backlog.
+    /// and 4 worker processes on one Redis), cluster (a 3-primary cluster,
+    /// one topic and worker process per primary), pickup, delayed, backlog.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     #[command(subcommand)]
@@ -83,6 +85,8 @@ enum Command {
         queue_size: usize,
         #[arg(long)]
         batch: usize,
+        #[arg(long, default_value = "")]
+        prefix: String,
     },
 }
 
@@ -120,6 +124,7 @@ async fn run(args: Args) {
         concurrency,
         queue_size,
         batch,
+        prefix,
     }) = args.command
     {
         let setup = Setup {
@@ -130,6 +135,7 @@ async fn run(args: Args) {
             threads: args.threads,
             pool: args.pool,
             replicas: u32::from(args.replica),
+            prefix,
             metrics: args.metrics,
         };
         scenarios::worker_process(&setup, count).await;
@@ -168,6 +174,7 @@ async fn run(args: Args) {
         threads: args.threads,
         pool: args.pool,
         replicas: u32::from(replica.is_some()),
+        prefix: String::new(),
         metrics: args.metrics,
     };
     let wanted = |name: &str| args.only.is_empty() || args.only.iter().any(|o| o == name);
@@ -226,6 +233,20 @@ async fn run(args: Args) {
             report::print_row(&record);
             all.push(record);
         }
+    }
+    if wanted("cluster") {
+        eprintln!(
+            "running cluster ({} run(s)): starting a 3+3 cluster",
+            args.runs
+        );
+        let cluster = rmq_testkit::Cluster::start();
+        let mut runs = Vec::new();
+        for _ in 0..args.runs {
+            runs.push(cluster::processing(&setup, &cluster, n * 5).await);
+        }
+        let record = median(runs, per_s);
+        report::print_row(&record);
+        all.push(record);
     }
     scenario!("pickup", p99, scenarios::pickup(&setup, 1000, 5).await);
     scenario!("delayed", p99, scenarios::delayed(&setup, 2000).await);

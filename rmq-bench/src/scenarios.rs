@@ -24,6 +24,8 @@ pub(crate) struct Setup {
     pub(crate) replicas: u32,
     /// A Prometheus recorder is installed (`--metrics`).
     pub(crate) metrics: bool,
+    /// `queue_prefix` of the jobs and the worker.
+    pub(crate) prefix: String,
 }
 
 impl Setup {
@@ -35,10 +37,11 @@ impl Setup {
         config.batch_size = self.batch;
         config.connection_pool_size = self.pool;
         config.min_replicas_acked = self.replicas;
+        config.queue_prefix = self.prefix.clone();
         config
     }
 
-    async fn client(&self) -> Client {
+    pub(crate) async fn client(&self) -> Client {
         Client::connect(self.config())
             .await
             .unwrap_or_else(|e| panic!("cannot connect to {}: {e}", self.url))
@@ -150,7 +153,7 @@ pub(crate) async fn enqueue_bulk(setup: &Setup, n: u64, batch: usize) -> Record 
     r
 }
 
-async fn prefill(client: &Client, n: u64, batch: usize) {
+pub(crate) async fn prefill(client: &Client, n: u64, batch: usize) {
     let mut done = 0;
     let mut reported = 0;
     while done < n {

@@ -14,8 +14,14 @@ use crate::Task;
 
 /// Encodes a payload as stored in Redis.
 pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, rmp_serde::encode::Error> {
-    rmp_serde::to_vec_named(value)
+    // Most payloads fit: no reallocation while the fields are written.
+    let mut bytes = Vec::with_capacity(ENCODE_CAPACITY);
+    value.serialize(&mut rmp_serde::Serializer::new(&mut bytes).with_struct_map())?;
+    Ok(bytes)
 }
+
+/// The buffer a payload is encoded into starts this large.
+const ENCODE_CAPACITY: usize = 128;
 
 /// The deepest nesting of arrays and maps a stored payload may have: a
 /// struct, a map, a sequence or an enum variant with data is one level each.

@@ -58,10 +58,10 @@ impl Held {
 
     /// Marks the job started; false if it is no longer held (its lease was
     /// lost while it waited for a runner).
-    pub(super) fn start(&self, key: u64) -> bool {
+    pub(super) fn start(&self, key: u64, at: Instant) -> bool {
         match self.lock().get_mut(&key) {
             Some(entry) if !entry.finished => {
-                entry.started = Some(Instant::now());
+                entry.started = Some(at);
                 true
             }
             _ => false,

@@ -49,7 +49,8 @@ async fn run_jobs(
                 Err(_) => return,
             },
         };
-        if !shared.held.start(job.key) {
+        let started = Instant::now();
+        if !shared.held.start(job.key, started) {
             // Its lease was lost while it waited here (the lease keeper
             // dropped it): another worker runs the recovered copy.
             permits.add_permits(1);
@@ -72,7 +73,6 @@ async fn run_jobs(
         }
         let invocation =
             Invocation::new(job.envelope.payload_bytes(), context, shared.state.clone());
-        let started = Instant::now();
         if let Some(waited) = job.waited {
             samples.wait(
                 &shared.telemetry,

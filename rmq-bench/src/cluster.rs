@@ -3,11 +3,9 @@
 //! lands on another primary), one worker process per topic. Reports the
 //! jobs/s of all three together and the Redis CPU each shard spent.
 
-use std::process::Stdio;
 use std::time::Duration;
 
-use tokio::io::AsyncBufReadExt;
-
+use crate::procs::Procs;
 use crate::redis_info;
 use crate::report::Record;
 use crate::scenarios::{prefill, Setup};
@@ -49,58 +47,23 @@ pub(crate) async fn processing(setup: &Setup, cluster: &rmq_testkit::Cluster, n:
         let cpu = redis_info::cpu_seconds(&mut conn).await;
         meters.push((conn, cpu));
     }
-    let exe = std::env::current_exe().expect("own path");
-    let mut children = Vec::new();
-    for (_, prefix) in &shards {
-        let child = tokio::process::Command::new(&exe)
-            .args(["worker-proc", "--redis-url", &cluster.url(), "--count", "0"])
-            .args(["--prefix", prefix])
-            .args(["--concurrency", &setup.concurrency.to_string()])
-            .args(["--queue-size", &setup.queue_size.to_string()])
-            .args(["--batch", &setup.batch.to_string()])
-            .args(["--threads", &setup.threads.to_string()])
-            .args(["--pool", &setup.pool.to_string()])
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("spawn worker process");
-        children.push(child);
-    }
-    for (_, prefix) in &shards {
-        let shard = Setup {
+    let setups: Vec<Setup> = shards
+        .iter()
+        .map(|(_, prefix)| Setup {
             url: cluster.url(),
             prefix: prefix.clone(),
             ..setup.clone()
-        };
+        })
+        .collect();
+    let procs = Procs::spawn(&setups);
+    for shard in &setups {
         let client = shard.client().await;
         let broker = client.broker().expect("a Redis client");
         while broker.counter("bench_noop", "completed").await.unwrap_or(0) < per_shard {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
-    let (mut first, mut last) = (u64::MAX, 0u64);
-    for mut child in children {
-        if let Some(pid) = child.id() {
-            let _ = std::process::Command::new("kill")
-                .args(["-TERM", &pid.to_string()])
-                .status();
-        }
-        let stdout = child.stdout.take().expect("piped stdout");
-        let line = tokio::io::BufReader::new(stdout)
-            .lines()
-            .next_line()
-            .await
-            .ok()
-            .flatten()
-            .expect("worker process reports");
-        let _ = child.wait().await;
-        let report: serde_json::Value = serde_json::from_str(&line).expect("report is JSON");
-        if let (Some(f), Some(l)) = (report["first_ns"].as_u64(), report["last_ns"].as_u64()) {
-            if f > 0 {
-                first = first.min(f);
-                last = last.max(l);
-            }
-        }
-    }
+    let ran = procs.stop().await;
     let total = per_shard * shards.len() as u64;
     let mut cpu_total = 0.0;
     for ((port, _), (mut conn, before)) in shards.iter().zip(meters) {
@@ -116,7 +79,7 @@ pub(crate) async fn processing(setup: &Setup, cluster: &rmq_testkit::Cluster, n:
         total,
         setup.concurrency,
     );
-    r.per_s = Some(total as f64 / (last.saturating_sub(first) as f64 / 1e9));
+    r.per_s = Some(ran.per_s(total));
     r.redis_us_per_job = Some(cpu_total * 1e6 / total as f64);
     r
 }

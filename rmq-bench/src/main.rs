@@ -6,6 +6,7 @@
 //! ```
 
 mod cluster;
+mod procs;
 mod redis_info;
 mod report;
 mod scenarios;

@@ -8,6 +8,7 @@ use futures_util::future::join_all;
 use rmq::{Client, Config};
 use tokio::io::AsyncBufReadExt;
 
+use crate::procs::Procs;
 use crate::redis_info;
 use crate::report::{quantile_ms, Record};
 use crate::tasks::{self, Noop, Timed};
@@ -256,52 +257,14 @@ pub(crate) async fn processing_procs(setup: &Setup, n: u64, procs: usize) -> Rec
     prefill(&client, n, 1000).await;
     let broker = client.broker().expect("a Redis client").clone();
     let meter = Meter::start(conn).await;
-    let exe = std::env::current_exe().expect("own path");
-    let mut children = Vec::new();
-    for _ in 0..procs {
-        let child = tokio::process::Command::new(&exe)
-            .args(["worker-proc", "--redis-url", &setup.url, "--count", "0"])
-            .args(["--concurrency", &setup.concurrency.to_string()])
-            .args(["--queue-size", &setup.queue_size.to_string()])
-            .args(["--batch", &setup.batch.to_string()])
-            .args(["--threads", &setup.threads.to_string()])
-            .args(["--pool", &setup.pool.to_string()])
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("spawn worker process");
-        children.push(child);
-    }
+    let running = Procs::spawn(std::iter::repeat_n(setup, procs));
     while broker.counter("bench_noop", "completed").await.unwrap_or(0) < n {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let (mut first, mut last, mut rss) = (u64::MAX, 0u64, 0.0f64);
-    for mut child in children {
-        if let Some(pid) = child.id() {
-            let _ = std::process::Command::new("kill")
-                .args(["-TERM", &pid.to_string()])
-                .status();
-        }
-        let stdout = child.stdout.take().expect("piped stdout");
-        let line = tokio::io::BufReader::new(stdout)
-            .lines()
-            .next_line()
-            .await
-            .ok()
-            .flatten()
-            .expect("worker process reports");
-        let _ = child.wait().await;
-        let report: serde_json::Value = serde_json::from_str(&line).expect("report is JSON");
-        if let (Some(f), Some(l)) = (report["first_ns"].as_u64(), report["last_ns"].as_u64()) {
-            if f > 0 {
-                first = first.min(f);
-                last = last.max(l);
-            }
-        }
-        rss = rss.max(report["rss_mb"].as_f64().unwrap_or(0.0));
-    }
+    let ran = running.stop().await;
     let mut r = Record::new(format!("processing_procs_{procs}"), n, setup.concurrency);
-    r.per_s = Some(n as f64 / (last.saturating_sub(first) as f64 / 1e9));
-    r.rss_mb = Some(rss);
+    r.per_s = Some(ran.per_s(n));
+    r.rss_mb = Some(ran.rss_mb);
     meter.finish(n, &mut r).await;
     r
 }

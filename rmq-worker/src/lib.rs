@@ -66,6 +66,7 @@ type Configure = Box<dyn FnOnce(WorkerBuilder) -> WorkerBuilder + Send>;
 #[must_use = "call `.main()` to run the command line"]
 pub struct Cli {
     configure: Configure,
+    layer: Option<logging::ExtraLayer>,
 }
 
 impl Default for Cli {
@@ -79,6 +80,22 @@ impl Cli {
     pub fn new() -> Cli {
         Cli {
             configure: Box::new(|builder| builder),
+            layer: None,
+        }
+    }
+
+    /// Adds a tracing layer beside the worker's log output, e.g. an
+    /// OpenTelemetry layer that exports the job spans (with the `otel`
+    /// feature of `rmq`: `rmq::otel::install()` plus
+    /// `tracing_opentelemetry::layer().with_tracer(tracer)`). `RUST_LOG`
+    /// filters it like the log lines.
+    pub fn layer(
+        self,
+        layer: impl tracing_subscriber::Layer<tracing_subscriber::Registry> + Send + Sync + 'static,
+    ) -> Cli {
+        Cli {
+            layer: Some(Box::new(layer)),
+            ..self
         }
     }
 
@@ -89,6 +106,7 @@ impl Cli {
     ) -> Cli {
         Cli {
             configure: Box::new(configure),
+            ..self
         }
     }
 
@@ -96,7 +114,7 @@ impl Cli {
     /// returns its exit code.
     pub fn main(self) -> ExitCode {
         let args = cli::CommandLine::parse();
-        logging::init(args.global.log_format);
+        logging::init(args.global.log_format, self.layer);
         let runtime = match args.global.threads {
             Some(1) => tokio::runtime::Builder::new_current_thread()
                 .enable_all()

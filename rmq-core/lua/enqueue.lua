@@ -1,5 +1,6 @@
 -- Enqueues jobs of one topic.
--- KEYS: 1 pending list of the priority, 2 delayed, 3 ids, 4 seq, 5 wake
+-- KEYS: 1 pending list of the priority, 2 delayed, 3 ids, 4 seq, 5 wake,
+--       6 paused
 -- ARGV: 1 priority byte, 2 delay ms, 3 ttl ms (0 = never), 4 max retries,
 --       5 the envelope flags byte (bit 0: explicit ids; bit 1: each payload
 --       ends in a trace context trailer), then the payloads, then
@@ -49,6 +50,9 @@ else
   for i = 1, n do ids[i] = string.format('%d', last - n + i) end
 end
 
+-- A paused topic's workers fetch nothing: waking them would only spin them.
+local paused = redis.call('EXISTS', KEYS[6]) == 1
+
 -- Bit 2: enqueued with a delay (its due time is not enqueued_at).
 if delay > 0 then flags = flags + 4 end
 local envs = {}
@@ -59,10 +63,10 @@ end
 
 if delay <= 0 then
   call_chunked({'RPUSH', KEYS[1]}, envs)
-  wake(KEYS[5])
+  if not paused then wake(KEYS[5]) end
 else
   local due = now + delay
-  wake_if_earliest(KEYS[2], KEYS[5], due)
+  if not paused then wake_if_earliest(KEYS[2], KEYS[5], due) end
   local due_s = string.format('%d', due)
   local pairs_ = {}
   for i = 1, n do

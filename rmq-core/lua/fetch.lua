@@ -1,11 +1,12 @@
 -- Promotes due delayed jobs, then leases up to `max` jobs, strict priority,
 -- FIFO within a priority.
 -- KEYS: 1 high, 2 normal, 3 low, 4 delayed, 5 processing, 6 dead, 7 errors,
---       8 ids, 9 stats, 10 wake
+--       8 ids, 9 stats, 10 wake, 11 paused
 -- ARGV: 1 max, 2 lease ms, 3 promote batch, 4 dead max entries,
 --       5 parse-error max entries, 6 deadline (server ms, 0 = none)
 -- Returns {leased envelopes, ms until the next delayed job is due or -1,
---          server time ms, entries dead-lettered as expired}.
+--          server time ms, entries dead-lettered as expired}; a paused
+-- topic leases and promotes nothing.
 local max = tonumber(ARGV[1])
 local lease = tonumber(ARGV[2])
 local promote = tonumber(ARGV[3])
@@ -15,6 +16,7 @@ local now = now_ms()
 -- Reached Redis after its caller stopped waiting for the reply (a stall):
 -- leasing now would hand jobs to nobody.
 if deadline_ms > 0 and now > deadline_ms then return {{}, 0, now, 0} end
+if redis.call('EXISTS', KEYS[11]) == 1 then return {{}, -1, now, 0} end
 -- The keys every lease writes; the others are checked when they are needed.
 check_types('lll_z____l')
 

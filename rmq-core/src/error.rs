@@ -390,6 +390,17 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// An action that the state of an entry does not allow (e.g. deleting
+    /// a job while it runs).
+    #[error("cannot {action} a {state} entry: {hint}")]
+    NotAllowed {
+        /// The action asked for.
+        action: &'static str,
+        /// The state of the entry.
+        state: &'static str,
+        /// What can be done instead.
+        hint: &'static str,
+    },
     /// The operation needs a Redis-backed client.
     #[error("{0} needs a Redis-backed client (Client::connect), not a fake or inline one")]
     NotRedis(&'static str),

@@ -15,6 +15,7 @@
 //! | `{P:T}:seq` | STRING | counter of generated ids |
 //! | `{P:T}:stats` | HASH | counters, processing-time histogram `h<i>` + `dur_sum`, per-minute completions `m<minute>` |
 //! | `{P:T}:wake` | LIST | wake-up tokens for idle workers (at most one, usually) |
+//! | `{P:T}:paused` | STRING | present while the topic is paused: fetch leases nothing, enqueue wakes nobody |
 //!
 //! Outside any hash tag, touched only by plain commands (each command one
 //! key), never by scripts, so they may live on any Cluster slot (`P:` is
@@ -52,6 +53,8 @@ pub struct TopicKeys {
     pub stats: String,
     /// Wake-up tokens.
     pub wake: String,
+    /// Present while the topic is paused.
+    pub paused: String,
 }
 
 impl TopicKeys {
@@ -73,6 +76,7 @@ impl TopicKeys {
             seq: key("seq"),
             stats: key("stats"),
             wake: key("wake"),
+            paused: key("paused"),
         }
     }
 
@@ -88,6 +92,7 @@ impl TopicKeys {
             self.seq.as_str(),
             self.stats.as_str(),
             self.wake.as_str(),
+            self.paused.as_str(),
         ]);
         keys
     }

@@ -101,8 +101,21 @@ script!(
     "Age retention and old minute buckets."
 );
 
+script!(
+    REMOVE,
+    "remove.lua",
+    "#!lua flags=allow-oom",
+    "Delete entries, or run delayed jobs now."
+);
+script!(
+    PURGE,
+    "purge.lua",
+    "#!lua flags=allow-oom",
+    "Delete a slice of a pending list or of the delayed set."
+);
+
 /// Every script, for loading ahead of time.
-pub(crate) fn all() -> [&'static Script; 12] {
+pub(crate) fn all() -> [&'static Script; 14] {
     [
         &ENQUEUE,
         &FETCH,
@@ -116,5 +129,7 @@ pub(crate) fn all() -> [&'static Script; 12] {
         &REGISTER,
         &PARSE_ERROR_RETRY,
         &TRIM,
+        &REMOVE,
+        &PURGE,
     ]
 }

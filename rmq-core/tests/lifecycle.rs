@@ -1,5 +1,6 @@
 //! Each script's behaviour against a real Redis.
 
+#[macro_use]
 mod support;
 
 use std::time::{Duration, Instant};
@@ -9,29 +10,6 @@ use rmq_core::broker::{EnqueueSpec, FailOutcome, Failure, NewJob};
 use rmq_core::keys::TopicKeys;
 use rmq_core::{Error, Priority};
 use support::{payloads, readable, spec, Deployment, Env, LEASE};
-
-/// A test run twice: on a Redis of its own and on the shared cluster
-/// (under a prefix of its own, its topics spread over different
-/// primaries). `env` is bound to the environment.
-macro_rules! on_both {
-    ($name:ident, $topics:expr, |$env:ident| $body:block) => {
-        mod $name {
-            use super::*;
-
-            async fn body($env: Env) $body
-
-            #[tokio::test]
-            async fn standalone() {
-                body(Env::on(Deployment::Standalone).await).await;
-            }
-
-            #[tokio::test]
-            async fn cluster() {
-                body(Env::spread(&$topics).await).await;
-            }
-        }
-    };
-}
 
 on_both!(strict_priority_and_fifo_within_a_priority, ["t"], |env| {
     env.push("t", &["l1", "l2"], &spec(Priority::Low)).await;

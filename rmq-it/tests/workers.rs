@@ -328,3 +328,54 @@ async fn heartbeats_survive_a_redis_restart() {
     assert_eq!(again.id, info.id);
     assert!(worker.running(), "{}", worker.log());
 }
+
+#[tokio::test]
+async fn a_paused_topic_is_not_served_until_resumed() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let probe = Probe::new(url.clone());
+    let _worker = Worker::run(&url, &["--topics", "slow,record"], &BEAT);
+    let client = probe.client().await;
+    Record { seq: 1 }.enqueue(&client).await.unwrap();
+    eventually("the first record job", Duration::from_secs(10), || async {
+        (probe.list(RAN).await.len() == 1).then_some(())
+    })
+    .await;
+
+    let paused = ok(cli(&url, &["pause", "record"]));
+    assert!(paused.contains("paused topic `record`"), "{paused}");
+    Record { seq: 2 }.enqueue(&client).await.unwrap();
+    // The worker serves its other topic meanwhile: once that job ran, it
+    // has fetched (and skipped) the paused one too.
+    Slow { seq: 1, millis: 0 }.enqueue(&client).await.unwrap();
+    eventually("the slow job", Duration::from_secs(10), || async {
+        probe
+            .list(RAN)
+            .await
+            .contains(&"slow:1".to_owned())
+            .then_some(())
+    })
+    .await;
+    let stats = probe.stats("record").await;
+    assert_eq!((stats.pending[1], stats.paused), (1, true));
+    assert!(!probe.list(RAN).await.contains(&"record:2".to_owned()));
+    let table = ok(cli(&url, &["stats", "--topics", "record"]));
+    assert!(table.lines().nth(1).unwrap().ends_with("paused"), "{table}");
+
+    let resumed = ok(cli(&url, &["resume", "record"]));
+    assert!(resumed.contains("resumed topic `record`"), "{resumed}");
+    eventually(
+        "the record job after resume",
+        Duration::from_secs(10),
+        || async {
+            probe
+                .list(RAN)
+                .await
+                .contains(&"record:2".to_owned())
+                .then_some(())
+        },
+    )
+    .await;
+    let unknown = cli(&url, &["pause", "nope"]);
+    assert_eq!(unknown.status.code(), Some(1));
+}

@@ -77,6 +77,18 @@ pub(crate) enum Command {
         /// The worker's id (see `ps`).
         id: String,
     },
+    /// Pause a topic on every worker (any host): its jobs stay queued and
+    /// none is leased until `resume`; running jobs finish. Atomic with
+    /// fetching: no worker leases a job of the topic after this returns.
+    Pause {
+        /// The topic.
+        topic: String,
+    },
+    /// Resume a paused topic: workers lease its jobs again at once.
+    Resume {
+        /// The topic.
+        topic: String,
+    },
     /// Check queue health: print the findings and exit 3 when there are
     /// any (for cron and Kubernetes probes), 0 when healthy.
     Health(HealthArgs),

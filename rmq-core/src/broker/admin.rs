@@ -92,6 +92,8 @@ pub struct Retried {
     /// Entries that stayed because they cannot be retried: unreadable, or
     /// (parse-error store) bytes that are not a job envelope.
     pub unreadable: usize,
+    /// Chosen entries no longer there ([`Broker::retry_entries`]).
+    pub missing: usize,
 }
 
 impl ParseErrorEntry {
@@ -119,7 +121,7 @@ impl ParseErrorEntry {
 }
 
 /// `@` and the 64-bit FNV-1a hash of `bytes`, in hex.
-fn digest(bytes: &[u8]) -> String {
+pub(super) fn digest(bytes: &[u8]) -> String {
     let hash = bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |hash, &b| {
         (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     });
@@ -167,7 +169,7 @@ fn unreadable(member: &[u8], score: f64, reason: String) -> UnreadableEntry {
     }
 }
 
-fn dead_job(member: &[u8], score: f64) -> Result<DeadJob, UnreadableEntry> {
+pub(super) fn dead_job(member: &[u8], score: f64) -> Result<DeadJob, UnreadableEntry> {
     let (died_at_ms, error, bytes) =
         decode_entry(member).map_err(|reason| unreadable(member, score, reason))?;
     let envelope = Envelope::parse(bytes)
@@ -179,7 +181,10 @@ fn dead_job(member: &[u8], score: f64) -> Result<DeadJob, UnreadableEntry> {
     })
 }
 
-fn parse_error_entry(member: &[u8], score: f64) -> Result<ParseErrorEntry, UnreadableEntry> {
+pub(super) fn parse_error_entry(
+    member: &[u8],
+    score: f64,
+) -> Result<ParseErrorEntry, UnreadableEntry> {
     let (at_ms, error, raw) =
         decode_entry(member).map_err(|reason| unreadable(member, score, reason))?;
     Ok(ParseErrorEntry { raw, error, at_ms })
@@ -187,13 +192,13 @@ fn parse_error_entry(member: &[u8], score: f64) -> Result<ParseErrorEntry, Unrea
 
 /// The two retention stores, whose entries can be listed and retried.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Store {
+pub(super) enum Store {
     Dead,
     Errors,
 }
 
 impl Store {
-    fn key(self, keys: &TopicKeys) -> &str {
+    pub(super) fn key(self, keys: &TopicKeys) -> &str {
         match self {
             Store::Dead => &keys.dead,
             Store::Errors => &keys.errors,
@@ -209,7 +214,7 @@ impl Store {
 
     /// Whether the retry script can re-enqueue `member`: checked here, so
     /// an unreadable entry never reaches (and fails) a script.
-    fn retryable(self, member: &[u8]) -> bool {
+    pub(super) fn retryable(self, member: &[u8]) -> bool {
         match self {
             Store::Dead => dead_job(member, 0.0).is_ok(),
             Store::Errors => parse_error_entry(member, 0.0).is_ok_and(|e| e.envelope().is_ok()),
@@ -219,11 +224,11 @@ impl Store {
 
 /// What one retry script call did.
 #[derive(Debug, Default)]
-struct RetryCall {
-    moved: usize,
-    busy: Vec<String>,
-    invalid: usize,
-    missing: usize,
+pub(super) struct RetryCall {
+    pub(super) moved: usize,
+    pub(super) busy: Vec<String>,
+    pub(super) invalid: usize,
+    pub(super) missing: usize,
 }
 
 /// The bucket value reported for histogram bucket `i`: the middle of
@@ -271,9 +276,10 @@ impl Broker {
             .zcard(&keys.dead)
             .zcard(&keys.errors)
             .hgetall(&keys.stats)
-            .cmd("TIME");
+            .cmd("TIME")
+            .exists(&keys.paused);
         #[allow(clippy::type_complexity)]
-        let (high, normal, low, processing, delayed, dead, errors, fields, time): (
+        let (high, normal, low, processing, delayed, dead, errors, fields, time, paused): (
             u64,
             u64,
             u64,
@@ -283,6 +289,7 @@ impl Broker {
             u64,
             Vec<(Vec<u8>, Vec<u8>)>,
             (u64, u64),
+            bool,
         ) = self.pipe("stats", &pipe).await?;
         let mut hash = HashMap::with_capacity(fields.len());
         let mut skipped_fields = Vec::new();
@@ -310,6 +317,7 @@ impl Broker {
             delayed,
             dead,
             parse_errors: errors,
+            paused,
             completed: get("completed"),
             failed: get("failed"),
             expired: get("expired"),
@@ -406,7 +414,7 @@ impl Broker {
     /// Runs the retry script of `store` over exact `members`, which must be
     /// [retryable](Store::retryable). `strict` (parse-error store only):
     /// move all of them or none.
-    async fn retry_members(
+    pub(super) async fn retry_members(
         &self,
         topic: &str,
         store: Store,

@@ -215,6 +215,7 @@ impl Broker {
             .key(&keys.ids)
             .key(&keys.seq)
             .key(&keys.wake)
+            .key(&keys.paused)
             .arg(spec.priority.as_u8())
             .arg(ms(spec.delay))
             .arg(spec.ttl.map_or(0, ms))

@@ -39,6 +39,7 @@ impl Broker {
             .key(&keys.ids)
             .key(&keys.stats)
             .key(&keys.wake)
+            .key(&keys.paused)
             .arg(max)
             .arg(ms(lease).max(1))
             .arg(self.inner.batch_size.max(max))

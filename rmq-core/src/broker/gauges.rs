@@ -22,6 +22,8 @@ pub struct QueueGauges {
     pub dead: u64,
     /// Parse-error entries.
     pub parse_errors: u64,
+    /// Whether the topic is paused.
+    pub paused: bool,
     /// Per priority, how long the job at the head of the pending list has
     /// been queued (server time minus its enqueue time, ms); `None` for an
     /// empty list or a head that is not an envelope.
@@ -62,7 +64,11 @@ impl Broker {
             .zcard(&keys.dead)
             .zcard(&keys.errors)
             .hgetall(&keys.stats)
-            .cmd("TIME");
+            .cmd("TIME")
+            .exists(&keys.paused);
+        // One reply more than a tuple reads: the last is taken off first.
+        let mut replies: Vec<redis::Value> = self.pipe("queue gauges", &pipe).await?;
+        let paused = replies.pop().map(|v| v == redis::Value::Int(1)) == Some(true);
         #[allow(clippy::type_complexity)]
         let (
             high,
@@ -90,7 +96,8 @@ impl Broker {
             u64,
             Vec<(Vec<u8>, Vec<u8>)>,
             (u64, u64),
-        ) = self.pipe("queue gauges", &pipe).await?;
+        ) = redis::FromRedisValue::from_redis_value(redis::Value::Array(replies))
+            .map_err(|e| Error::redis("queue gauges")(e.into()))?;
         let now_ms = time.0 * 1000 + time.1 / 1000;
         let age = |head: Option<Vec<u8>>| {
             let envelope = Envelope::parse(head?).ok()?;
@@ -103,6 +110,7 @@ impl Broker {
             delayed,
             dead,
             parse_errors: errors,
+            paused,
             oldest_age_ms: [age(head_high), age(head_normal), age(head_low)],
             counters: COUNTERS.map(|name| (name, 0)),
             histogram: [0; 41],

@@ -12,6 +12,10 @@
 //!   (`last_completed_ms`, which every ack writes into the stats hash);
 //! - dead-letter growth: jobs that died in the last `dead_window` (the
 //!   per-minute `d<minute>` counters of the stats hash, kept an hour).
+//!
+//! A paused topic waits on purpose: it gives no finding of a missing
+//! worker, of being stuck or of late delayed jobs; the thresholds on
+//! pending age and backlog still apply, so one paused too long is seen.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -97,6 +101,8 @@ pub struct TopicHealth {
     pub dead_window_ms: u64,
     /// Live workers fetching this topic (not quiet, not stopping).
     pub workers: usize,
+    /// Whether the topic is paused ([`Broker::pause`]).
+    pub paused: bool,
     /// Server time of the measurement.
     pub now_ms: u64,
 }
@@ -314,6 +320,7 @@ pub(super) fn evaluate(health: &TopicHealth, options: &HealthOptions) -> Vec<Fin
     let pending = health.pending_total();
     let mut findings = Vec::new();
     if options.require_worker
+        && !health.paused
         && health.workers == 0
         && (pending > 0 || health.delayed_late_ms.is_some())
     {
@@ -322,7 +329,7 @@ pub(super) fn evaluate(health: &TopicHealth, options: &HealthOptions) -> Vec<Fin
             pending,
         });
     }
-    if pending > 0 {
+    if pending > 0 && !health.paused {
         let stuck_after = ms(options.stuck_after);
         let oldest_enqueue = health
             .oldest_pending()
@@ -355,7 +362,7 @@ pub(super) fn evaluate(health: &TopicHealth, options: &HealthOptions) -> Vec<Fin
         }
     }
     if let (Some(max), Some(late)) = (options.max_delayed_lateness, health.delayed_late_ms) {
-        if late > ms(max) {
+        if late > ms(max) && !health.paused {
             findings.push(Finding::LateDelayed {
                 topic: topic.clone(),
                 late_ms: late,
@@ -402,7 +409,8 @@ impl Broker {
         pipe.zrange_withscores(&keys.delayed, 0, 0)
             .zcard(&keys.processing)
             .hgetall(&keys.stats)
-            .cmd("TIME");
+            .cmd("TIME")
+            .exists(&keys.paused);
         #[allow(clippy::type_complexity)]
         let (
             high,
@@ -415,6 +423,7 @@ impl Broker {
             processing,
             fields,
             time,
+            paused,
         ): (
             u64,
             Option<Vec<u8>>,
@@ -426,6 +435,7 @@ impl Broker {
             u64,
             Vec<(Vec<u8>, Vec<u8>)>,
             (u64, u64),
+            bool,
         ) = self.pipe("measuring queue health", &pipe).await?;
         let now = time.0 * 1000 + time.1 / 1000;
         let age = |head: Option<Vec<u8>>| {
@@ -461,6 +471,7 @@ impl Broker {
                 .iter()
                 .filter(|w| w.state == WorkerState::Running && w.topics.iter().any(|t| t == topic))
                 .count(),
+            paused,
             now_ms: now,
         })
     }
@@ -554,6 +565,25 @@ mod tests {
         let mut idle = topic(0);
         idle.workers = 0;
         assert!(evaluate(&idle, &HealthOptions::default()).is_empty());
+    }
+
+    #[test]
+    fn a_paused_topic_waits_on_purpose_but_thresholds_still_apply() {
+        let mut t = topic(3);
+        t.workers = 0;
+        t.paused = true;
+        t.last_completed_at_ms = None;
+        t.oldest_pending_ms[1] = Some(400_000);
+        t.delayed_late_ms = Some(400_000);
+        assert!(evaluate(&t, &HealthOptions::default()).is_empty());
+        let options = HealthOptions {
+            max_pending: Some(1),
+            ..HealthOptions::default()
+        };
+        assert!(matches!(
+            &evaluate(&t, &options)[..],
+            [Finding::Backlog { pending: 3, .. }]
+        ));
     }
 
     #[test]

@@ -3,7 +3,9 @@
 //! batches per script call.
 
 mod ack;
+mod actions;
 mod admin;
+mod browse;
 mod clock;
 mod coalesce;
 mod connection;
@@ -14,9 +16,11 @@ mod fetch;
 mod gauges;
 mod guard;
 mod health;
+mod pause;
 mod recover;
 mod reject;
 mod release;
+mod search;
 mod wait;
 mod workers;
 
@@ -31,7 +35,9 @@ use crate::keys::TopicKeys;
 use crate::{scripts, Config, Error};
 
 pub use ack::duration_bucket;
+pub use actions::Changed;
 pub use admin::{Retried, Trimmed, UnreadableEntry};
+pub use browse::{Entry, Locator, State};
 pub use connection::{check_server_version, mask_password};
 pub(crate) use connection::{
     denied, is_cluster_url, is_sentinel_url, parse_cluster_url, parse_sentinel_url,
@@ -43,6 +49,7 @@ pub use fetch::Fetched;
 pub use gauges::QueueGauges;
 pub use health::{Finding, HealthOptions, HealthReport, TopicHealth};
 pub use recover::Recovered;
+pub use search::{Cursor, Needle, SearchPage};
 pub use workers::{RunningJob, WorkerCommand, WorkerInfo, WorkerState, BEATS_TO_LIVE};
 
 /// Counters and depths of one topic.
@@ -60,6 +67,8 @@ pub struct TopicStats {
     pub dead: u64,
     /// Entries in the parse-error store.
     pub parse_errors: u64,
+    /// Whether the topic is paused ([`Broker::pause`]).
+    pub paused: bool,
     /// Jobs completed, ever.
     pub completed: u64,
     /// Failed attempts, ever.

@@ -6,6 +6,7 @@
 //! |---|---|---|
 //! | `rmq_queue_jobs` | gauge | topic, state (pending, processing, delayed, dead, parse_error), priority (pending only) |
 //! | `rmq_queue_oldest_job_age_seconds` | gauge | topic, priority |
+//! | `rmq_queue_paused` | gauge | topic: 1 while paused |
 //! | `rmq_topic_jobs_total` | counter | topic, outcome (completed, failed, retried, dead, expired, recovered) |
 //! | `rmq_topic_job_duration_seconds` | histogram | topic |
 //! | `rmq_workers` | gauge | topic: live workers (heartbeats) serving it |
@@ -23,6 +24,8 @@ use crate::{Error, Priority};
 pub const QUEUE_JOBS: &str = "rmq_queue_jobs";
 /// Age of the job at the head of each pending list.
 pub const QUEUE_OLDEST_AGE: &str = "rmq_queue_oldest_job_age_seconds";
+/// 1 while the topic is paused, else 0.
+pub const QUEUE_PAUSED: &str = "rmq_queue_paused";
 /// The topic's counters, all workers together.
 pub const TOPIC_JOBS: &str = "rmq_topic_jobs_total";
 /// Handler time, all workers together.
@@ -124,6 +127,16 @@ pub fn render_gauges(topics: &[QueueGauges]) -> String {
                 age as f64 / 1000.0,
             );
         }
+    }
+    header(
+        &mut out,
+        QUEUE_PAUSED,
+        "gauge",
+        "1 while the topic is paused (workers lease none of its jobs), else 0.",
+    );
+    for t in topics {
+        let paused = if t.paused { 1.0 } else { 0.0 };
+        sample(&mut out, QUEUE_PAUSED, &[("topic", &t.topic)], paused);
     }
     header(
         &mut out,
@@ -243,6 +256,7 @@ mod tests {
             delayed: 5,
             dead: 6,
             parse_errors: 7,
+            paused: true,
             oldest_age_ms: [Some(1500), None, Some(0)],
             counters: [
                 ("completed", 10),
@@ -268,6 +282,7 @@ mod tests {
         assert!(text.contains(
             "rmq_queue_oldest_job_age_seconds{topic=\"or\\\"ders\",priority=\"high\"} 1.5\n"
         ));
+        assert!(text.contains("rmq_queue_paused{topic=\"or\\\"ders\"} 1\n"));
         assert!(
             text.contains("rmq_topic_jobs_total{topic=\"or\\\"ders\",outcome=\"completed\"} 10\n")
         );

@@ -1,6 +1,29 @@
 //! Shared helpers of the engine tests: a Redis per test, a broker on it,
 //! raw access for assertions.
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, unused_macros)]
+
+/// A test run twice: on a Redis of its own and on the shared cluster
+/// (under a prefix of its own, its topics spread over different
+/// primaries). `env` is bound to the environment.
+macro_rules! on_both {
+    ($name:ident, $topics:expr, |$env:ident| $body:block) => {
+        mod $name {
+            use super::*;
+
+            async fn body($env: Env) $body
+
+            #[tokio::test]
+            async fn standalone() {
+                body(Env::on(Deployment::Standalone).await).await;
+            }
+
+            #[tokio::test]
+            async fn cluster() {
+                body(Env::spread(&$topics).await).await;
+            }
+        }
+    };
+}
 
 use std::time::{Duration, Instant};
 

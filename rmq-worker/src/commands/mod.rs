@@ -5,6 +5,7 @@ mod enqueue;
 mod exporter;
 mod health;
 mod parse_errors;
+mod pause;
 mod run;
 mod stats;
 mod tasks;
@@ -67,6 +68,8 @@ pub(crate) async fn execute(cli: CommandLine, configure: Configure) -> Result<()
             rmq::broker::WorkerCommand::Stop,
         )
         .await?),
+        Command::Pause { topic } => Ok(pause::pause(&connect(&cli.global).await?, &topic).await?),
+        Command::Resume { topic } => Ok(pause::resume(&connect(&cli.global).await?, &topic).await?),
         Command::Health(args) => health::check(&connect(&cli.global).await?, args).await,
         Command::Exporter(args) => {
             let client = run::connect_with_retry(config(&cli.global)?).await?;

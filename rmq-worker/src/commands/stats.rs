@@ -72,7 +72,7 @@ pub(crate) async fn show(client: &Client, args: StatsArgs) -> Result<(), Error> 
         return Ok(());
     }
     println!(
-        "{:<24} {:>7} {:>7} {:>7} {:>10} {:>8} {:>7} {:>7} {:>10} {:>8} {:>8} {:>8} {:>9} {:>9} {:>9} {:>8} {:>9} {:>7} {:>7}",
+        "{:<24} {:>7} {:>7} {:>7} {:>10} {:>8} {:>7} {:>7} {:>10} {:>8} {:>8} {:>8} {:>9} {:>9} {:>9} {:>8} {:>9} {:>7} {:>7} {:>7}",
         "topic",
         "high",
         "normal",
@@ -91,11 +91,12 @@ pub(crate) async fn show(client: &Client, args: StatsArgs) -> Result<(), Error> 
         "late_s",
         "idle_s",
         "workers",
-        "dead_5m"
+        "dead_5m",
+        "state"
     );
     for (s, h) in all.iter().zip(&health) {
         println!(
-            "{:<24} {:>7} {:>7} {:>7} {:>10} {:>8} {:>7} {:>7} {:>10} {:>8} {:>8} {:>8} {:>9.3} {:>9.3} {:>9} {:>8} {:>9} {:>7} {:>7}",
+            "{:<24} {:>7} {:>7} {:>7} {:>10} {:>8} {:>7} {:>7} {:>10} {:>8} {:>8} {:>8} {:>9.3} {:>9.3} {:>9} {:>8} {:>9} {:>7} {:>7} {:>7}",
             s.topic,
             s.pending[0],
             s.pending[1],
@@ -115,6 +116,7 @@ pub(crate) async fn show(client: &Client, args: StatsArgs) -> Result<(), Error> 
             super::secs(h.since_completion()),
             h.workers,
             h.dead_in_window,
+            if s.paused { "paused" } else { "running" },
         );
     }
     broken.map_or(Ok(()), Err)

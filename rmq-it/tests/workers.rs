@@ -377,5 +377,6 @@ async fn a_paused_topic_is_not_served_until_resumed() {
     )
     .await;
     let unknown = cli(&url, &["pause", "nope"]);
-    assert_eq!(unknown.status.code(), Some(1));
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("nope"));
 }

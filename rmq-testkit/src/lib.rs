@@ -24,7 +24,12 @@
 //! });
 //! let url = server.tls_url(); // rediss://127.0.0.1:<tls port>
 //! ```
+//!
+//! With the feature `browser`, [`browser::Browser`] drives a headless
+//! Chromium over WebDriver, for tests of web pages.
 
+#[cfg(feature = "browser")]
+pub mod browser;
 mod cluster;
 pub mod pki;
 mod resp;

@@ -338,7 +338,7 @@ async fn a_paused_topic_is_not_served_until_resumed() {
     let client = probe.client().await;
     Record { seq: 1 }.enqueue(&client).await.unwrap();
     eventually("the first record job", Duration::from_secs(10), || async {
-        (probe.list(RAN).await.len() == 1).then_some(())
+        (probe.len(RAN).await == 1).then_some(())
     })
     .await;
 

@@ -186,12 +186,25 @@ impl Probe {
         &self.url
     }
 
+    /// A connection that waits as long as a loaded machine needs (the
+    /// client's default gives up after half a second).
     pub async fn conn(&self) -> redis::aio::MultiplexedConnection {
+        let config =
+            redis::AsyncConnectionConfig::new().set_response_timeout(Some(Duration::from_secs(10)));
         redis::Client::open(self.url.as_str())
             .expect("redis url")
-            .get_multiplexed_async_connection()
+            .get_multiplexed_async_connection_with_config(&config)
             .await
             .expect("connect to the test redis")
+    }
+
+    /// The length of list `key`.
+    pub async fn len(&self, key: &str) -> usize {
+        redis::cmd("LLEN")
+            .arg(key)
+            .query_async(&mut self.conn().await)
+            .await
+            .expect("LLEN")
     }
 
     /// A client of the queues.

@@ -17,6 +17,8 @@ mod health;
 mod recover;
 mod reject;
 mod release;
+mod server;
+mod throughput;
 mod wait;
 mod workers;
 
@@ -43,6 +45,8 @@ pub use fetch::Fetched;
 pub use gauges::QueueGauges;
 pub use health::{Finding, HealthOptions, HealthReport, TopicHealth};
 pub use recover::Recovered;
+pub use server::ServerInfo;
+pub use throughput::{Throughput, THROUGHPUT_MINUTES};
 pub use workers::{RunningJob, WorkerCommand, WorkerInfo, WorkerState, BEATS_TO_LIVE};
 
 /// Counters and depths of one topic.

@@ -8,6 +8,8 @@ mod parse_errors;
 mod run;
 mod stats;
 mod tasks;
+#[cfg(feature = "web")]
+mod web;
 mod workers;
 
 use std::time::{Duration, UNIX_EPOCH};
@@ -72,6 +74,8 @@ pub(crate) async fn execute(cli: CommandLine, configure: Configure) -> Result<()
             let client = run::connect_with_retry(config(&cli.global)?).await?;
             Ok(exporter::serve(client, args).await?)
         }
+        #[cfg(feature = "web")]
+        Command::Web(args) => web::serve(&cli.global, args).await,
     }
 }
 

@@ -40,7 +40,7 @@ pub(crate) fn table(registry: &Registry) -> Markup {
             }
         };
     }
-    let default = |d: Option<Duration>| d.map_or("default".to_owned(), |d| human(d));
+    let default = |d: Option<Duration>| d.map_or("default".to_owned(), human);
     html! {
         div.table-wrap {
             table.data.tasks {

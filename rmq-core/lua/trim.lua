@@ -1,6 +1,7 @@
 -- Age retention of the dead-letter and parse-error stores, and removal of
--- old per-minute buckets: completions `m<minute>` after 2 minutes,
--- dead-letter counts `d<minute>` after an hour (the longest health window).
+-- old per-minute buckets: completions `m<minute>` and dead-letter counts
+-- `d<minute>` after an hour (the throughput charts, the longest health
+-- window).
 -- KEYS: 1 dead, 2 errors, 3 stats
 -- ARGV: 1 dead max age ms, 2 parse-error max age ms
 -- Returns {dead removed, parse errors removed}.
@@ -9,7 +10,7 @@ local now = now_ms()
 local dead = redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. (now - tonumber(ARGV[1])))
 local errors = redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. (now - tonumber(ARGV[2])))
 local minute_now = math.floor(now / 60000)
-local keep = {m = minute_now - 2, d = minute_now - 60}
+local keep = {m = minute_now - 60, d = minute_now - 60}
 local old = {}
 for _, field in ipairs(redis.call('HKEYS', KEYS[3])) do
   local since = keep[string.sub(field, 1, 1)]

@@ -13,7 +13,7 @@
 //! | `{P:T}:errors` | ZSET | parse-error entry -> time found (ms); entry = msgpack `[at, error, raw]` |
 //! | `{P:T}:ids` | SET | explicit ids of jobs queued, delayed or running (de-duplication) |
 //! | `{P:T}:seq` | STRING | counter of generated ids |
-//! | `{P:T}:stats` | HASH | counters, processing-time histogram `h<i>` + `dur_sum`, per-minute completions `m<minute>` |
+//! | `{P:T}:stats` | HASH | counters, processing-time histogram `h<i>` + `dur_sum`, per-minute completions `m<minute>` (kept an hour) |
 //! | `{P:T}:wake` | LIST | wake-up tokens for idle workers (at most one, usually) |
 //! | `{P:T}:paused` | STRING | present while the topic is paused: fetch leases nothing, enqueue wakes nobody |
 //!

@@ -615,6 +615,67 @@ on_both!(stats_report_depths_counters_and_times, ["t"], |env| {
     assert!(!fields.contains(&"m5".to_owned()), "{fields:?}");
 });
 
+on_both!(throughput_reads_an_hour_of_minute_counters, ["t"], |env| {
+    env.push("t", &["a", "b", "c"], &spec(Priority::Normal))
+        .await;
+    let jobs = env.broker.fetch("t", 3, LEASE).await.unwrap().jobs;
+    env.broker
+        .ack("t", &jobs[..2], &[Duration::from_millis(1); 2])
+        .await
+        .unwrap();
+    let failure = Failure {
+        error: "boom",
+        permanent: true,
+        retry_delay: Duration::ZERO,
+    };
+    let outcome = env.broker.fail("t", &jobs[2], &failure).await.unwrap();
+    assert_eq!(outcome, FailOutcome::Dead);
+    // Half an hour ago: kept by trim, which drops what is older than an hour.
+    let now_minute = env.broker.throughput("t", 1).await.unwrap().last_minute;
+    let mut raw = env.raw().await;
+    let stats = env.keys("t").stats;
+    let _: () = raw
+        .hset(&stats, format!("m{}", now_minute - 30), 5)
+        .await
+        .unwrap();
+    let _: () = raw
+        .hset(&stats, format!("m{}", now_minute - 90), 7)
+        .await
+        .unwrap();
+    env.broker.trim("t").await.unwrap();
+    let fields: Vec<String> = raw.hkeys(&stats).await.unwrap();
+    assert!(
+        !fields.contains(&format!("m{}", now_minute - 90)),
+        "{fields:?}"
+    );
+
+    let t = env.broker.throughput("t", 60).await.unwrap();
+    assert_eq!((t.completed.len(), t.dead.len()), (60, 60));
+    assert!(t.last_minute >= now_minute);
+    assert_eq!(t.completed.iter().sum::<u64>(), 7, "{t:?}");
+    assert_eq!(t.dead.iter().sum::<u64>(), 1, "{t:?}");
+    let back = (t.last_minute - (now_minute - 30)) as usize;
+    assert_eq!(t.completed[59 - back], 5, "{t:?}");
+    // More than an hour is clamped to what the hash keeps.
+    assert_eq!(
+        env.broker
+            .throughput("t", 500)
+            .await
+            .unwrap()
+            .completed
+            .len(),
+        60
+    );
+
+    let servers = env.broker.server_info().await.unwrap();
+    assert!(!servers.is_empty());
+    for server in &servers {
+        assert!(server.version.starts_with(char::is_numeric), "{server:?}");
+        assert!(server.used_memory > 0, "{server:?}");
+        assert!(!server.eviction_policy.is_empty(), "{server:?}");
+    }
+});
+
 on_both!(
     wait_wakes_promptly_on_enqueue_and_times_out_when_idle,
     ["t", "u"],

@@ -96,6 +96,22 @@ pub(crate) enum Command {
     /// counters and handler times of every topic, read from Redis at each
     /// scrape): run one per Redis, however many workers run.
     Exporter(ExporterArgs),
+    /// Serve the web dashboard (queues, throughput, workers, tasks, with
+    /// quiet / stop) and the queue-wide /metrics. Loopback only unless
+    /// auth is set: RMQ_WEB_TOKEN, or RMQ_WEB_USER and RMQ_WEB_PASSWORD.
+    #[cfg(feature = "web")]
+    Web(WebArgs),
+}
+
+#[cfg(feature = "web")]
+#[derive(Args, Debug)]
+pub(crate) struct WebArgs {
+    /// Address of the dashboard
+    #[arg(long, default_value = "127.0.0.1:9090")]
+    pub(crate) listen: std::net::SocketAddr,
+    /// No actions: no buttons, and every action answers 403 [env: RMQ_WEB_READ_ONLY]
+    #[arg(long)]
+    pub(crate) read_only: bool,
 }
 
 #[derive(Args, Debug)]

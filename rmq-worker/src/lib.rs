@@ -13,7 +13,8 @@
 //! reads the JSON from standard input, `@path` from a file), `ps` (live
 //! workers from their heartbeats), `quiet <worker-id>` / `stop <worker-id>`
 //! (sent through Redis, taken within one heartbeat), `health` (queue health
-//! findings, for probes), `exporter` (queue-wide Prometheus metrics);
+//! findings, for probes), `exporter` (queue-wide Prometheus metrics), `web`
+//! (the dashboard of `rmq-web` and `/metrics`; cargo feature `web`);
 //! `run --metrics-addr` serves the worker's own `/metrics` and `/healthz`;
 //! `--help` on each. Options come from flags, then the environment
 //! (`REDIS_URL`, `REDIS_PASSWORD`, `MQ_*`), then defaults.

@@ -21,6 +21,8 @@ mod recover;
 mod reject;
 mod release;
 mod search;
+mod server;
+mod throughput;
 mod wait;
 mod workers;
 
@@ -50,6 +52,8 @@ pub use gauges::QueueGauges;
 pub use health::{Finding, HealthOptions, HealthReport, TopicHealth};
 pub use recover::Recovered;
 pub use search::{Cursor, Needle, SearchPage};
+pub use server::ServerInfo;
+pub use throughput::{Throughput, THROUGHPUT_MINUTES};
 pub use workers::{RunningJob, WorkerCommand, WorkerInfo, WorkerState, BEATS_TO_LIVE};
 
 /// Counters and depths of one topic.

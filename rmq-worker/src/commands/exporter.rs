@@ -60,7 +60,7 @@ fn log_listening(addr: SocketAddr) {
 }
 
 /// SIGINT or, on Unix, SIGTERM.
-async fn stop() {
+pub(super) async fn stop() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};

@@ -9,6 +9,8 @@ mod pause;
 mod run;
 mod stats;
 mod tasks;
+#[cfg(feature = "web")]
+mod web;
 mod workers;
 
 use std::time::{Duration, UNIX_EPOCH};
@@ -75,6 +77,8 @@ pub(crate) async fn execute(cli: CommandLine, configure: Configure) -> Result<()
             let client = run::connect_with_retry(config(&cli.global)?).await?;
             Ok(exporter::serve(client, args).await?)
         }
+        #[cfg(feature = "web")]
+        Command::Web(args) => web::serve(&cli.global, args).await,
     }
 }
 

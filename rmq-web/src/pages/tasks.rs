@@ -1,0 +1,104 @@
+//! `/tasks`: the tasks linked into the serving binary, with their
+//! policies.
+
+use std::time::Duration;
+
+use axum::response::Response;
+use maud::{html, Markup};
+use rmq::{Backoff, Registry};
+
+use crate::format;
+use crate::layout::{error_banner, page, respond, Ctx, Nav};
+
+const COLUMNS: [(&str, &str); 8] = [
+    ("Topic", "name"),
+    ("Function", "wide"),
+    ("Payload", "wide"),
+    ("Priority", "num"),
+    ("Retries", "num"),
+    ("Retry delays", "mid"),
+    ("Timeout", "num"),
+    ("TTL", "num"),
+];
+
+pub(crate) async fn show(ctx: Ctx) -> Response {
+    let (content, failed) = match Registry::global() {
+        Ok(registry) => (table(registry), false),
+        Err(error) => (error_banner(&error.to_string()), true),
+    };
+    respond(page(&ctx, Nav::Tasks, "Tasks", content), failed)
+}
+
+/// The table of `registry`'s tasks, or a note that there are none.
+pub(crate) fn table(registry: &Registry) -> Markup {
+    if registry.is_empty() {
+        return html! {
+            p.banner.warn {
+                "No tasks linked into this binary: it can show the queues, but not the tasks' \
+                 policies. A task crate that the binary never names is dropped by the linker: \
+                 name it once, e.g. " code { "use my_tasks as _;" } "."
+            }
+        };
+    }
+    let default = |d: Option<Duration>| d.map_or("default".to_owned(), human);
+    html! {
+        div.table-wrap {
+            table.data.tasks {
+                thead {
+                    tr {
+                        @for (label, class) in COLUMNS {
+                            th class=(class) scope="col" { (label) }
+                        }
+                    }
+                }
+                tbody {
+                    @for task in registry.tasks() {
+                        @let policy = &task.policy;
+                        @let fields = task.fields.iter().map(|(n, t)| format!("{n}: {t}")).collect::<Vec<_>>().join(", ");
+                        @let payload = format!("{} {{ {fields} }}", task.payload_type);
+                        tr data-topic=(task.topic) {
+                            td.name title=(task.topic) { (task.topic) }
+                            td.wide.mono title=(task.qualified_name()) { (task.qualified_name()) }
+                            td.wide.mono.wrap { (payload) }
+                            td.num { (policy.priority) }
+                            td.num { (policy.retries.map_or("default".to_owned(), |r| r.to_string())) }
+                            td.mid { (backoff(policy.backoff)) }
+                            td.num { (default(policy.timeout)) }
+                            td.num { (default(policy.ttl)) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn human(d: Duration) -> String {
+    format::duration_ms(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// `1s, 5s`, `exp 1s..10m` or `default`.
+fn backoff(backoff: Option<Backoff>) -> String {
+    match backoff {
+        None => "default".to_owned(),
+        Some(Backoff::Fixed(delays)) => delays
+            .iter()
+            .map(|d| human(*d))
+            .collect::<Vec<_>>()
+            .join(", "),
+        Some(Backoff::Exponential { base, max }) => format!("exp {}..{}", human(base), human(max)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn says_when_no_task_is_linked() {
+        let empty = Registry::from_descriptors([]).unwrap();
+        assert!(table(&empty)
+            .into_string()
+            .contains("No tasks linked into this binary"));
+    }
+}

@@ -1,0 +1,132 @@
+//! `/topics`: one row per topic: depth per priority, delayed, processing,
+//! dead, parse errors, the oldest pending job's age, completions in the
+//! last minute and the p99 handler time.
+
+use std::time::Duration;
+
+use axum::extract::Query;
+use axum::response::Response;
+use maud::{html, Markup};
+use rmq::broker::{TopicHealth, TopicStats};
+
+use super::{all_topics, per_topic};
+use crate::format;
+use crate::layout::{error_banner, page, respond, Ctx, Nav, Part};
+use crate::state::Shared;
+
+/// The table's columns: header and cell class. A new column (e.g. whether
+/// the topic is paused) is one entry here and one cell in [`row`].
+const COLUMNS: [(&str, &str); 11] = [
+    ("Topic", "name"),
+    ("High", "num"),
+    ("Normal", "num"),
+    ("Low", "num"),
+    ("Delayed", "num"),
+    ("Processing", "num"),
+    ("Dead", "num"),
+    ("Parse errors", "num"),
+    ("Oldest pending", "num"),
+    ("Done last min", "num"),
+    ("p99", "num"),
+];
+
+struct Topic {
+    stats: TopicStats,
+    health: Option<TopicHealth>,
+}
+
+async fn load(state: &Shared) -> Result<(Vec<Topic>, Vec<String>), String> {
+    let broker = state.broker()?;
+    let topics = all_topics(broker).await?;
+    let workers = broker.workers().await.map_err(|e| e.to_string())?;
+    let (stats, mut left_out) = per_topic(&topics, |t| broker.stats(t)).await?;
+    let (health, more) = per_topic(&topics, |t| {
+        broker.topic_health(t, &workers, Duration::from_secs(300))
+    })
+    .await?;
+    left_out.extend(more);
+    left_out.dedup();
+    let rows = stats
+        .into_iter()
+        .map(|stats| {
+            let health = health.iter().find(|h| h.topic == stats.topic).cloned();
+            Topic { stats, health }
+        })
+        .collect();
+    Ok((rows, left_out))
+}
+
+pub(crate) async fn show(ctx: Ctx, Query(part): Query<Part>) -> Response {
+    let (rows, failed) = match load(&ctx.state).await {
+        Ok((topics, left_out)) => (rows(&topics, &left_out), false),
+        Err(error) => (error_row(&error), true),
+    };
+    if part.live() {
+        return respond(rows, failed);
+    }
+    let live = format!("{}?part=live", ctx.href("/topics"));
+    let content = html! {
+        div.table-wrap {
+            table.data.topics {
+                thead {
+                    tr {
+                        @for (label, class) in COLUMNS {
+                            th class=(class) scope="col" { (label) }
+                        }
+                    }
+                }
+                tbody #topic-rows hx-get=(live) hx-trigger="every 2s" hx-swap="innerHTML" {
+                    (rows)
+                }
+            }
+        }
+    };
+    respond(page(&ctx, Nav::Topics, "Topics", content), failed)
+}
+
+fn rows(topics: &[Topic], left_out: &[String]) -> Markup {
+    html! {
+        @for problem in left_out {
+            tr { td.error colspan=(COLUMNS.len()) { (problem) } }
+        }
+        @if topics.is_empty() {
+            tr { td.empty colspan=(COLUMNS.len()) { "No topics yet: nothing was enqueued and no task is linked into this binary." } }
+        }
+        @for topic in topics {
+            (row(topic))
+        }
+    }
+}
+
+fn row(topic: &Topic) -> Markup {
+    let s = &topic.stats;
+    let oldest = topic
+        .health
+        .as_ref()
+        .and_then(TopicHealth::oldest_pending)
+        .map_or_else(
+            || "-".to_owned(),
+            |age| format::duration_ms(age.as_millis() as u64),
+        );
+    html! {
+        tr data-topic=(s.topic) {
+            td.name title=(s.topic) { (s.topic) }
+            td.num { (s.pending[0]) }
+            td.num { (s.pending[1]) }
+            td.num { (s.pending[2]) }
+            td.num { (s.delayed) }
+            td.num { (s.processing) }
+            td.num.bad[s.dead > 0] { (s.dead) }
+            td.num.bad[s.parse_errors > 0] { (s.parse_errors) }
+            td.num { (oldest) }
+            td.num { (s.completed_last_minute) }
+            td.num { (format::micros(s.processing_us[2])) }
+        }
+    }
+}
+
+fn error_row(message: &str) -> Markup {
+    html! {
+        tr { td.error colspan=(COLUMNS.len()) { (error_banner(message)) } }
+    }
+}

@@ -5,8 +5,6 @@
 mod common;
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
@@ -16,23 +14,8 @@ use rmq::Priority;
 use rmq_it::{Flaky, Hangs, Panics, Permanent, Record};
 use rmq_testkit::{free_port, RedisServer};
 
-/// `GET path` on 127.0.0.1:`port`: status and body, or `None` when nothing
-/// answers.
 fn get(port: u16, path: &str) -> Option<(u16, String)> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .ok()?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    let (head, body) = response.split_once("\r\n\r\n")?;
-    let status = head.split_whitespace().nth(1)?.parse().ok()?;
-    Some((status, body.to_owned()))
+    common::http_get(port, path, &[]).map(|r| (r.status, r.body))
 }
 
 fn scrape_metrics(port: u16) -> Scrape {

@@ -283,3 +283,36 @@ pub async fn drained(probe: &Probe, topic: &str, timeout: Duration) -> TopicStat
     })
     .await
 }
+
+/// An HTTP response read by [`http_get`].
+pub struct Response {
+    pub status: u16,
+    /// The header lines, lowercased names.
+    pub head: String,
+    pub body: String,
+}
+
+/// `GET path` on 127.0.0.1:`port` with extra header lines (`name: value`);
+/// `None` when nothing answers.
+pub fn http_get(port: u16, path: &str, headers: &[&str]) -> Option<Response> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
+    let extra: String = headers.iter().map(|h| format!("{h}\r\n")).collect();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n{extra}\r\n"
+    )
+    .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let (head, body) = response.split_once("\r\n\r\n")?;
+    let status = head.split_whitespace().nth(1)?.parse().ok()?;
+    Some(Response {
+        status,
+        head: head.to_lowercase(),
+        body: body.to_owned(),
+    })
+}

@@ -637,3 +637,44 @@ async fn stats_shows_the_other_topics_when_one_topics_keys_are_broken() {
     let normal = header.iter().position(|h| h == "normal").unwrap();
     assert_eq!(row(&table, "record")[normal], "1", "{table}");
 }
+
+#[tokio::test]
+async fn search_finds_text_and_ids_and_purge_asks_first() {
+    let server = RedisServer::start();
+    let url = server.url();
+    let client = Probe::new(url.clone()).client().await;
+    client
+        .enqueue_many((0..30).map(|seq| Record { seq }))
+        .await
+        .unwrap();
+    Record { seq: 987_654 }
+        .job_id("needle-job")
+        .enqueue(&client)
+        .await
+        .unwrap();
+
+    let found = ok(cli(&url, &["search", "987654"]));
+    let lines: Vec<&str> = found.lines().collect();
+    assert_eq!(lines.len(), 2, "{found}");
+    assert!(lines[0].starts_with("record"), "{found}");
+    assert!(lines[0].contains("needle-job"), "{found}");
+    assert!(lines[0].contains("987654"), "{found}");
+    assert_eq!(lines[1], "1 match(es) in 31 entries");
+    let by_id = ok(cli(
+        &url,
+        &["search", "--id", "needle-job", "--topic", "record"],
+    ));
+    assert!(by_id.contains("normal"), "{by_id}");
+    let limited = ok(cli(&url, &["search", "seq", "--limit", "3"]));
+    assert_eq!(limited.lines().count(), 4, "{limited}");
+
+    let refused = fails(cli(&url, &["purge", "record", "normal"]), 2);
+    assert!(refused.contains("31 normal job(s)"), "{refused}");
+    assert!(refused.contains("--yes"), "{refused}");
+    let purged = ok(cli(&url, &["purge", "record", "normal", "--yes"]));
+    assert_eq!(purged.trim(), "deleted 31 normal job(s) of `record`");
+    let bad = fails(cli(&url, &["purge", "record", "sideways", "--yes"]), 2);
+    assert!(bad.contains("unknown state"), "{bad}");
+    let running = fails(cli(&url, &["purge", "record", "processing", "--yes"]), 2);
+    assert!(running.contains("cannot purge"), "{running}");
+}

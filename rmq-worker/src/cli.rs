@@ -89,6 +89,20 @@ pub(crate) enum Command {
         /// The topic.
         topic: String,
     },
+    /// Find jobs by id, or by text in their payload (as JSON) or error,
+    /// in every state of one topic or all; scans in bounded steps.
+    Search(SearchArgs),
+    /// Delete every job of a topic in one state (pending per priority,
+    /// delayed, dead, parse_error); running jobs cannot be purged.
+    Purge {
+        /// The topic.
+        topic: String,
+        /// high, normal, low, delayed, dead or parse_error.
+        state: rmq::broker::State,
+        /// Confirm: without it nothing is deleted.
+        #[arg(long)]
+        yes: bool,
+    },
     /// Check queue health: print the findings and exit 3 when there are
     /// any (for cron and Kubernetes probes), 0 when healthy.
     Health(HealthArgs),
@@ -112,6 +126,21 @@ pub(crate) struct WebArgs {
     /// No actions: no buttons, and every action answers 403 [env: RMQ_WEB_READ_ONLY]
     #[arg(long)]
     pub(crate) read_only: bool,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct SearchArgs {
+    /// Text to find (case-insensitive), or the job id with --id.
+    pub(crate) query: String,
+    /// Search only this topic (default: every known topic).
+    #[arg(short, long)]
+    pub(crate) topic: Option<String>,
+    /// Match the job id exactly instead of text.
+    #[arg(long)]
+    pub(crate) id: bool,
+    /// Stop after this many matches.
+    #[arg(short, long, default_value_t = 20)]
+    pub(crate) limit: usize,
 }
 
 #[derive(Args, Debug)]

@@ -6,7 +6,9 @@ mod exporter;
 mod health;
 mod parse_errors;
 mod pause;
+mod purge;
 mod run;
+mod search;
 mod stats;
 mod tasks;
 #[cfg(feature = "web")]
@@ -72,6 +74,10 @@ pub(crate) async fn execute(cli: CommandLine, configure: Configure) -> Result<()
         .await?),
         Command::Pause { topic } => Ok(pause::pause(&connect(&cli.global).await?, &topic).await?),
         Command::Resume { topic } => Ok(pause::resume(&connect(&cli.global).await?, &topic).await?),
+        Command::Search(args) => Ok(search::search(&connect(&cli.global).await?, args).await?),
+        Command::Purge { topic, state, yes } => {
+            purge::purge(&connect(&cli.global).await?, &topic, state, yes).await
+        }
         Command::Health(args) => health::check(&connect(&cli.global).await?, args).await,
         Command::Exporter(args) => {
             let client = run::connect_with_retry(config(&cli.global)?).await?;

@@ -424,6 +424,15 @@ async fn every_tab_lists_its_jobs_in_order() {
     assert!(row[2].ends_with("ago"), "died: {row:?}");
     assert_eq!(row[6], "boom x2");
     assert_eq!(row[7], "Retry Delete");
+    assert!(
+        dead.contains("<button type=\"submit\" class=\"retry-one\">Retry</button>"),
+        "{dead}"
+    );
+    assert!(
+        dead.contains("class=\"delete-one danger\">Delete</button>"),
+        "{dead}"
+    );
+    assert!(dead.contains("id=\"retry-selected\""), "{dead}");
     assert!(dead.contains("id=\"retry-all\""), "{dead}");
     assert!(dead.contains("id=\"purge-state\""), "{dead}");
     let errors = get(&app, &topic_path("parse_error")).await.ok();
@@ -971,6 +980,11 @@ async fn the_enqueue_form_checks_the_json_against_the_payload_type() {
         attr(&page, "id=\"enqueue-form\"", "hx-post"),
         "/topics/tp-orders/enqueue"
     );
+    assert_eq!(
+        attr(&page, "id=\"enqueue-form\"", "hx-target"),
+        "#enqueue-result"
+    );
+    assert!(page.contains("<div id=\"enqueue-result\""), "{page}");
     assert!(page.contains("name=\"json\""), "{page}");
     assert!(page.contains("&quot;item&quot;: String"), "{page}");
 

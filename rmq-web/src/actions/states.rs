@@ -48,13 +48,15 @@ async fn retry_state(ctx: &Ctx, topic: &str, state: State) -> Result<String, Ref
     let report = match state {
         State::Dead => broker.retry_all_dead(topic).await,
         State::ParseError => broker.retry_all_parse_errors(topic).await,
-        other => return Err((
-            StatusCode::CONFLICT,
-            format!(
+        other => {
+            return Err((
+                StatusCode::CONFLICT,
+                format!(
                 "cannot retry {} entries: only dead-letter and parse-error entries can be retried",
                 noun(other)
             ),
-        )),
+            ))
+        }
     }
     .map_err(refusal)?;
     let message = retried(&report);

@@ -409,7 +409,7 @@ fn columns(ctx: &Ctx, state: State) -> Vec<(&'static str, &'static str)> {
     if acts {
         columns.push(("", "pick"));
     }
-    columns.extend([("Job id", "wide"), (time_label(state), "mid")]);
+    columns.extend([("Job id", "id"), (time_label(state), "mid")]);
     if state == State::Processing {
         columns.push(("Worker", "wide"));
     }
@@ -422,7 +422,7 @@ fn columns(ctx: &Ctx, state: State) -> Vec<(&'static str, &'static str)> {
         columns.push(("Error", "wide"));
     }
     if acts {
-        columns.push(("Actions", "mid"));
+        columns.push(("Actions", "actions"));
     }
     columns
 }
@@ -493,7 +493,7 @@ fn row(
                         aria-label={ "Select " (name) };
                 }
             }
-            td.wide.mono title=(name) { a.entry href=(entry_href(ctx, topic, entry)) { (name) } }
+            td.id.mono title=(name) { a.entry href=(entry_href(ctx, topic, entry)) { (name) } }
             td.mid { @if let Some(at) = entry_time(entry) { (when(at, now)) } @else { span.muted { "-" } } }
             @if state == State::Processing {
                 td.wide.mono {
@@ -523,7 +523,7 @@ fn row(
                 td.wide.wrap.error-text title=(payload::cut(error, 1000)) { (payload::cut(error, 200)) }
             }
             @if !actions.is_empty() {
-                td.mid { (entry_actions(ctx, topic, entry, actions, false)) }
+                td.actions { (entry_actions(ctx, topic, entry, actions, false)) }
             }
         }
     }
@@ -548,9 +548,10 @@ pub(crate) fn entry_actions(
                 (ctx.csrf_field())
                 input type="hidden" name="entry" value=(locator);
                 @if large {
-                    button type="submit" id={ (action.name()) "-entry" } .danger[action.danger()] { (action.label()) }
+                    button.danger[action.danger()] type="submit" id={ (action.name()) "-entry" } { (action.label()) }
                 } @else {
-                    button type="submit" class={ (action.name()) "-one" } .danger[action.danger()] { (action.label()) }
+                    @let class = format!("{}-one{}", action.name(), if action.danger() { " danger" } else { "" });
+                    button type="submit" class=(class) { (action.label()) }
                 }
             }
             " "
@@ -559,6 +560,8 @@ pub(crate) fn entry_actions(
 }
 
 /// "Enqueue a job": when a task for `topic` is linked into this binary.
+/// Its answer (the new id, or why the JSON does not fit) shows under the
+/// form, where the eye is.
 fn enqueue_form(ctx: &Ctx, topic: &str) -> Markup {
     let Some(task) = Registry::global().ok().and_then(|r| r.get(topic)) else {
         return html! {};
@@ -573,13 +576,14 @@ fn enqueue_form(ctx: &Ctx, topic: &str) -> Markup {
     html! {
         details.enqueue #enqueue {
             summary { "Enqueue a job" }
-            form #enqueue-form method="post" action=(href) hx-post=(href) hx-target="#flash" hx-swap="innerHTML" {
+            form #enqueue-form method="post" action=(href) hx-post=(href) hx-target="#enqueue-result" hx-swap="innerHTML" {
                 (ctx.csrf_field())
                 label for="enqueue-json" {
                     "Payload of " code { (task.payload_type) } " as JSON: " code { (shape) }
                 }
                 textarea #enqueue-json name="json" rows="6" spellcheck="false" required placeholder=(shape) {}
                 p { button type="submit" #enqueue-submit { "Enqueue" } }
+                div #enqueue-result aria-live="polite" {}
             }
         }
     }

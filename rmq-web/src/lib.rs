@@ -16,8 +16,11 @@
 //! # }
 //! ```
 //!
-//! Pages: `/` (overview), `/topics`, `/workers` (with quiet / stop),
-//! `/tasks`; `/healthz`; `/metrics` with [`Options::metrics`].
+//! Pages: `/` (overview), `/topics`, `/topics/{topic}` (entries by state,
+//! with retry / delete / run now / purge, pause / resume and enqueue),
+//! `/topics/{topic}/entries/{locator}` (job detail), `/workers` (with
+//! quiet / stop), `/tasks`; `/healthz`; `/metrics` with
+//! [`Options::metrics`].
 //!
 //! Security: every response carries a strict Content Security Policy
 //! ([`CONTENT_SECURITY_POLICY`]: no inline script or style) and
@@ -28,6 +31,7 @@
 //! non-loopback address without it. [`Options::read_only`] removes every
 //! action.
 
+mod actions;
 mod assets;
 mod auth;
 mod base;
@@ -38,6 +42,7 @@ mod layout;
 mod metrics;
 mod options;
 mod pages;
+mod payload;
 mod read_only;
 mod refuse;
 mod security;
@@ -66,10 +71,13 @@ pub fn router(client: rmq::Client, options: Options) -> Router {
     });
     let actions = Router::new()
         .route("/workers/{id}/{command}", post(pages::workers::command))
+        .merge(actions::routes())
         .route_layer(from_fn_with_state(state.clone(), read_only::refuse));
     let mut router = Router::new()
         .route("/", get(pages::overview::show))
         .route("/topics", get(pages::topics::show))
+        .route("/topics/{topic}", get(pages::topic::show))
+        .route("/topics/{topic}/entries/{locator}", get(pages::job::show))
         .route("/workers", get(pages::workers::show))
         .route("/tasks", get(pages::tasks::show))
         .route("/healthz", get(metrics::health))

@@ -3,8 +3,10 @@
 //! htmx's periodic refresh. A Redis error renders as a banner (503),
 //! never a panic.
 
+pub(crate) mod job;
 pub(crate) mod overview;
 pub(crate) mod tasks;
+pub(crate) mod topic;
 pub(crate) mod topics;
 pub(crate) mod workers;
 

@@ -1,6 +1,7 @@
 //! `/topics`: one row per topic: depth per priority, delayed, processing,
 //! dead, parse errors, the oldest pending job's age, completions in the
-//! last minute and the p99 handler time.
+//! last minute, the p99 handler time and whether it is paused. Each name
+//! links to the topic's page (`/topics/{topic}`).
 
 use std::time::Duration;
 
@@ -10,13 +11,14 @@ use maud::{html, Markup};
 use rmq::broker::{TopicHealth, TopicStats};
 
 use super::{all_topics, per_topic};
+use crate::base::segment;
 use crate::format;
 use crate::layout::{error_banner, page, respond, Ctx, Nav, Part};
 use crate::state::Shared;
 
-/// The table's columns: header and cell class. A new column (e.g. whether
-/// the topic is paused) is one entry here and one cell in [`row`].
-const COLUMNS: [(&str, &str); 11] = [
+/// The table's columns: header and cell class. A new column is one entry
+/// here and one cell in [`row`].
+const COLUMNS: [(&str, &str); 12] = [
     ("Topic", "name"),
     ("High", "num"),
     ("Normal", "num"),
@@ -28,6 +30,7 @@ const COLUMNS: [(&str, &str); 11] = [
     ("Oldest pending", "num"),
     ("Done last min", "num"),
     ("p99", "num"),
+    ("Paused", "num"),
 ];
 
 struct Topic {
@@ -58,7 +61,7 @@ async fn load(state: &Shared) -> Result<(Vec<Topic>, Vec<String>), String> {
 
 pub(crate) async fn show(ctx: Ctx, Query(part): Query<Part>) -> Response {
     let (rows, failed) = match load(&ctx.state).await {
-        Ok((topics, left_out)) => (rows(&topics, &left_out), false),
+        Ok((topics, left_out)) => (rows(&ctx, &topics, &left_out), false),
         Err(error) => (error_row(&error), true),
     };
     if part.live() {
@@ -84,7 +87,7 @@ pub(crate) async fn show(ctx: Ctx, Query(part): Query<Part>) -> Response {
     respond(page(&ctx, Nav::Topics, "Topics", content), failed)
 }
 
-fn rows(topics: &[Topic], left_out: &[String]) -> Markup {
+fn rows(ctx: &Ctx, topics: &[Topic], left_out: &[String]) -> Markup {
     html! {
         @for problem in left_out {
             tr { td.error colspan=(COLUMNS.len()) { (problem) } }
@@ -93,12 +96,12 @@ fn rows(topics: &[Topic], left_out: &[String]) -> Markup {
             tr { td.empty colspan=(COLUMNS.len()) { "No topics yet: nothing was enqueued and no task is linked into this binary." } }
         }
         @for topic in topics {
-            (row(topic))
+            (row(ctx, topic))
         }
     }
 }
 
-fn row(topic: &Topic) -> Markup {
+fn row(ctx: &Ctx, topic: &Topic) -> Markup {
     let s = &topic.stats;
     let oldest = topic
         .health
@@ -108,9 +111,10 @@ fn row(topic: &Topic) -> Markup {
             || "-".to_owned(),
             |age| format::duration_ms(age.as_millis() as u64),
         );
+    let href = ctx.href(&format!("/topics/{}", segment(&s.topic)));
     html! {
         tr data-topic=(s.topic) {
-            td.name title=(s.topic) { (s.topic) }
+            td.name title=(s.topic) { a href=(href) { (s.topic) } }
             td.num { (s.pending[0]) }
             td.num { (s.pending[1]) }
             td.num { (s.pending[2]) }
@@ -121,6 +125,9 @@ fn row(topic: &Topic) -> Markup {
             td.num { (oldest) }
             td.num { (s.completed_last_minute) }
             td.num { (format::micros(s.processing_us[2])) }
+            td.num {
+                @if s.paused { span.badge.paused { "paused" } } @else { span.muted { "-" } }
+            }
         }
     }
 }

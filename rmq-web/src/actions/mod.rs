@@ -99,9 +99,14 @@ impl Action {
         ctx.href(&format!("/topics/{}/{}", segment(topic), self.name()))
     }
 
-    /// The question before acting on one entry (only deleting asks).
+    /// The question before acting on one entry (running it now does not
+    /// ask: it only runs sooner what would run anyway).
     pub(crate) fn confirm_one(self, what: &str) -> Option<String> {
-        (self == Action::Delete).then(|| format!("Delete {what}? This cannot be undone."))
+        match self {
+            Action::Delete => Some(format!("Delete {what}? This cannot be undone.")),
+            Action::Retry => Some(format!("Retry {what}? It runs again from attempt 1.")),
+            Action::RunNow => None,
+        }
     }
 
     /// The question before acting on the ticked entries.

@@ -301,10 +301,11 @@ fn head(ctx: &Ctx, topic: &str, summary: &Summary, state: State, page: u64) -> M
     let depth = summary.depth(state);
     let first = (page - 1).saturating_mul(PAGE_SIZE as u64);
     let shown = depth.saturating_sub(first).min(PAGE_SIZE as u64);
-    let switch = |action: &str, label: &str, id: &str| {
+    let switch = |action: &str, label: &str, id: &str, confirm: Option<String>| {
         let href = ctx.href(&format!("/topics/{}/{action}", segment(topic)));
         html! {
-            form.inline method="post" action=(href) hx-post=(href) hx-target="#flash" hx-swap="innerHTML" {
+            form.inline method="post" action=(href) hx-post=(href) hx-target="#flash" hx-swap="innerHTML"
+                hx-confirm=[confirm] {
                 (ctx.csrf_field())
                 button type="submit" id=(id) { (label) }
             }
@@ -314,10 +315,11 @@ fn head(ctx: &Ctx, topic: &str, summary: &Summary, state: State, page: u64) -> M
         div.topic-status {
             @if summary.paused {
                 span.badge.paused #paused-badge title="No worker starts this topic's jobs until it is resumed" { "paused" }
-                @if !ctx.read_only() { (switch("resume", "Resume", "resume-topic")) }
+                @if !ctx.read_only() { (switch("resume", "Resume", "resume-topic", None)) }
             } @else {
                 span.badge.running #running-badge { "running" }
-                @if !ctx.read_only() { (switch("pause", "Pause", "pause-topic")) }
+                @if !ctx.read_only() { (switch("pause", "Pause", "pause-topic",
+                    Some(format!("Pause topic {topic}? No worker starts its jobs until it is resumed.")))) }
             }
         }
         nav.tabs #state-tabs aria-label="States" {

@@ -4,6 +4,7 @@
 //! never a panic.
 
 pub(crate) mod overview;
+pub(crate) mod search;
 pub(crate) mod tasks;
 pub(crate) mod topics;
 pub(crate) mod workers;

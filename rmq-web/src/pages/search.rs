@@ -22,8 +22,9 @@ use crate::layout::{error_banner, page, respond, Ctx, Nav};
 
 /// Entries one request reads at most.
 pub(crate) const BUDGET: usize = 2000;
-/// Hits one request returns at most (it stops after the page of entries
-/// that reaches them).
+/// Hits after which a request stops: after the page of entries (500)
+/// that reaches them, so a batch can hold a few hundred hits, all shown
+/// (the cursor is past them).
 pub(crate) const MAX_HITS: usize = 50;
 /// Characters of a payload or error shown in a row.
 const PREVIEW: usize = 160;

@@ -83,6 +83,10 @@ pub(crate) async fn run(setup: &Setup, load: Load) -> Vec<Record> {
             format!("/search?q=no-such-text&topic={TOPIC}&mode=text"),
         ),
         (
+            "dash search text, all match",
+            format!("/search?q=ord_1&topic={TOPIC}&mode=text"),
+        ),
+        (
             "dash search id all topics",
             "/search?q=no-such-id&topic=&mode=id".to_owned(),
         ),

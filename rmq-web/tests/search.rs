@@ -8,8 +8,8 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::Router;
 use http_body_util::BodyExt;
-use rmq::broker::{Failure, State};
-use rmq::{Broker, Client, Config, TaskError};
+use rmq::broker::{EnqueueSpec, Failure, NewJob, State};
+use rmq::{Broker, Client, Config, Priority, TaskError};
 use rmq_testkit::RedisServer;
 use rmq_web::Options;
 use tower::ServiceExt;
@@ -331,6 +331,50 @@ async fn results_stream_in_batches_until_the_scan_ends() {
     let page = get(&app, &link).await.ok();
     assert!(page.contains("<html"), "{page}");
     assert!(hits(&page).iter().any(|r| r[4].contains("needle-last")));
+}
+
+#[tokio::test]
+async fn a_topic_that_appears_mid_search_shifts_nothing() {
+    let env = Env::new().await;
+    let total = BUDGET + 500;
+    let items = (0..total).map(|i| PlaceOrder {
+        item: match i {
+            0 => "needle-first".to_owned(),
+            i if i == total - 1 => "needle-last".to_owned(),
+            i => format!("hay-{i}"),
+        },
+    });
+    env.client.enqueue_many(items).await.unwrap();
+    let app = env.app();
+    let first = get(&app, "/search?q=needle").await.ok();
+    assert_eq!(hits(&first).len(), 1, "{first}");
+    let more = attr(&first, "class=\"search-more\"", "hx-get");
+    assert!(more.contains("&at=search-orders&"), "{more}");
+
+    // A topic that sorts first: the cursor's topic index now points one
+    // topic early.
+    let spec = EnqueueSpec {
+        priority: Priority::Normal,
+        delay: Duration::ZERO,
+        ttl: None,
+        max_retries: 0,
+    };
+    let payload = rmq::codec::encode(&"needle-new").unwrap();
+    let job = NewJob {
+        payload: &payload,
+        id: None,
+    };
+    env.broker.record_topics(&["aaa-new"]).await.unwrap();
+    env.broker.enqueue("aaa-new", &spec, &[job]).await.unwrap();
+
+    let batches = all_batches(&app, first).await;
+    let later: Vec<Vec<String>> = batches[1..].iter().flat_map(|b| hits(b)).collect();
+    assert_eq!(later.len(), 1, "no topic searched twice: {later:?}");
+    assert!(later[0][4].contains("needle-last"), "{later:?}");
+    assert!(
+        batches.last().unwrap().contains("search finished: 2 hits"),
+        "{batches:?}"
+    );
 }
 
 #[tokio::test]

@@ -39,7 +39,8 @@ const COLUMNS: [(&str, &str); 6] = [
 ];
 
 /// The query string. `scanned` and `hits` are the totals of the batches
-/// before `cursor`, carried along for the progress row.
+/// before `cursor`, carried along for the progress row; `at` names the
+/// topic the cursor's topic index points to (see [`resume`]).
 #[derive(Debug, Default, serde::Deserialize)]
 pub(crate) struct Params {
     #[serde(default)]
@@ -49,6 +50,8 @@ pub(crate) struct Params {
     #[serde(default)]
     mode: String,
     cursor: Option<String>,
+    #[serde(default)]
+    at: String,
     part: Option<String>,
     #[serde(default)]
     scanned: u64,
@@ -86,6 +89,7 @@ struct Search {
     topic: String,
     mode: Mode,
     cursor: Cursor,
+    at: String,
     scanned: u64,
     hits: u64,
 }
@@ -103,6 +107,7 @@ impl Search {
             topic: params.topic.clone(),
             mode: Mode::parse(&params.mode)?,
             cursor,
+            at: params.at.clone(),
             scanned: params.scanned,
             hits: params.hits,
         })
@@ -115,14 +120,15 @@ impl Search {
         }
     }
 
-    /// The query string of this search from `cursor` on, with the totals
-    /// so far.
-    fn query_string(&self, cursor: Cursor, scanned: u64, hits: u64) -> String {
+    /// The query string of this search from `cursor` (in topic `at`) on,
+    /// with the totals so far.
+    fn query_string(&self, cursor: Cursor, at: &str, scanned: u64, hits: u64) -> String {
         format!(
-            "q={}&topic={}&mode={}&cursor={cursor}&scanned={scanned}&hits={hits}",
+            "q={}&topic={}&mode={}&cursor={cursor}&at={}&scanned={scanned}&hits={hits}",
             segment(&self.query),
             segment(&self.topic),
             self.mode.as_str(),
+            segment(at),
         )
     }
 }
@@ -182,14 +188,33 @@ async fn run(ctx: &Ctx, params: &Params) -> (Outcome, Vec<String>) {
     } else {
         vec![search.topic.clone()]
     };
+    let cursor = resume(search.cursor, &search.at, &searched);
     let outcome = match broker
-        .search(&searched, &search.needle(), search.cursor, BUDGET, MAX_HITS)
+        .search(&searched, &search.needle(), cursor, BUDGET, MAX_HITS)
         .await
     {
-        Ok(found) => Outcome::Rows(rows(ctx, &search, &found)),
+        Ok(found) => Outcome::Rows(rows(ctx, &search, &searched, &found)),
         Err(error) => unavailable(error.to_string()),
     };
     (outcome, topics)
+}
+
+/// `cursor` against the topic list of this request: a cursor counts
+/// topics by index, and a topic that appeared since the last batch (in
+/// front of topic `at`) shifts them. Back on `at` then, or, if `at` is
+/// gone, at the start of the topic after it.
+fn resume(cursor: Cursor, at: &str, topics: &[String]) -> Cursor {
+    if at.is_empty() || topics.get(cursor.topic).is_some_and(|t| t == at) {
+        return cursor;
+    }
+    match topics.iter().position(|t| t == at) {
+        Some(topic) => Cursor { topic, ..cursor },
+        None => Cursor {
+            topic: topics.partition_point(|t| t.as_str() < at),
+            state: 0,
+            offset: 0,
+        },
+    }
 }
 
 /// The results table around the first batch's `rows`.
@@ -250,7 +275,7 @@ fn form(ctx: &Ctx, params: &Params, topics: &[String]) -> Markup {
 
 /// The hits of one batch, then the row that loads the next batch or says
 /// the search finished.
-fn rows(ctx: &Ctx, search: &Search, found: &SearchPage) -> Markup {
+fn rows(ctx: &Ctx, search: &Search, topics: &[String], found: &SearchPage) -> Markup {
     let scanned = search.scanned + found.scanned as u64;
     let hits = search.hits + found.hits.len() as u64;
     let now = now_ms();
@@ -260,7 +285,8 @@ fn rows(ctx: &Ctx, search: &Search, found: &SearchPage) -> Markup {
         }
         @match found.next {
             Some(next) => {
-                @let query = search.query_string(next, scanned, hits);
+                @let at = topics.get(next.topic).map_or("", String::as_str);
+                @let query = search.query_string(next, at, scanned, hits);
                 @let more = format!("{}?{query}&part=more", ctx.href("/search"));
                 @let link = format!("{}?{query}", ctx.href("/search"));
                 tr.search-more hx-get=(more) hx-trigger="revealed" hx-swap="outerHTML" {
@@ -371,6 +397,24 @@ mod tests {
         assert_eq!(truncate("abc", 3), "abc");
         assert_eq!(truncate("abcd", 3), "abc…");
         assert_eq!(truncate("ééé", 2), "éé…");
+    }
+
+    #[test]
+    fn resumes_in_the_same_topic_when_the_list_shifts() {
+        let topics = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        let at = |topic, state, offset| Cursor {
+            topic,
+            state,
+            offset,
+        };
+        let before = topics(&["b", "d"]);
+        assert_eq!(resume(at(1, 2, 500), "d", &before), at(1, 2, 500));
+        assert_eq!(resume(at(1, 2, 500), "", &before), at(1, 2, 500));
+        let shifted = topics(&["a", "b", "d"]);
+        assert_eq!(resume(at(1, 2, 500), "d", &shifted), at(2, 2, 500));
+        let gone = topics(&["a", "b", "e"]);
+        assert_eq!(resume(at(1, 2, 500), "d", &gone), at(2, 0, 0));
+        assert_eq!(resume(at(1, 2, 500), "z", &gone), at(3, 0, 0));
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! ```
 
 mod cluster;
+mod dashboard;
 mod procs;
 mod redis_info;
 mod report;
@@ -57,6 +58,15 @@ struct Args {
     /// second, to measure what metrics cost.
     #[arg(long, global = true)]
     metrics: bool,
+    /// Pending jobs of the dashboard scenario's topic.
+    #[arg(long, default_value_t = 1_000_000)]
+    dashboard_pending: u64,
+    /// Dead-letters of the dashboard scenario's topic.
+    #[arg(long, default_value_t = 100_000)]
+    dashboard_dead: u64,
+    /// Timed requests per page in the dashboard scenario.
+    #[arg(long, default_value_t = 30)]
+    requests: usize,
     /// Runs per scenario; the median is reported.
     #[arg(long, default_value_t = 1)]
     runs: usize,
@@ -64,7 +74,10 @@ struct Args {
     /// memory, processing, processing_defaults (the seed's
     /// `task_queue_size`, whatever `--queue-size` says), processes (1, 2
     /// and 4 worker processes on one Redis), cluster (a 3-primary cluster,
-    /// one topic and worker process per primary), pickup, delayed, backlog.
+    /// one topic and worker process per primary), pickup, delayed, backlog,
+    /// dashboard (the web dashboard's pages over a topic with
+    /// `--dashboard-pending` pending jobs and `--dashboard-dead` dead ones,
+    /// `--requests` timed requests each).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     #[command(subcommand)]
@@ -259,6 +272,21 @@ async fn run(args: Args) {
                 runs.push(scenarios::processing(&setup, n * 5, backlog).await);
             }
             let record = median(runs, per_s);
+            report::print_row(&record);
+            all.push(record);
+        }
+    }
+    if wanted("dashboard") {
+        eprintln!(
+            "running dashboard: {} pending, {} dead, {} requests per page",
+            args.dashboard_pending, args.dashboard_dead, args.requests
+        );
+        let load = dashboard::Load {
+            pending: args.dashboard_pending,
+            dead: args.dashboard_dead,
+            requests: args.requests,
+        };
+        for record in dashboard::run(&setup, load).await {
             report::print_row(&record);
             all.push(record);
         }

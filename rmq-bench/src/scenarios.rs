@@ -83,7 +83,7 @@ impl Meter {
     }
 }
 
-async fn fresh(setup: &Setup) -> redis::aio::MultiplexedConnection {
+pub(crate) async fn fresh(setup: &Setup) -> redis::aio::MultiplexedConnection {
     let mut conn = redis_info::connect(&setup.url)
         .await
         .unwrap_or_else(|e| panic!("cannot connect to {}: {e}", setup.url));

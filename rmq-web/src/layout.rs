@@ -34,7 +34,7 @@ const NAV: [(Nav, &str, &str, bool); 5] = [
     (Nav::Topics, "Topics", "/topics", true),
     (Nav::Workers, "Workers", "/workers", true),
     (Nav::Tasks, "Tasks", "/tasks", true),
-    (Nav::Search, "Search", "/search", false),
+    (Nav::Search, "Search", "/search", true),
 ];
 
 /// What a handler knows about its request and router.

@@ -80,6 +80,7 @@ pub fn router(client: rmq::Client, options: Options) -> Router {
         .route("/topics/{topic}/entries/{locator}", get(pages::job::show))
         .route("/workers", get(pages::workers::show))
         .route("/tasks", get(pages::tasks::show))
+        .route("/search", get(pages::search::show))
         .route("/healthz", get(metrics::health))
         .route("/assets/{name}", get(assets::serve))
         .merge(actions);

@@ -352,3 +352,36 @@ async fn search_streams_matches_through_a_cursor() {
     assert_eq!(by_id.hits[0].0, "b");
     assert!(by_id.next.is_none());
 }
+
+#[tokio::test]
+async fn a_search_over_many_empty_topics_goes_on_in_bounded_steps() {
+    let env = Env::on(Deployment::Standalone).await;
+    let mut topics: Vec<String> = (0..40).map(|i| format!("empty-{i}")).collect();
+    topics.push("full".to_owned());
+    push_json(&env, "full", "late", 1, "found it", &spec(Priority::Normal)).await;
+    let needle = Needle::text("found it");
+    let first = env
+        .broker
+        .search(&topics, &needle, Cursor::default(), 10_000, 10)
+        .await
+        .unwrap();
+    assert!(first.hits.is_empty());
+    let next = first.next.expect("40 empty topics take more than one call");
+    assert!(next.topic < 40, "{next:?}");
+    let mut cursor = Some(next);
+    let mut hits = Vec::new();
+    while let Some(at) = cursor {
+        let page = env
+            .broker
+            .search(&topics, &needle, at, 10_000, 10)
+            .await
+            .unwrap();
+        hits.extend(
+            page.hits
+                .into_iter()
+                .map(|(topic, e)| (topic, e.id().unwrap().to_owned())),
+        );
+        cursor = page.next;
+    }
+    assert_eq!(hits, [("full".to_owned(), "late-0".to_owned())]);
+}

@@ -6,7 +6,7 @@
 --       state, its bytes ('run': delayed entries only).
 -- Returns the number of entries deleted or moved.
 local run = ARGV[1] == 'run'
-check_types('lllzzzs')
+check_types('lllzzzsl')
 local function forget(env)
   if not invalid(env) then forget_id(KEYS[7], env) end
 end

@@ -30,7 +30,17 @@ pub(crate) async fn check(
     next: axum::middleware::Next,
 ) -> Response {
     let Some(auth) = &state.options.auth else {
-        return next.run(request).await;
+        return match foreign_host(request.headers(), &state.options.hosts) {
+            None => next.run(request).await,
+            Some(host) => crate::refuse::refuse(
+                StatusCode::FORBIDDEN,
+                format!(
+                    "refused: this dashboard has no auth and answers only requests to \
+                     localhost, 127.0.0.1 or [::1], not to `{host}`; set RMQ_WEB_TOKEN \
+                     (or Options::auth), or add the name with Options::host"
+                ),
+            ),
+        };
     };
     let path = request.uri().path();
     if path == "/healthz" || path.starts_with("/assets/") {
@@ -38,7 +48,8 @@ pub(crate) async fn check(
     }
     match auth {
         Auth::Basic { user, password } => {
-            if basic_matches(request.headers(), user, password) {
+            // An empty secret (set through the API) matches nothing.
+            if !password.is_empty() && basic_matches(request.headers(), user, password) {
                 return next.run(request).await;
             }
             let mut response = (
@@ -54,22 +65,45 @@ pub(crate) async fn check(
         }
         Auth::Token(token) => {
             let headers = request.headers();
-            if bearer(headers).is_some_and(|t| constant_time_eq(t.as_bytes(), token.as_bytes()))
+            let valid = |given: &str| {
+                !token.is_empty() && constant_time_eq(given.as_bytes(), token.as_bytes())
+            };
+            if bearer(headers).is_some_and(valid)
                 || cookie(headers, COOKIE).is_some_and(|c| state.session.matches(c))
             {
                 return next.run(request).await;
+            }
+            // A live region refreshed after the session ended (a restart):
+            // reload the whole page, which shows the login form.
+            if headers.contains_key("hx-request") {
+                let mut response = StatusCode::UNAUTHORIZED.into_response();
+                response
+                    .headers_mut()
+                    .insert("hx-refresh", HeaderValue::from_static("true"));
+                return response;
             }
             let (parts, _) = request.into_parts();
             let base = base_path(&parts);
             let login = query_param(parts.uri.query().unwrap_or_default(), "token");
             match login {
-                Some(given) if constant_time_eq(given.as_bytes(), token.as_bytes()) => {
-                    logged_in(&parts, &base, state.session.hex())
-                }
+                Some(given) if valid(&given) => logged_in(&parts, &base, state.session.hex()),
                 given => login_page(&base, given.is_some()),
             }
         }
     }
+}
+
+/// The host name of the request when it is neither a loopback name nor
+/// one of `allowed`; `None` without a `Host` header (not a browser).
+fn foreign_host(headers: &HeaderMap, allowed: &[String]) -> Option<String> {
+    let host = headers.get(header::HOST)?.to_str().unwrap_or("?");
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    }
+    .to_ascii_lowercase();
+    let local = matches!(name.as_str(), "localhost" | "127.0.0.1" | "::1");
+    (!local && !allowed.contains(&name)).then(|| host.to_owned())
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -157,7 +191,9 @@ fn logged_in(parts: &axum::http::request::Parts, base: &str, session: &str) -> R
         .split('&')
         .filter(|pair| !pair.is_empty() && !pair.starts_with("token="))
         .collect();
-    let mut location = crate::base::join(base, parts.uri.path());
+    // One leading slash: `//evil.example` would send the browser away.
+    let path = format!("/{}", parts.uri.path().trim_start_matches(['/', '\\']));
+    let mut location = crate::base::join(base, &path);
     if !rest.is_empty() {
         location.push('?');
         location.push_str(&rest.join("&"));
@@ -239,5 +275,28 @@ mod tests {
             Some("a/b c")
         );
         assert_eq!(percent_decode("%zz%4"), "%zz%4");
+    }
+
+    #[test]
+    fn only_loopback_names_and_added_ones_pass_without_auth() {
+        let with = |host: &'static str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::HOST, HeaderValue::from_static(host));
+            headers
+        };
+        let allowed = ["dash.internal".to_owned()];
+        for ok in [
+            "localhost:9090",
+            "127.0.0.1:9090",
+            "[::1]:9090",
+            "LOCALHOST",
+            "dash.internal:80",
+        ] {
+            assert_eq!(foreign_host(&with(ok), &allowed), None, "{ok}");
+        }
+        for bad in ["evil.example:9090", "127.0.0.1.evil.example", "[::2]:1"] {
+            assert!(foreign_host(&with(bad), &allowed).is_some(), "{bad}");
+        }
+        assert_eq!(foreign_host(&HeaderMap::new(), &allowed), None);
     }
 }

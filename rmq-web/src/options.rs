@@ -70,6 +70,12 @@ pub struct Options {
     /// Also serve the queue-wide Prometheus metrics on `/metrics`, behind
     /// the same auth (default off).
     pub metrics: bool,
+    /// Without [`Options::auth`], the host names requests may name besides
+    /// `localhost`, `127.0.0.1` and `[::1]` (any port). Others are refused,
+    /// so a web page whose name an attacker points at 127.0.0.1 (DNS
+    /// rebinding) cannot read or use a dashboard without auth. Add the
+    /// name of an app that puts its own auth in front of the router.
+    pub hosts: Vec<String>,
 }
 
 impl Default for Options {
@@ -79,6 +85,7 @@ impl Default for Options {
             auth: None,
             title: "rmq".to_owned(),
             metrics: false,
+            hosts: Vec::new(),
         }
     }
 }
@@ -110,6 +117,12 @@ impl Options {
     /// Sets [`Options::metrics`].
     pub fn metrics(mut self, metrics: bool) -> Options {
         self.metrics = metrics;
+        self
+    }
+
+    /// Adds a host name to [`Options::hosts`].
+    pub fn host(mut self, name: impl Into<String>) -> Options {
+        self.hosts.push(name.into().to_ascii_lowercase());
         self
     }
 
@@ -183,6 +196,18 @@ impl Options {
 /// assert!(check_listen("0.0.0.0:9090".parse().unwrap(), &auth).is_ok());
 /// ```
 pub fn check_listen(addr: SocketAddr, options: &Options) -> Result<(), String> {
+    let empty = match &options.auth {
+        Some(Auth::Token(token)) => token.is_empty(),
+        Some(Auth::Basic { user, password }) => user.is_empty() || password.is_empty(),
+        None => false,
+    };
+    if empty {
+        return Err(
+            "the dashboard's auth has an empty secret, which anyone could send: \
+             set a long random token, or a user name and a password"
+                .to_owned(),
+        );
+    }
     if addr.ip().is_loopback() || options.auth.is_some() {
         return Ok(());
     }

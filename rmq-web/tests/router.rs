@@ -198,7 +198,7 @@ async fn post(app: &Router, path: &str, headers: &[(&str, &str)], body: &str) ->
     let mut request = Request::builder()
         .method(Method::POST)
         .uri(path)
-        .header(header::HOST, "dash.test");
+        .header(header::HOST, "localhost:9090");
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
@@ -509,7 +509,7 @@ async fn actions_need_the_csrf_token_and_the_same_origin() {
     headers.extend([
         ("hx-request", "true"),
         ("sec-fetch-site", "same-origin"),
-        ("origin", "http://dash.test"),
+        ("origin", "http://localhost:9090"),
     ]);
     let sent = post(&app, &path, &headers, "").await.ok();
     assert!(
@@ -622,6 +622,72 @@ async fn token_auth_by_header_or_login_cookie() {
     get_with(&app, "/topics", &[("cookie", session)]).await.ok();
     let forged = get_with(&app, "/topics", &[("cookie", "rmq_web_session=00")]).await;
     assert_eq!(forged.status, StatusCode::UNAUTHORIZED);
+
+    // A login never sends the browser to another site.
+    for path in [
+        "//evil.example/?token=s3cret-token",
+        "/%5Cevil.example?token=s3cret-token",
+    ] {
+        let login = get(&app, path).await;
+        assert_eq!(login.status, StatusCode::SEE_OTHER, "{path}");
+        let location = login.headers["location"].to_str().unwrap();
+        assert!(
+            location.starts_with('/') && !location.starts_with("//"),
+            "{location}"
+        );
+    }
+    // A live region refreshed once the session is gone reloads the page.
+    let live = get_with(&app, "/topics?part=live", &[("hx-request", "true")]).await;
+    assert_eq!(live.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(live.headers["hx-refresh"], "true");
+}
+
+#[tokio::test]
+async fn without_auth_only_loopback_host_names_are_served() {
+    let env = Env::new().await;
+    let app = env.app(Options::new());
+    // DNS rebinding: a page of evil.example whose name now points at
+    // 127.0.0.1 could otherwise read the dashboard and use its CSRF token.
+    for host in ["evil.example:9090", "127.0.0.1.evil.example"] {
+        let refused = get_with(&app, "/", &[("host", host)]).await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN, "{host}");
+        assert!(refused.body.contains("RMQ_WEB_TOKEN"), "{}", refused.body);
+    }
+    for host in ["localhost:9090", "127.0.0.1:9090", "[::1]:9090"] {
+        get_with(&app, "/", &[("host", host)]).await.ok();
+    }
+    let named = env.app(Options::new().host("dash.internal"));
+    get_with(&named, "/", &[("host", "dash.internal:443")])
+        .await
+        .ok();
+    let token = env.app(Options::new().auth(Auth::token("s3cret-token")));
+    let authed = get_with(
+        &token,
+        "/",
+        &[
+            ("host", "evil.example"),
+            ("authorization", "Bearer s3cret-token"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        authed.status,
+        StatusCode::OK,
+        "with auth the name does not matter"
+    );
+}
+
+#[tokio::test]
+async fn an_empty_secret_lets_nobody_in() {
+    let env = Env::new().await;
+    let app = env.app(Options::new().auth(Auth::token("")));
+    let refused = get_with(&app, "/", &[("authorization", "Bearer ")]).await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    let refused = get(&app, "/?token=").await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    let listen = "0.0.0.0:9090".parse().unwrap();
+    assert!(rmq_web::check_listen(listen, &Options::new().auth(Auth::token(""))).is_err());
+    assert!(rmq_web::check_listen(listen, &Options::new().auth(Auth::basic("ops", ""))).is_err());
 }
 
 #[tokio::test]

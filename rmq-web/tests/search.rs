@@ -426,6 +426,7 @@ async fn an_empty_query_shows_the_form_and_a_bad_cursor_is_refused() {
     for path in [
         "/search?q=x&cursor=0.99.0",
         "/search?q=x&cursor=nope&part=more",
+        "/search?q=x&cursor=0.0.18446744073709551615",
     ] {
         let refused = get(&app, path).await;
         assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{path}");
@@ -435,6 +436,13 @@ async fn an_empty_query_shows_the_form_and_a_bad_cursor_is_refused() {
             refused.body
         );
     }
+    // Counts carried in the address saturate instead of overflowing.
+    get(
+        &app,
+        "/search?q=x&cursor=0.0.0&scanned=18446744073709551615&hits=18446744073709551615&part=more",
+    )
+    .await
+    .ok();
     let refused = get(&app, "/search?q=x&mode=regex").await;
     assert_eq!(refused.status, StatusCode::BAD_REQUEST);
     assert!(refused.body.contains("use text or id"), "{}", refused.body);

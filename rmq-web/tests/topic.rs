@@ -195,7 +195,7 @@ async fn post_with(app: &Router, path: &str, headers: &[(&str, &str)], body: &st
     let mut request = Request::builder()
         .method(Method::POST)
         .uri(path)
-        .header(header::HOST, "dash.test")
+        .header(header::HOST, "localhost:9090")
         .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
     for (name, value) in headers {
         request = request.header(*name, *value);

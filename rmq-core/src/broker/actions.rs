@@ -114,10 +114,13 @@ impl Broker {
         Ok(report)
     }
 
-    /// Deletes every entry of `topic` in `state` that was there when the
-    /// call started; returns how many. A big pending list or delayed set
-    /// goes 1,000 entries per script call, freeing their explicit ids.
-    /// Leased (running) jobs cannot be purged.
+    /// Deletes the entries of `topic` in `state`, as many as there were
+    /// when the call started, from the front; returns how many. A big
+    /// pending list or delayed set goes 1,000 entries per script call,
+    /// freeing their explicit ids, so while workers take jobs and producers
+    /// add some a few added meanwhile may go too: [pause](Broker::pause)
+    /// the topic first for an exact purge. Leased (running) jobs cannot be
+    /// purged.
     pub async fn purge_state(&self, topic: &str, state: State) -> Result<u64, Error> {
         match state {
             State::Dead => return self.purge_dead(topic).await,

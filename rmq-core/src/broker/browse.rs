@@ -189,9 +189,15 @@ impl FromStr for Locator {
         if hex.len() != 16 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(bad());
         }
+        // Redis takes list offsets and scores up to i64::MAX.
+        let position = position
+            .parse::<u64>()
+            .ok()
+            .filter(|&p| i64::try_from(p).is_ok())
+            .ok_or_else(bad)?;
         Ok(Locator {
             state: state.parse()?,
-            position: position.parse().map_err(|_| bad())?,
+            position,
             digest: format!("@{}", hex.to_ascii_lowercase()),
         })
     }
@@ -218,7 +224,12 @@ impl Broker {
         }
         let keys = self.keys(topic);
         let key = state.key(&keys);
-        let last = offset + limit as u64 - 1;
+        let Some(last) = offset
+            .checked_add(limit as u64 - 1)
+            .filter(|&last| i64::try_from(last).is_ok())
+        else {
+            return Ok(Vec::new());
+        };
         match state {
             State::Pending(_) => {
                 let mut cmd = redis::cmd("LRANGE");
@@ -327,6 +338,7 @@ mod tests {
             "dead.x.00ff00ff00ff00ff",
             "dead.1.00ff",
             "dead.1.zzff00ff00ff00ff",
+            "normal.18446744073709551615.00ff00ff00ff00ff",
             "gone.1.00ff00ff00ff00ff",
         ] {
             assert!(bad.parse::<Locator>().is_err(), "{bad}");

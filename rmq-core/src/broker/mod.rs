@@ -56,6 +56,9 @@ pub use server::ServerInfo;
 pub use throughput::{Throughput, THROUGHPUT_MINUTES};
 pub use workers::{RunningJob, WorkerCommand, WorkerInfo, WorkerState, BEATS_TO_LIVE};
 
+/// Most topics whose keys a broker caches.
+pub const KEYS_CACHED: usize = 10_000;
+
 /// Counters and depths of one topic.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct TopicStats {
@@ -320,7 +323,8 @@ impl Broker {
         &self.inner.prefix
     }
 
-    /// The keys of `topic` (cached).
+    /// The keys of `topic`, cached for up to [`KEYS_CACHED`] topics (names
+    /// past that, e.g. from URLs of a dashboard, are built per call).
     pub fn keys(&self, topic: &str) -> Arc<TopicKeys> {
         if let Some(keys) = self
             .inner
@@ -333,7 +337,9 @@ impl Broker {
         }
         let keys = Arc::new(TopicKeys::new(&self.inner.prefix, topic));
         if let Ok(mut map) = self.inner.keys.write() {
-            map.insert(topic.to_owned(), keys.clone());
+            if map.len() < KEYS_CACHED {
+                map.insert(topic.to_owned(), keys.clone());
+            }
         }
         keys
     }

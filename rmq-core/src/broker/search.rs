@@ -74,7 +74,7 @@ impl FromStr for Cursor {
         let mut parts = s.split('.').map(str::parse::<u64>);
         match (parts.next(), parts.next(), parts.next(), parts.next()) {
             (Some(Ok(topic)), Some(Ok(state)), Some(Ok(offset)), None)
-                if (state as usize) < State::ALL.len() =>
+                if (state as usize) < State::ALL.len() && i64::try_from(offset).is_ok() =>
             {
                 Ok(Cursor {
                     topic: topic as usize,
@@ -164,7 +164,15 @@ mod tests {
             offset: 1500,
         };
         assert_eq!(cursor.to_string().parse::<Cursor>(), Ok(cursor));
-        for bad in ["", "1.2", "1.7.0", "1.2.3.4", "a.b.c", "1.-1.0"] {
+        for bad in [
+            "",
+            "1.2",
+            "1.7.0",
+            "1.2.3.4",
+            "a.b.c",
+            "1.-1.0",
+            "0.0.18446744073709551615",
+        ] {
             assert!(bad.parse::<Cursor>().is_err(), "{bad}");
         }
     }

@@ -15,6 +15,10 @@ use crate::layout::Ctx;
 /// The form of an entry action: its fields in order (`entry` may repeat).
 type Fields = Result<Form<Vec<(String, String)>>, FormRejection>;
 
+/// Most entries one request acts on (a page shows 50): each is found
+/// again in Redis before the action.
+const MAX_PICKED: usize = 200;
+
 /// The locators of the form's `entry` fields; none is a mistake.
 fn picked(fields: Fields) -> Result<Vec<Locator>, Refusal> {
     let Form(fields) = fields.map_err(|e| (StatusCode::BAD_REQUEST, e.body_text()))?;
@@ -27,6 +31,15 @@ fn picked(fields: Fields) -> Result<Vec<Locator>, Refusal> {
                 .map_err(|e| (StatusCode::BAD_REQUEST, e))
         })
         .collect::<Result<Vec<_>, _>>()?;
+    if locators.len() > MAX_PICKED {
+        return Err((
+            StatusCode::BAD_REQUEST,
+            format!(
+                "{} entries selected: at most {MAX_PICKED} per request; use Retry all or Purge for more",
+                locators.len()
+            ),
+        ));
+    }
     if locators.is_empty() {
         return Err((
             StatusCode::BAD_REQUEST,

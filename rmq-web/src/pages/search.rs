@@ -276,8 +276,8 @@ fn form(ctx: &Ctx, params: &Params, topics: &[String]) -> Markup {
 /// The hits of one batch, then the row that loads the next batch or says
 /// the search finished.
 fn rows(ctx: &Ctx, search: &Search, topics: &[String], found: &SearchPage) -> Markup {
-    let scanned = search.scanned + found.scanned as u64;
-    let hits = search.hits + found.hits.len() as u64;
+    let scanned = search.scanned.saturating_add(found.scanned as u64);
+    let hits = search.hits.saturating_add(found.hits.len() as u64);
     let now = now_ms();
     html! {
         @for (topic, entry) in &found.hits {

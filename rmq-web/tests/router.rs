@@ -2,19 +2,21 @@
 //! in every state; security headers, CSRF, auth and read-only mode hold;
 //! data is escaped; the router works nested under a prefix.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+mod common;
 
-use axum::body::Body;
-use axum::http::{header, HeaderMap, Method, Request, StatusCode};
+use std::time::Duration;
+
+use axum::http::StatusCode;
 use axum::Router;
-use http_body_util::BodyExt;
 use rmq::broker::{
     EnqueueSpec, FailOutcome, Failure, NewJob, RunningJob, WorkerCommand, WorkerInfo, WorkerState,
 };
-use rmq::{Broker, Client, Config, Priority, TaskError};
-use rmq_testkit::RedisServer;
+use rmq::{Client, Priority, TaskError};
 use rmq_web::{Auth, Options, CONTENT_SECURITY_POLICY};
-use tower::ServiceExt;
+
+use common::{
+    assert_csp_clean, attr, cells, csrf_token, get, get_with, now_ms, post, Env, Reply, LEASE, XSS,
+};
 
 #[rmq::task(topic = "web-orders", retries = 0)]
 async fn place_order(item: String) -> Result<(), TaskError> {
@@ -28,39 +30,9 @@ async fn send_mail(to: String) -> Result<(), TaskError> {
     Ok(())
 }
 
-const XSS: &str = "<script>alert(1)</script>";
-const LEASE: Duration = Duration::from_secs(60);
 const WORKER: &str = "web-host-4242-abc";
 
-struct Env {
-    _redis: RedisServer,
-    client: Client,
-    broker: Broker,
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
-}
-
 impl Env {
-    async fn new() -> Env {
-        let redis = RedisServer::start();
-        let mut config = Config::default();
-        config.redis_url = redis.url();
-        let client = Client::connect(config)
-            .await
-            .expect("connect to the test Redis");
-        let broker = client.broker().expect("a Redis client").clone();
-        Env {
-            _redis: redis,
-            client,
-            broker,
-        }
-    }
-
     /// Jobs in every state:
     /// - web-orders: 5 enqueued; 1 completed, 1 dead, 1 processing, 2 pending (normal);
     /// - web-mail: 1 pending (high), 1 delayed;
@@ -150,78 +122,6 @@ impl Env {
         };
         self.broker.beat(&info).await.unwrap();
     }
-
-    fn app(&self, options: Options) -> Router {
-        rmq_web::router(self.client.clone(), options)
-    }
-}
-
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: String,
-}
-
-impl Reply {
-    #[track_caller]
-    fn ok(self) -> String {
-        assert_eq!(self.status, StatusCode::OK, "{}", self.body);
-        self.body
-    }
-}
-
-async fn send(app: &Router, request: Request<Body>) -> Reply {
-    let response = app.clone().oneshot(request).await.unwrap();
-    let status = response.status();
-    let headers = response.headers().clone();
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    Reply {
-        status,
-        headers,
-        body: String::from_utf8_lossy(&bytes).into_owned(),
-    }
-}
-
-async fn get(app: &Router, path: &str) -> Reply {
-    get_with(app, path, &[]).await
-}
-
-async fn get_with(app: &Router, path: &str, headers: &[(&str, &str)]) -> Reply {
-    let mut request = Request::builder().uri(path);
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    send(app, request.body(Body::empty()).unwrap()).await
-}
-
-async fn post(app: &Router, path: &str, headers: &[(&str, &str)], body: &str) -> Reply {
-    let mut request = Request::builder()
-        .method(Method::POST)
-        .uri(path)
-        .header(header::HOST, "localhost:9090");
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    send(app, request.body(Body::from(body.to_owned())).unwrap()).await
-}
-
-/// The value of attribute `attr` of the first tag that contains `marker`.
-fn attr(html: &str, marker: &str, attr: &str) -> String {
-    let at = html
-        .find(marker)
-        .unwrap_or_else(|| panic!("no {marker} in {html}"));
-    let tag_start = html[..=at].rfind('<').unwrap();
-    let tag = &html[tag_start..tag_start + html[tag_start..].find('>').unwrap()];
-    let key = format!("{attr}=\"");
-    let from = tag
-        .find(&key)
-        .unwrap_or_else(|| panic!("no {attr} in {tag}"))
-        + key.len();
-    tag[from..from + tag[from..].find('"').unwrap()].to_owned()
-}
-
-fn csrf_token(html: &str) -> String {
-    attr(html, "name=\"csrf-token\"", "content")
 }
 
 /// The `value` span of the card labelled `label`.
@@ -242,23 +142,7 @@ fn row_cells(html: &str, kind: &str, key: &str) -> Vec<String> {
         .find(&marker)
         .unwrap_or_else(|| panic!("no row {key} in {html}"));
     let row = &html[at..at + html[at..].find("</tr>").unwrap()];
-    row.split("<td")
-        .skip(1)
-        .map(|cell| {
-            let inner = &cell[cell.find('>').unwrap() + 1..];
-            let mut text = String::new();
-            let mut in_tag = false;
-            for c in inner.chars() {
-                match c {
-                    '<' => in_tag = true,
-                    '>' => in_tag = false,
-                    c if !in_tag => text.push(c),
-                    _ => {}
-                }
-            }
-            text.trim().to_owned()
-        })
-        .collect()
+    cells(row)
 }
 
 #[tokio::test]
@@ -308,7 +192,7 @@ async fn overview_shows_totals_charts_workers_and_redis() {
 #[tokio::test]
 async fn overview_warns_when_redis_evicts_keys() {
     let env = Env::new().await;
-    let mut raw = redis::Client::open(env._redis.url())
+    let mut raw = redis::Client::open(env.redis.url())
         .unwrap()
         .get_multiplexed_async_connection()
         .await
@@ -420,13 +304,7 @@ async fn every_response_carries_the_security_headers() {
         check(&reply, path);
         let body = reply.ok();
         // Nothing a strict CSP would block: no inline script or style.
-        assert!(!body.contains(" style="), "{path}: {body}");
-        assert!(!body.contains("<style"), "{path}: {body}");
-        assert_eq!(
-            body.matches("<script").count(),
-            body.matches("<script src=").count(),
-            "{path}: {body}"
-        );
+        assert_csp_clean(&body, path);
     }
     check(&get(&app, "/").await, "401");
     check(&post(&app, "/workers/x/quiet", &bearer, "").await, "403");

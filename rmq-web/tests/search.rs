@@ -2,17 +2,17 @@
 //! exact ids across topics; the topic filter; results that stream in over
 //! bounded batches; escaping; bad cursors.
 
+mod common;
+
 use std::time::Duration;
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::StatusCode;
 use axum::Router;
-use http_body_util::BodyExt;
 use rmq::broker::{EnqueueSpec, Failure, NewJob, State};
-use rmq::{Broker, Client, Config, Priority, TaskError};
-use rmq_testkit::RedisServer;
+use rmq::{Client, Priority, TaskError};
 use rmq_web::Options;
-use tower::ServiceExt;
+
+use common::{cells, get, Env, LEASE, XSS};
 
 #[rmq::task(topic = "search-orders", retries = 0)]
 async fn place_order(item: String) -> Result<(), TaskError> {
@@ -26,42 +26,30 @@ async fn send_mail(to: String) -> Result<(), TaskError> {
     Ok(())
 }
 
-const XSS: &str = "<script>alert(1)</script>";
-const LEASE: Duration = Duration::from_secs(60);
 /// The entries one search request reads at most.
 const BUDGET: usize = 2000;
 
-struct Env {
-    _redis: RedisServer,
-    client: Client,
-    broker: Broker,
-}
-
 impl Env {
-    async fn new() -> Env {
-        let redis = RedisServer::start();
-        let mut config = Config::default();
-        config.redis_url = redis.url();
-        let client = Client::connect(config)
-            .await
-            .expect("connect to the test Redis");
-        let broker = client.broker().expect("a Redis client").clone();
-        Env {
-            _redis: redis,
-            client,
-            broker,
-        }
-    }
-
-    fn app(&self) -> Router {
-        rmq_web::router(self.client.clone(), Options::new())
-    }
-
     async fn order(&self, item: &str) {
         PlaceOrder { item: item.into() }
             .enqueue(&self.client)
             .await
             .unwrap();
+    }
+
+    /// Enqueues more orders than one search request reads: `needle-first`,
+    /// hay, `needle-last`; returns how many.
+    async fn haystack(&self) -> usize {
+        let total = BUDGET + 500;
+        let items = (0..total).map(|i| PlaceOrder {
+            item: match i {
+                0 => "needle-first".to_owned(),
+                i if i == total - 1 => "needle-last".to_owned(),
+                i => format!("hay-{i}"),
+            },
+        });
+        self.client.enqueue_many(items).await.unwrap();
+        total
     }
 
     /// Dead-letters the next pending order with `error`.
@@ -84,45 +72,10 @@ impl Env {
     }
 }
 
-struct Reply {
-    status: StatusCode,
-    body: String,
-}
-
-impl Reply {
-    #[track_caller]
-    fn ok(self) -> String {
-        assert_eq!(self.status, StatusCode::OK, "{}", self.body);
-        self.body
-    }
-}
-
-async fn get(app: &Router, path: &str) -> Reply {
-    let request = Request::builder().uri(path).body(Body::empty()).unwrap();
-    let response = app.clone().oneshot(request).await.unwrap();
-    let status = response.status();
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    Reply {
-        status,
-        body: String::from_utf8_lossy(&bytes).into_owned(),
-    }
-}
-
-/// The value of attribute `attr` of the first tag that contains `marker`.
+/// The value of attribute `attr` of the first tag that contains `marker`,
+/// with `&amp;` unescaped.
 fn attr(html: &str, marker: &str, attr: &str) -> String {
-    let at = html
-        .find(marker)
-        .unwrap_or_else(|| panic!("no {marker} in {html}"));
-    let tag_start = html[..=at].rfind('<').unwrap();
-    let tag = &html[tag_start..tag_start + html[tag_start..].find('>').unwrap()];
-    let key = format!("{attr}=\"");
-    let from = tag
-        .find(&key)
-        .unwrap_or_else(|| panic!("no {attr} in {tag}"))
-        + key.len();
-    tag[from..from + tag[from..].find('"').unwrap()]
-        .to_owned()
-        .replace("&amp;", "&")
+    common::attr(html, marker, attr).replace("&amp;", "&")
 }
 
 /// The text of the cells of every hit row, in order (quotes unescaped).
@@ -130,23 +83,9 @@ fn hits(html: &str) -> Vec<Vec<String>> {
     html.split("<tr class=\"hit\"")
         .skip(1)
         .map(|row| {
-            let row = &row[..row.find("</tr>").unwrap()];
-            row.split("<td")
-                .skip(1)
-                .map(|cell| {
-                    let inner = &cell[cell.find('>').unwrap() + 1..];
-                    let mut text = String::new();
-                    let mut in_tag = false;
-                    for c in inner.chars() {
-                        match c {
-                            '<' => in_tag = true,
-                            '>' => in_tag = false,
-                            c if !in_tag => text.push(c),
-                            _ => {}
-                        }
-                    }
-                    text.trim().replace("&quot;", "\"")
-                })
+            cells(&row[..row.find("</tr>").unwrap()])
+                .iter()
+                .map(|cell| cell.replace("&quot;", "\""))
                 .collect()
         })
         .collect()
@@ -172,7 +111,7 @@ async fn finds_text_in_payloads_and_errors_in_any_case() {
     env.kill_next_order("Card DECLINED by the bank").await;
     env.order("Blue-Widget").await;
     env.order("red-gadget").await;
-    let app = env.app();
+    let app = env.app(Options::new());
 
     let page = get(&app, "/search?q=blue-WIDGET&topic=&mode=text")
         .await
@@ -227,7 +166,7 @@ async fn id_mode_finds_the_exact_id_in_every_topic() {
         .enqueue(&env.client)
         .await
         .unwrap();
-    let app = env.app();
+    let app = env.app(Options::new());
 
     let page = get(&app, "/search?q=job-42&mode=id").await.ok();
     let rows = hits(&page);
@@ -255,7 +194,7 @@ async fn the_topic_filter_limits_the_results() {
     .enqueue(&env.client)
     .await
     .unwrap();
-    let app = env.app();
+    let app = env.app(Options::new());
     assert_eq!(hits(&get(&app, "/search?q=shared").await.ok()).len(), 2);
     let page = get(&app, "/search?q=shared&topic=search-mail").await.ok();
     let rows = hits(&page);
@@ -270,16 +209,8 @@ async fn the_topic_filter_limits_the_results() {
 #[tokio::test]
 async fn results_stream_in_batches_until_the_scan_ends() {
     let env = Env::new().await;
-    let total = BUDGET + 500;
-    let items = (0..total).map(|i| PlaceOrder {
-        item: match i {
-            0 => "needle-first".to_owned(),
-            i if i == total - 1 => "needle-last".to_owned(),
-            i => format!("hay-{i}"),
-        },
-    });
-    env.client.enqueue_many(items).await.unwrap();
-    let app = env.app();
+    let total = env.haystack().await;
+    let app = env.app(Options::new());
 
     let first = get(&app, "/search?q=NEEDLE&topic=&mode=text").await.ok();
     assert!(first.contains("<html"), "{first}");
@@ -336,16 +267,8 @@ async fn results_stream_in_batches_until_the_scan_ends() {
 #[tokio::test]
 async fn a_topic_that_appears_mid_search_shifts_nothing() {
     let env = Env::new().await;
-    let total = BUDGET + 500;
-    let items = (0..total).map(|i| PlaceOrder {
-        item: match i {
-            0 => "needle-first".to_owned(),
-            i if i == total - 1 => "needle-last".to_owned(),
-            i => format!("hay-{i}"),
-        },
-    });
-    env.client.enqueue_many(items).await.unwrap();
-    let app = env.app();
+    env.haystack().await;
+    let app = env.app(Options::new());
     let first = get(&app, "/search?q=needle").await.ok();
     assert_eq!(hits(&first).len(), 1, "{first}");
     let more = attr(&first, "class=\"search-more\"", "hx-get");
@@ -383,7 +306,7 @@ async fn payloads_and_errors_are_escaped() {
     env.order(XSS).await;
     env.order(XSS).await;
     env.kill_next_order(XSS).await;
-    let app = env.app();
+    let app = env.app(Options::new());
     let page = get(&app, "/search?q=alert(1)").await.ok();
     assert_eq!(hits(&page).len(), 2, "{page}");
     assert!(!page.contains("<script>"), "{page}");
@@ -408,7 +331,7 @@ async fn payloads_and_errors_are_escaped() {
 async fn an_empty_query_shows_the_form_and_a_bad_cursor_is_refused() {
     let env = Env::new().await;
     env.order("x").await;
-    let app = env.app();
+    let app = env.app(Options::new());
     let page = get(&app, "/search").await.ok();
     assert!(
         page.contains("<form class=\"search\" method=\"get\""),
@@ -455,7 +378,7 @@ async fn nested_under_a_prefix_the_links_follow() {
         item: format!("item-{i}"),
     });
     env.client.enqueue_many(items).await.unwrap();
-    let app = Router::new().nest("/admin", env.app());
+    let app = Router::new().nest("/admin", env.app(Options::new()));
     let page = get(&app, "/admin/search?q=item-7").await.ok();
     assert!(page.contains("action=\"/admin/search\""), "{page}");
     assert!(

@@ -3,17 +3,19 @@
 //! detail shows the payload escaped, each action changes Redis as its
 //! message says, and CSRF and read-only mode guard every action.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+mod common;
 
-use axum::body::Body;
-use axum::http::{header, HeaderMap, Method, Request, StatusCode};
+use std::time::Duration;
+
+use axum::http::{header, StatusCode};
 use axum::Router;
-use http_body_util::BodyExt;
 use rmq::broker::{EnqueueSpec, Failure, NewJob, RunningJob, State, WorkerInfo, WorkerState};
-use rmq::{Broker, Client, Config, Priority, TaskError};
-use rmq_testkit::RedisServer;
+use rmq::{Client, Priority, TaskError};
 use rmq_web::Options;
-use tower::ServiceExt;
+
+use common::{
+    assert_csp_clean, attr, cells, csrf_token, get, now_ms, post, Env, Reply, LEASE, XSS,
+};
 
 #[rmq::task(topic = "tp-orders", retries = 2)]
 async fn place_order(item: String) -> Result<(), TaskError> {
@@ -24,51 +26,17 @@ async fn place_order(item: String) -> Result<(), TaskError> {
 const TOPIC: &str = "tp-orders";
 /// A topic with no task linked in.
 const BARE: &str = "tp-bare";
-const XSS: &str = "<script>alert(1)</script>";
-const LEASE: Duration = Duration::from_secs(60);
 const WORKER: &str = "tp-host-77-xyz";
 
 const HIGH: State = State::Pending(Priority::High);
 const NORMAL: State = State::Pending(Priority::Normal);
 const LOW: State = State::Pending(Priority::Low);
 
-struct Env {
-    _redis: RedisServer,
-    client: Client,
-    broker: Broker,
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
-}
-
 fn order(item: &str) -> PlaceOrder {
     PlaceOrder { item: item.into() }
 }
 
 impl Env {
-    async fn new() -> Env {
-        let redis = RedisServer::start();
-        let mut config = Config::default();
-        config.redis_url = redis.url();
-        let client = Client::connect(config)
-            .await
-            .expect("connect to the test Redis");
-        let broker = client.broker().expect("a Redis client").clone();
-        Env {
-            _redis: redis,
-            client,
-            broker,
-        }
-    }
-
-    fn app(&self, options: Options) -> Router {
-        rmq_web::router(self.client.clone(), options)
-    }
-
     async fn enqueue(&self, item: &str, priority: Priority) {
         order(item)
             .priority(priority)
@@ -154,53 +122,13 @@ impl Env {
     }
 }
 
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: String,
-}
-
-impl Reply {
-    #[track_caller]
-    fn ok(self) -> String {
-        assert_eq!(self.status, StatusCode::OK, "{}", self.body);
-        self.body
-    }
-
-    #[track_caller]
-    fn status(self, status: StatusCode) -> String {
-        assert_eq!(self.status, status, "{}", self.body);
-        self.body
-    }
-}
-
-async fn send(app: &Router, request: Request<Body>) -> Reply {
-    let response = app.clone().oneshot(request).await.unwrap();
-    let status = response.status();
-    let headers = response.headers().clone();
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    Reply {
-        status,
-        headers,
-        body: String::from_utf8_lossy(&bytes).into_owned(),
-    }
-}
-
-async fn get(app: &Router, path: &str) -> Reply {
-    send(app, Request::get(path).body(Body::empty()).unwrap()).await
-}
-
 /// A form POST with `headers`.
 async fn post_with(app: &Router, path: &str, headers: &[(&str, &str)], body: &str) -> Reply {
-    let mut request = Request::builder()
-        .method(Method::POST)
-        .uri(path)
-        .header(header::HOST, "localhost:9090")
-        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    send(app, request.body(Body::from(body.to_owned())).unwrap()).await
+    let form = (
+        header::CONTENT_TYPE.as_str(),
+        "application/x-www-form-urlencoded",
+    );
+    post(app, path, &[&[form], headers].concat(), body).await
 }
 
 /// An htmx action: the CSRF token from a page of `app`, the form `body`.
@@ -238,51 +166,11 @@ fn form_value(text: &str) -> String {
         .collect()
 }
 
-/// The value of attribute `attr` of the first tag that contains `marker`.
-fn attr(html: &str, marker: &str, attr: &str) -> String {
-    let at = html
-        .find(marker)
-        .unwrap_or_else(|| panic!("no {marker} in {html}"));
-    let tag_start = html[..=at].rfind('<').unwrap();
-    let tag = &html[tag_start..tag_start + html[tag_start..].find('>').unwrap()];
-    let key = format!("{attr}=\"");
-    let from = tag
-        .find(&key)
-        .unwrap_or_else(|| panic!("no {attr} in {tag}"))
-        + key.len();
-    tag[from..from + tag[from..].find('"').unwrap()].to_owned()
-}
-
-fn csrf_token(html: &str) -> String {
-    attr(html, "name=\"csrf-token\"", "content")
-}
-
-/// `html` without its tags, trimmed.
-fn text(html: &str) -> String {
-    let mut text = String::new();
-    let mut in_tag = false;
-    for c in html.chars() {
-        match c {
-            '<' => in_tag = true,
-            '>' => in_tag = false,
-            c if !in_tag => text.push(c),
-            _ => {}
-        }
-    }
-    text.trim().to_owned()
-}
-
 /// The entry rows of a page, in order: the cells' text of each.
 fn entry_rows(html: &str) -> Vec<Vec<String>> {
     html.split("<tr data-entry=\"")
         .skip(1)
-        .map(|row| {
-            let row = &row[..row.find("</tr>").unwrap()];
-            row.split("<td")
-                .skip(1)
-                .map(|cell| text(&cell[cell.find('>').unwrap() + 1..]))
-                .collect()
-        })
+        .map(|row| cells(&row[..row.find("</tr>").unwrap()]))
         .collect()
 }
 
@@ -491,13 +379,7 @@ async fn every_tab_lists_its_jobs_in_order() {
             rmq_web::CONTENT_SECURITY_POLICY
         );
         let body = reply.ok();
-        assert!(!body.contains(" style="), "{path}: {body}");
-        assert!(!body.contains("<style"), "{path}: {body}");
-        assert_eq!(
-            body.matches("<script").count(),
-            body.matches("<script src=").count(),
-            "{path}: {body}"
-        );
+        assert_csp_clean(&body, &path);
     }
 }
 

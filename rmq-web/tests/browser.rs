@@ -603,7 +603,7 @@ async fn workers_page_quiets_a_live_worker() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn read_only_workers_page_has_no_actions() {
+async fn read_only_pages_have_no_actions() {
     let Some(dash) = Dash::start(Options::new().read_only(true)).await else {
         return;
     };
@@ -631,6 +631,33 @@ async fn read_only_workers_page_has_no_actions() {
     let headers = dash.browser.text("table thead").await.unwrap();
     assert!(!headers.contains("Actions"), "{headers}");
     dash.screenshot("workers-read-only", None).await;
+
+    // The topic page and a job's detail: no action either.
+    BwNote {
+        note: "read only".into(),
+    }
+    .job_id("note-read-only")
+    .enqueue(&dash.client)
+    .await
+    .unwrap();
+    dash.goto("/topics/bw-notes?state=normal").await;
+    wait_mentions(&dash.browser, "note-read-only", true).await;
+    for page in ["topic", "job detail"] {
+        let forms = dash.browser.find_all("main form").await.unwrap();
+        let buttons = dash.browser.find_all("main button").await.unwrap();
+        let boxes = dash.browser.find_all("main input").await.unwrap();
+        assert!(
+            forms.is_empty() && buttons.is_empty() && boxes.is_empty(),
+            "{page}: {} form(s), {} button(s), {} input(s) on a read-only page",
+            forms.len(),
+            buttons.len(),
+            boxes.len()
+        );
+        if page == "topic" {
+            click_link_to(&dash.browser, "note-read-only").await;
+            dash.browser.wait_for("#entry-detail").await.unwrap();
+        }
+    }
     worker.stop().await;
 }
 

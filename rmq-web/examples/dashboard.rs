@@ -2,7 +2,7 @@
 //! the app's own routes.
 //!
 //! ```sh
-//! cargo run --example dashboard      # then open http://127.0.0.1:9090/admin/rmq/
+//! cargo run -p rmq-web --example dashboard   # then open http://127.0.0.1:9090/admin/rmq/
 //! ```
 //!
 //! Uses `REDIS_URL` (default `redis://127.0.0.1:6379`) and the dashboard's

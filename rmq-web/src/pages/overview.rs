@@ -28,6 +28,8 @@ async fn load(state: &Shared) -> Result<Overview, String> {
     let (throughput, more) =
         per_topic(&topics, |t| broker.throughput(t, THROUGHPUT_MINUTES)).await?;
     left_out.extend(more);
+    // One line per reason, though both reads of a topic may fail alike.
+    left_out.sort();
     left_out.dedup();
     let workers = broker.workers().await.map_err(|e| e.to_string())?.len();
     let servers = broker.server_info().await.map_err(|e| e.to_string())?;

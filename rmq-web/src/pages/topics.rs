@@ -3,6 +3,7 @@
 //! last minute, the p99 handler time and whether it is paused. Each name
 //! links to the topic's page (`/topics/{topic}`).
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use axum::extract::Query;
@@ -48,11 +49,15 @@ async fn load(state: &Shared) -> Result<(Vec<Topic>, Vec<String>), String> {
     })
     .await?;
     left_out.extend(more);
+    // One line per reason, though both reads of a topic may fail alike.
+    left_out.sort();
     left_out.dedup();
+    let mut health: HashMap<String, TopicHealth> =
+        health.into_iter().map(|h| (h.topic.clone(), h)).collect();
     let rows = stats
         .into_iter()
         .map(|stats| {
-            let health = health.iter().find(|h| h.topic == stats.topic).cloned();
+            let health = health.remove(&stats.topic);
             Topic { stats, health }
         })
         .collect();

@@ -6,9 +6,9 @@
 
 pub use rmq_core::{broker, codec, envelope, registry, telemetry, trace, worker};
 pub use rmq_core::{
-    Backoff, Broker, Client, Config, Enqueue, Error, FakeJob, JobContext, JobId, JobOptions,
-    JobOutcome, Outcome, Priority, Registry, ResultExt, State, Task, TaskDescriptor, TaskError,
-    TaskErrorKind, TaskPolicy, Worker, WorkerBuilder,
+    Backoff, Broker, Cancelled, Client, Config, Enqueue, Error, FakeJob, JobContext, JobId,
+    JobOptions, JobOutcome, JobState, JobStatus, Outcome, Priority, Registry, ResultExt, State,
+    Task, TaskDescriptor, TaskError, TaskErrorKind, TaskPolicy, Worker, WorkerBuilder,
 };
 
 /// OpenTelemetry trace context through jobs (feature `otel`): call

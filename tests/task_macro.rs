@@ -44,6 +44,11 @@ async fn with_backoff() -> Result<(), TaskError> {
     Ok(())
 }
 
+#[rmq::task(index = true)]
+async fn indexed() -> Result<(), TaskError> {
+    Ok(())
+}
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -105,6 +110,7 @@ fn descriptor_reflects_the_attribute() {
             priority: Priority::High,
             timeout: Some(Duration::from_secs(30)),
             ttl: None,
+            ..TaskPolicy::DEFAULT
         }
     );
 }
@@ -140,6 +146,7 @@ fn retry_delays_ttl_and_payload_name() {
             priority: Priority::Low,
             timeout: None,
             ttl: Some(Duration::from_secs(3600)),
+            ..TaskPolicy::DEFAULT
         }
     );
 }
@@ -156,6 +163,12 @@ fn exponential_backoff() {
         })
     );
     assert_eq!(d.policy.ttl, Some(Duration::from_secs(2 * 86_400)));
+    assert!(!d.policy.index);
+}
+
+#[test]
+fn index_key() {
+    assert!(Indexed::descriptor().policy.index);
 }
 
 #[test]

@@ -133,6 +133,7 @@ async fn fill(client: &Client, load: Load) -> Record {
         error: "rmq-bench: declined (dead on purpose)",
         permanent: true,
         retry_delay: Duration::ZERO,
+        cancelled: false,
     };
     let mut killed = 0;
     while killed < load.dead {

@@ -1,9 +1,9 @@
 -- Completes leased jobs.
--- KEYS: 1 processing, 2 ids, 3 stats
+-- KEYS: 1 processing, 2 ids, 3 stats, 4 index, 5 cancel
 -- ARGV: 1 sum of handler time (us), 2 number k of histogram buckets,
 --       then k pairs (bucket, count), then the envelopes.
 -- Returns the 0-based indexes of the jobs whose lease was lost.
-check_types('zsh')
+check_types('zshhh')
 local k = tonumber(ARGV[2])
 local first = 3 + 2 * k
 local n = #ARGV - first + 1
@@ -21,10 +21,18 @@ for i = 1, n do
 end
 if #mine > 0 then
   local explicit = {}
+  local indexed = {}
   for _, env in ipairs(mine) do
     if is_explicit(env) then explicit[#explicit + 1] = env_id(env) end
+    if is_indexed(env) then indexed[#indexed + 1] = env_id(env) end
   end
   call_chunked({'SREM', KEYS[2]}, explicit)
+  call_chunked({'HDEL', KEYS[4]}, indexed)
+  -- A job that completed despite a request to cancel it: the request is
+  -- moot.
+  if redis.call('HLEN', KEYS[5]) > 0 then
+    for _, env in ipairs(mine) do redis.call('HDEL', KEYS[5], env_id(env)) end
+  end
   local now = now_ms()
   local minute = math.floor(now / 60000)
   -- For queue health: a topic with jobs pending and no recent completion

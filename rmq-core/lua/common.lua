@@ -91,15 +91,50 @@ local function with_attempt(env, attempt)
   return string.sub(env, 1, 2) .. string.char(attempt) .. string.sub(env, 4)
 end
 
-local function trim_count(key, max)
-  local over = redis.call('ZCARD', key) - max
-  if over > 0 then redis.call('ZREMRANGEBYRANK', key, 0, over - 1) end
+-- Job status index (envelope flag bit 8): `{P:T}:index` HASH, job id ->
+-- msgpack [state, member, note]. state: 'p' pending, 'd' delayed (or
+-- waiting for a retry), 'x' processing, 'D' dead, 'c' cancelled (kept in
+-- the dead-letter store), 'E' parse error; member: the entry's exact bytes
+-- in the store of that state; note: the worker holding a lease ('x') or the
+-- last error (after a failed attempt).
+local function is_indexed(env)
+  return math.floor(string.byte(env, 5) / 8) % 2 == 1
 end
 
--- Stores a [at, error, bytes] entry in a retention zset (dead or errors).
-local function store_entry(key, max, now, err, bytes)
-  redis.call('ZADD', key, now, cmsgpack.pack({now, err, bytes}))
-  trim_count(key, max)
+-- Drops the index record of a dead-letter or parse-error entry that leaves
+-- its store, when the record still points at that entry.
+local function index_drop_entry(key, entry)
+  local ok, decoded = pcall(cmsgpack.unpack, entry)
+  if not ok or type(decoded) ~= 'table' then return end
+  local env = decoded[3]
+  if type(env) ~= 'string' or invalid(env) or not is_indexed(env) then return end
+  local record = redis.call('HGET', key, env_id(env))
+  if record and cmsgpack.unpack(record)[2] == entry then
+    redis.call('HDEL', key, env_id(env))
+  end
+end
+
+-- Keeps the `max` newest entries of a retention zset (dead or errors),
+-- dropping the index records of the entries it removes.
+local function trim_count(key, max, index)
+  local over = redis.call('ZCARD', key) - max
+  if over > 0 then
+    if redis.call('HLEN', index) > 0 then
+      for _, entry in ipairs(redis.call('ZRANGE', key, 0, over - 1)) do
+        index_drop_entry(index, entry)
+      end
+    end
+    redis.call('ZREMRANGEBYRANK', key, 0, over - 1)
+  end
+end
+
+-- Stores a [at, error, bytes] entry in a retention zset (dead or errors);
+-- returns the entry.
+local function store_entry(key, max, now, err, bytes, index)
+  local entry = cmsgpack.pack({now, err, bytes})
+  redis.call('ZADD', key, now, entry)
+  trim_count(key, max, index)
+  return entry
 end
 
 local function wake(key)
@@ -118,3 +153,44 @@ local function forget_id(ids, env)
   if is_explicit(env) then redis.call('SREM', ids, env_id(env)) end
 end
 
+-- Job status index, continued (see `is_indexed`).
+local function index_put(key, env, state, member, note)
+  if is_indexed(env) then
+    redis.call('HSET', key, env_id(env), cmsgpack.pack({state, member or env, note or ''}))
+  end
+end
+
+local function index_drop(key, env)
+  if is_indexed(env) then redis.call('HDEL', key, env_id(env)) end
+end
+
+-- The note (last error) of an indexed job's record, or '' (kept when the
+-- job moves on: a retried job shows its last error until it runs again).
+local function index_note(key, env)
+  if not is_indexed(env) then return '' end
+  local record = redis.call('HGET', key, env_id(env))
+  if not record then return '' end
+  return cmsgpack.unpack(record)[3] or ''
+end
+
+-- Cancellation requests for running jobs: `{P:T}:cancel` HASH, job id ->
+-- '1' keep the job in the dead-letter store marked cancelled, '0' drop it.
+-- Returns the request for `env`'s job, or nil (one HLEN for a topic
+-- without requests).
+local function cancel_request(key, env)
+  if redis.call('HLEN', key) == 0 then return nil end
+  return redis.call('HGET', key, env_id(env))
+end
+
+-- Ends a job as cancelled: into the dead-letter store marked `cancelled`
+-- (keep = '1'), or gone; its id is freed and the request forgotten.
+local function end_cancelled(dead, dead_max, index, ids, cancel, stats, now, env, keep)
+  if keep == '1' then
+    index_put(index, env, 'c', store_entry(dead, dead_max, now, 'cancelled', env, index))
+  else
+    index_drop(index, env)
+  end
+  forget_id(ids, env)
+  redis.call('HDEL', cancel, env_id(env))
+  count(stats, 'cancelled', 1)
+end

@@ -1,9 +1,9 @@
 -- Re-enqueues dead-lettered jobs as new runs (attempt 0) at the back of
 -- their pending lists.
--- KEYS: 1 dead, 2 high, 3 normal, 4 low, 5 ids, 6 wake
+-- KEYS: 1 dead, 2 high, 3 normal, 4 low, 5 ids, 6 wake, 7 index
 -- ARGV: dead-letter entries (exact members)
 -- Returns {moved, explicit ids that are in use again (left in place)}.
-check_types('zlllsl')
+check_types('zlllslh')
 local now = now_ms()
 local moved = 0
 local busy = {}
@@ -21,6 +21,7 @@ for _, entry in ipairs(ARGV) do
         .. struct.pack('>I6I6', now, expire) .. string.sub(env, 18)
       redis.call('RPUSH', KEYS[string.byte(env, 2) + 2], fresh)
       if is_explicit(env) then redis.call('SADD', KEYS[5], env_id(env)) end
+      index_put(KEYS[7], fresh, 'p')
       moved = moved + 1
     end
   end

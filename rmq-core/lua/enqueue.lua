@@ -1,17 +1,19 @@
 -- Enqueues jobs of one topic.
 -- KEYS: 1 pending list of the priority, 2 delayed, 3 ids, 4 seq, 5 wake,
---       6 paused
+--       6 paused, 7 index
 -- ARGV: 1 priority byte, 2 delay ms, 3 ttl ms (0 = never), 4 max retries,
 --       5 the envelope flags byte (bit 0: explicit ids; bit 1: each payload
---       ends in a trace context trailer), then the payloads, then
---       (explicit) their ids.
+--       ends in a trace context trailer; bit 3: indexed by id), then the
+--       payloads, then (explicit) their ids.
 -- Returns the last generated id number (0 with explicit ids), or, when an
 -- explicit id is already in use, the list of such ids (nothing enqueued).
 local prio = tonumber(ARGV[1])
 local delay = tonumber(ARGV[2])
 -- The keys written after the first write; the id set and the counter are
 -- read or written first, and fail before anything changed.
+local indexed = math.floor(tonumber(ARGV[5]) / 8) % 2 == 1
 if delay > 0 then check_types('_z__l') else check_types('l___l') end
+if indexed then check_types('______h') end
 local ttl = tonumber(ARGV[3])
 local max_retries = tonumber(ARGV[4])
 local flags = tonumber(ARGV[5])
@@ -63,6 +65,9 @@ end
 
 if delay <= 0 then
   call_chunked({'RPUSH', KEYS[1]}, envs)
+  if indexed then
+    for i = 1, n do index_put(KEYS[7], envs[i], 'p') end
+  end
   if not paused then wake(KEYS[5]) end
 else
   local due = now + delay
@@ -74,5 +79,8 @@ else
     pairs_[2 * i] = envs[i]
   end
   call_chunked({'ZADD', KEYS[2]}, pairs_)
+  if indexed then
+    for i = 1, n do index_put(KEYS[7], envs[i], 'd') end
+  end
 end
 return last

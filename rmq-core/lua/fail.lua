@@ -1,17 +1,30 @@
 -- Records a failed attempt of a leased job: retry after a delay, or dead.
--- KEYS: 1 processing, 2 delayed, 3 dead, 4 stats, 5 ids, 6 wake
+-- KEYS: 1 processing, 2 delayed, 3 dead, 4 stats, 5 ids, 6 wake, 7 index,
+--       8 cancel
 -- ARGV: 1 envelope, 2 error, 3 permanent (0/1), 4 retry delay ms,
---       5 dead-letter enabled (0/1), 6 dead max entries
--- Returns 0 retrying, 1 dead, 2 lease lost.
+--       5 dead-letter enabled (0/1), 6 dead max entries, 7 the handler
+--       stopped for a cancellation (0/1), 8 keep cancelled jobs (0/1)
+-- Returns 0 retrying, 1 dead, 2 lease lost, 3 cancelled (never retried).
 local env = ARGV[1]
-check_types('zzzhsl')
+check_types('zzzhslhh')
 if redis.call('ZREM', KEYS[1], env) == 0 then return 2 end
 local now = now_ms()
 count(KEYS[4], 'failed', 1)
+local request = cancel_request(KEYS[8], env)
+if request or ARGV[7] == '1' then
+  local keep = request or ARGV[8]
+  if ARGV[5] ~= '1' then keep = '0' end
+  end_cancelled(KEYS[3], tonumber(ARGV[6]), KEYS[7], KEYS[5], KEYS[8], KEYS[4], now, env, keep)
+  return 3
+end
 local attempt = string.byte(env, 3)
 local max_retries = string.byte(env, 4)
 if ARGV[3] == '1' or attempt >= max_retries then
-  if ARGV[5] == '1' then store_entry(KEYS[3], tonumber(ARGV[6]), now, ARGV[2], env) end
+  if ARGV[5] == '1' then
+    index_put(KEYS[7], env, 'D', store_entry(KEYS[3], tonumber(ARGV[6]), now, ARGV[2], env, KEYS[7]))
+  else
+    index_drop(KEYS[7], env)
+  end
   forget_id(KEYS[5], env)
   count(KEYS[4], 'dead', 1)
   count_dead(KEYS[4], now, 1)
@@ -19,6 +32,8 @@ if ARGV[3] == '1' or attempt >= max_retries then
 end
 local due = now + tonumber(ARGV[4])
 wake_if_earliest(KEYS[2], KEYS[6], due)
-redis.call('ZADD', KEYS[2], due, with_attempt(env, attempt + 1))
+local next = with_attempt(env, attempt + 1)
+redis.call('ZADD', KEYS[2], due, next)
+index_put(KEYS[7], next, 'd', next, ARGV[2])
 count(KEYS[4], 'retried', 1)
 return 0

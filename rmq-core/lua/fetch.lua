@@ -1,9 +1,11 @@
 -- Promotes due delayed jobs, then leases up to `max` jobs, strict priority,
 -- FIFO within a priority.
 -- KEYS: 1 high, 2 normal, 3 low, 4 delayed, 5 processing, 6 dead, 7 errors,
---       8 ids, 9 stats, 10 wake, 11 paused
+--       8 ids, 9 stats, 10 wake, 11 paused, 12 index
 -- ARGV: 1 max, 2 lease ms, 3 promote batch, 4 dead max entries,
---       5 parse-error max entries, 6 deadline (server ms, 0 = none)
+--       5 parse-error max entries, 6 deadline (server ms, 0 = none),
+--       7 the fetching worker's id (kept in the index records of the jobs
+--       it leases)
 -- Returns {leased envelopes, ms until the next delayed job is due or -1,
 --          server time ms, entries dead-lettered as expired}; a paused
 -- topic leases and promotes nothing.
@@ -18,7 +20,7 @@ local now = now_ms()
 if deadline_ms > 0 and now > deadline_ms then return {{}, 0, now, 0} end
 if redis.call('EXISTS', KEYS[11]) == 1 then return {{}, -1, now, 0} end
 -- The keys every lease writes; the others are checked when they are needed.
-check_types('lll_z____l')
+check_types('lll_z____l_h')
 
 -- Promotion of due delayed jobs (cheap check first; it also finds a foreign
 -- `delayed` key before any write).
@@ -31,10 +33,11 @@ if #first > 0 and tonumber(first[2]) <= now then
     local bad = invalid(env)
     if bad then
       check_types('______z')
-      store_entry(KEYS[7], tonumber(ARGV[5]), now, bad, env)
+      store_entry(KEYS[7], tonumber(ARGV[5]), now, bad, env, KEYS[12])
     else
       local l = lists[string.byte(env, 2) + 1]
       l[#l + 1] = env
+      if is_indexed(env) then index_put(KEYS[12], env, 'p', env, index_note(KEYS[12], env)) end
     end
   end
   for p = 1, 3 do call_chunked({'RPUSH', KEYS[p]}, lists[p]) end
@@ -76,6 +79,7 @@ for p = 1, 3 do
           out[#out + 1] = env
           leases[#leases + 1] = deadline
           leases[#leases + 1] = env
+          if is_indexed(env) then index_put(KEYS[12], env, 'x', env, ARGV[7]) end
         end
       end
     end
@@ -87,7 +91,7 @@ end
 if #dropped > 0 then
   -- The stores of entries that do not run are checked only now: when one
   -- is foreign, every popped entry goes back where it was.
-  local wrong = wrong_type('_____zzsh')
+  local wrong = wrong_type('_____zzsh__h')
   if wrong then
     for p = 1, 3 do
       local replies = popped[p]
@@ -102,10 +106,11 @@ if #dropped > 0 then
   end
   for _, entry in ipairs(dropped) do
     if entry[1] == 'expired' then
-      store_entry(KEYS[6], tonumber(ARGV[4]), now, 'expired', entry[2])
+      local dead = store_entry(KEYS[6], tonumber(ARGV[4]), now, 'expired', entry[2], KEYS[12])
+      index_put(KEYS[12], entry[2], 'D', dead)
       forget_id(KEYS[8], entry[2])
     else
-      store_entry(KEYS[7], tonumber(ARGV[5]), now, entry[1], entry[2])
+      store_entry(KEYS[7], tonumber(ARGV[5]), now, entry[1], entry[2], KEYS[12])
     end
   end
 end

@@ -2,7 +2,7 @@
 -- payload failed to decode, e.g. under an older build) as new runs: attempt 1
 -- again, enqueued now (a TTL counts from now), at the back of their pending
 -- lists.
--- KEYS: 1 errors, 2 high, 3 normal, 4 low, 5 ids, 6 wake
+-- KEYS: 1 errors, 2 high, 3 normal, 4 low, 5 ids, 6 wake, 7 index
 -- ARGV: 1 strict (0/1), then parse-error entries (exact members)
 -- An entry stays in place when it is gone (missing), its bytes are not an
 -- envelope (invalid), or a queued or running job holds its explicit id
@@ -10,8 +10,8 @@
 -- Every check, key types included, comes before the first write: the script
 -- makes all of its changes or none.
 -- Returns {moved, busy explicit ids, invalid count, missing count}.
-local want = {'zset', 'list', 'list', 'list', 'set', 'list'}
-for i = 1, 6 do
+local want = {'zset', 'list', 'list', 'list', 'set', 'list', 'hash'}
+for i = 1, 7 do
   local t = redis.call('TYPE', KEYS[i])['ok']
   if t ~= 'none' and t ~= want[i] then
     return redis.error_reply('WRONGTYPE key ' .. KEYS[i] .. ' holds a ' .. t .. ', not a ' .. want[i])
@@ -60,6 +60,7 @@ for _, move in ipairs(moves) do
   redis.call('ZREM', KEYS[1], move[1])
   redis.call('RPUSH', KEYS[string.byte(env, 2) + 2], fresh)
   if is_explicit(env) then redis.call('SADD', KEYS[5], env_id(env)) end
+  index_put(KEYS[7], fresh, 'p')
 end
 if #moves > 0 then wake(KEYS[6]) end
 return {#moves, busy, invalid_count, missing}

@@ -2,13 +2,23 @@
 -- old per-minute buckets: completions `m<minute>` and dead-letter counts
 -- `d<minute>` after an hour (the throughput charts, the longest health
 -- window).
--- KEYS: 1 dead, 2 errors, 3 stats
+-- KEYS: 1 dead, 2 errors, 3 stats, 4 index
 -- ARGV: 1 dead max age ms, 2 parse-error max age ms
 -- Returns {dead removed, parse errors removed}.
-check_types('zzh')
+check_types('zzhh')
 local now = now_ms()
-local dead = redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. (now - tonumber(ARGV[1])))
-local errors = redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. (now - tonumber(ARGV[2])))
+local indexed = redis.call('HLEN', KEYS[4]) > 0
+local function expire(key, max_age)
+  local before = '(' .. (now - tonumber(max_age))
+  if indexed then
+    for _, entry in ipairs(redis.call('ZRANGEBYSCORE', key, '-inf', before)) do
+      index_drop_entry(KEYS[4], entry)
+    end
+  end
+  return redis.call('ZREMRANGEBYSCORE', key, '-inf', before)
+end
+local dead = expire(KEYS[1], ARGV[1])
+local errors = expire(KEYS[2], ARGV[2])
 local minute_now = math.floor(now / 60000)
 local keep = {m = minute_now - 60, d = minute_now - 60}
 local old = {}

@@ -74,6 +74,12 @@ pub struct Config {
     /// Keep jobs that fail for good in the dead-letter queue (else drop them,
     /// counted).
     pub enable_dead_letter: bool,
+    /// Keep cancelled jobs in the dead-letter queue, marked `cancelled`
+    /// (else drop them, counted). Ignored when the dead-letter queue is off.
+    pub keep_cancelled: bool,
+    /// Index every job by id (status, cancellation by id). Jobs with an
+    /// explicit id and jobs of tasks with `index = true` are indexed anyway.
+    pub index_jobs: bool,
     /// How often a worker refreshes its metrics and trims retention stores.
     pub monitor_interval: Duration,
     /// Longest wait between checks for due delayed jobs (a worker is woken
@@ -136,6 +142,8 @@ impl fmt::Debug for Config {
             max_retries,
             retry_delays,
             enable_dead_letter,
+            keep_cancelled,
+            index_jobs,
             monitor_interval,
             expired_check_interval,
             processing_monitor_interval,
@@ -175,6 +183,8 @@ impl fmt::Debug for Config {
             .field("max_retries", max_retries)
             .field("retry_delays", retry_delays)
             .field("enable_dead_letter", enable_dead_letter)
+            .field("keep_cancelled", keep_cancelled)
+            .field("index_jobs", index_jobs)
             .field("monitor_interval", monitor_interval)
             .field("expired_check_interval", expired_check_interval)
             .field("processing_monitor_interval", processing_monitor_interval)
@@ -222,6 +232,8 @@ impl Default for Config {
                 Duration::from_secs(1800),
             ],
             enable_dead_letter: true,
+            keep_cancelled: true,
+            index_jobs: false,
             monitor_interval: Duration::from_secs(30),
             expired_check_interval: Duration::from_secs(10),
             processing_monitor_interval: Duration::from_secs(30),
@@ -403,6 +415,8 @@ impl Config {
             "MQ_ENABLE_DEAD_LETTER",
             "`true` or `false`"
         );
+        num!(keep_cancelled, "MQ_KEEP_CANCELLED", "`true` or `false`");
+        num!(index_jobs, "MQ_INDEX_JOBS", "`true` or `false`");
         num!(batch_size, "MQ_BATCH_SIZE", "a positive integer");
         num!(allow_eviction, "MQ_ALLOW_EVICTION", "`true` or `false`");
         num!(

@@ -10,7 +10,8 @@
 //!  3     1    max_retries
 //!  4     1    flags (bit 0: the id was given explicitly;
 //!                    bit 1: a trace context trailer follows the payload;
-//!                    bit 2: enqueued with a delay)
+//!                    bit 2: enqueued with a delay;
+//!                    bit 3: indexed by id)
 //!  5     6    enqueued_at, ms since the Unix epoch, Redis server time
 //! 11     6    expire_at, ms (0 = never)
 //! 17     1    id length n
@@ -63,6 +64,9 @@ pub const FLAG_TRACE_CONTEXT: u8 = 2;
 /// Flag bit: the job was enqueued with a delay, so it was due later than
 /// its `enqueued_at`.
 pub const FLAG_DELAYED: u8 = 4;
+/// Flag bit: the job is in its topic's status-by-id index (every script
+/// that moves it keeps its index record).
+pub const FLAG_INDEXED: u8 = 8;
 
 /// A job as stored in Redis, parsed. Holding one is holding its lease token.
 #[derive(Clone, PartialEq, Eq)]
@@ -222,6 +226,7 @@ impl Envelope {
             max_retries: self.max_retries(),
             priority: self.priority,
             enqueued_at: UNIX_EPOCH + Duration::from_millis(self.enqueued_at_ms()),
+            cancellation: tokio_util::sync::CancellationToken::new(),
         }
     }
 

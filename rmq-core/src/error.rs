@@ -65,6 +65,9 @@ pub enum TaskErrorKind {
     /// The stored payload does not decode into the task's type; the job goes
     /// to the parse-error store with its raw bytes.
     Malformed,
+    /// The handler stopped because the job was cancelled: it is never
+    /// retried, and ends cancelled.
+    Cancelled,
 }
 
 impl TaskError {
@@ -91,6 +94,17 @@ impl TaskError {
         TaskError {
             kind: TaskErrorKind::Malformed,
             source: error.into(),
+            cause: Cause::Handler,
+        }
+    }
+
+    /// The handler stopped because its job was cancelled
+    /// ([`crate::JobContext::cancelled`]): the job ends cancelled, never
+    /// retried.
+    pub fn cancelled() -> Self {
+        TaskError {
+            kind: TaskErrorKind::Cancelled,
+            source: "cancelled".into(),
             cause: Cause::Handler,
         }
     }

@@ -4,6 +4,7 @@ use std::fmt;
 use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
 
 use crate::Priority;
 
@@ -47,7 +48,7 @@ impl From<&str> for JobId {
 /// What a handler can know about the job it runs. Take it as a parameter of
 /// type `JobContext` in a task function; it is injected by the worker and is
 /// not part of the payload.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct JobContext {
     /// The job's id.
     pub id: JobId,
@@ -62,9 +63,50 @@ pub struct JobContext {
     pub priority: Priority,
     /// When the job was enqueued (Redis server time for Redis-backed jobs).
     pub enqueued_at: SystemTime,
+    /// Cancelled when the job is cancelled while it runs
+    /// ([`crate::Client::cancel`], `worker cancel`): the worker learns of it
+    /// at its next lease renewal. A handler that stops then (returning
+    /// [`crate::TaskError::cancelled`] or any error) is not retried.
+    pub cancellation: CancellationToken,
 }
 
+impl PartialEq for JobContext {
+    /// Compares what describes the job (the cancellation token is state,
+    /// not identity).
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+            && self.topic == other.topic
+            && self.attempt == other.attempt
+            && self.max_retries == other.max_retries
+            && self.priority == other.priority
+            && self.enqueued_at == other.enqueued_at
+    }
+}
+
+impl Eq for JobContext {}
+
 impl JobContext {
+    /// Completes when the job is asked to cancel (at once if it was).
+    /// Select on it beside the work to stop early:
+    ///
+    /// ```
+    /// # async fn work() {}
+    /// # async fn handler(ctx: rmq_core::JobContext) -> Result<(), rmq_core::TaskError> {
+    /// tokio::select! {
+    ///     () = work() => Ok(()),
+    ///     () = ctx.cancelled() => Err(rmq_core::TaskError::cancelled()),
+    /// }
+    /// # }
+    /// ```
+    pub async fn cancelled(&self) {
+        self.cancellation.cancelled().await;
+    }
+
+    /// Whether the job was asked to cancel.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancellation.is_cancelled()
+    }
+
     /// Whether this run is the last one the retry policy allows.
     pub fn is_last_attempt(&self) -> bool {
         self.attempt > self.max_retries

@@ -16,6 +16,8 @@
 //! | `{P:T}:stats` | HASH | counters, processing-time histogram `h<i>` + `dur_sum`, per-minute completions `m<minute>` (kept an hour) |
 //! | `{P:T}:wake` | LIST | wake-up tokens for idle workers (at most one, usually) |
 //! | `{P:T}:paused` | STRING | present while the topic is paused: fetch leases nothing, enqueue wakes nobody |
+//! | `{P:T}:index` | HASH | job id -> msgpack `[state, exact member, note]` of each indexed job (envelope flag bit 3): the status-by-id index, kept by every transition script |
+//! | `{P:T}:cancel` | HASH | job id -> `1` (keep as cancelled) or `0` (drop): running jobs asked to cancel, read by lease renewal |
 //!
 //! Outside any hash tag, touched only by plain commands (each command one
 //! key), never by scripts, so they may live on any Cluster slot (`P:` is
@@ -55,6 +57,10 @@ pub struct TopicKeys {
     pub wake: String,
     /// Present while the topic is paused.
     pub paused: String,
+    /// The status-by-id index of indexed jobs.
+    pub index: String,
+    /// Cancellation requests of running jobs.
+    pub cancel: String,
 }
 
 impl TopicKeys {
@@ -77,6 +83,8 @@ impl TopicKeys {
             stats: key("stats"),
             wake: key("wake"),
             paused: key("paused"),
+            index: key("index"),
+            cancel: key("cancel"),
         }
     }
 
@@ -93,6 +101,8 @@ impl TopicKeys {
             self.stats.as_str(),
             self.wake.as_str(),
             self.paused.as_str(),
+            self.index.as_str(),
+            self.cancel.as_str(),
         ]);
         keys
     }

@@ -20,7 +20,7 @@ pub mod telemetry;
 pub mod trace;
 pub mod worker;
 
-pub use broker::Broker;
+pub use broker::{Broker, Cancelled, JobState, JobStatus};
 pub use client::{Client, FakeJob, JobOutcome, Outcome};
 pub use config::Config;
 pub use enqueue::{Enqueue, JobOptions};

@@ -114,9 +114,22 @@ script!(
     "Delete a slice of a pending list or of the delayed set."
 );
 
+script!(
+    STATUS,
+    "status.lua",
+    "#!lua flags=no-writes",
+    "Read where an indexed job is."
+);
+script!(
+    CANCEL,
+    "cancel.lua",
+    "#!lua flags=allow-oom",
+    "Cancel a queued job, or ask a running one to stop."
+);
+
 /// Every script, for loading ahead of time.
-pub(crate) fn all() -> [&'static Script; 14] {
-    [
+pub(crate) fn all() -> Vec<&'static Script> {
+    vec![
         &ENQUEUE,
         &FETCH,
         &ACK,
@@ -131,5 +144,7 @@ pub(crate) fn all() -> [&'static Script; 14] {
         &TRIM,
         &REMOVE,
         &PURGE,
+        &STATUS,
+        &CANCEL,
     ]
 }

@@ -61,6 +61,9 @@ pub struct TaskPolicy {
     /// How long a job may wait before it starts; `None` uses the client's
     /// `message_ttl`.
     pub ttl: Option<Duration>,
+    /// Index generated ids by id too (`index = true`): status and
+    /// cancellation by id. Explicit ids are always indexed.
+    pub index: bool,
 }
 
 impl TaskPolicy {
@@ -71,6 +74,7 @@ impl TaskPolicy {
         priority: Priority::Normal,
         timeout: None,
         ttl: None,
+        index: false,
     };
 }
 

@@ -34,6 +34,7 @@ fn permanent() -> Failure<'static> {
         error: "dead",
         permanent: true,
         retry_delay: Duration::ZERO,
+        cancelled: false,
     }
 }
 

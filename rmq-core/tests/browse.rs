@@ -44,6 +44,7 @@ async fn kill_one(env: &Env, topic: &str, error: &str) {
         error,
         permanent: true,
         retry_delay: Duration::ZERO,
+        cancelled: false,
     };
     env.broker.fail(topic, &job[0], &failure).await.unwrap();
 }

@@ -123,7 +123,7 @@ async fn scenario(env: &Env, topic: &str, index: usize, plant_first: bool) {
     if !plant_first {
         assert_eq!(accepted, 12);
         let mut raw = env.raw().await;
-        let holds_jobs = [&keys.delayed, &keys.ids, &keys.seq]
+        let holds_jobs = [&keys.delayed, &keys.ids, &keys.seq, &keys.index]
             .iter()
             .chain(keys.pending.iter().collect::<Vec<_>>().iter())
             .any(|k| **k == planted);
@@ -166,6 +166,7 @@ async fn scenario(env: &Env, topic: &str, index: usize, plant_first: bool) {
             error: "boom",
             permanent,
             retry_delay: Duration::ZERO,
+            cancelled: false,
         };
         check("fail", &planted, broker.fail(topic, &job, &failure).await);
         assert_eq!(census(env, &keys, acked).await, accepted, "fail, {planted}");

@@ -60,6 +60,7 @@ async fn the_ttl_does_not_cut_a_retry_short() {
         error: "try again",
         permanent: false,
         retry_delay: Duration::from_millis(200),
+        cancelled: false,
     };
     env.broker.fail("t", &job, &failure).await.unwrap();
 
@@ -163,6 +164,7 @@ async fn retry_all_skips_dead_jobs_whose_id_is_live_again() {
         error: "bad",
         permanent: true,
         retry_delay: Duration::ZERO,
+        cancelled: false,
     };
     for job in env.broker.fetch("t", 10, LEASE).await.unwrap().jobs {
         env.broker.fail("t", &job, &permanent).await.unwrap();

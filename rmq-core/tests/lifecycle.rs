@@ -122,6 +122,7 @@ on_both!(
                         error: "boom",
                         permanent: false,
                         retry_delay: *delay,
+                        cancelled: false,
                     },
                 )
                 .await
@@ -145,6 +146,7 @@ on_both!(
                     error: "still broken",
                     permanent: false,
                     retry_delay: Duration::ZERO,
+                    cancelled: false,
                 },
             )
             .await
@@ -174,6 +176,7 @@ async fn permanent_error_dead_letters_at_once() {
                 error: "invalid input",
                 permanent: true,
                 retry_delay: Duration::from_secs(60),
+                cancelled: false,
             },
         )
         .await
@@ -193,6 +196,7 @@ async fn dead_letter_disabled_drops_but_counts() {
         error: "x",
         permanent: true,
         retry_delay: Duration::ZERO,
+        cancelled: false,
     };
     let outcome = env.broker.fail("t", &job[0], &failure).await.unwrap();
     assert_eq!(outcome, FailOutcome::Dead);
@@ -230,11 +234,15 @@ on_both!(
         assert!(fresh.iter().all(|j| j.retries_used() == 1));
         // The stale copies match nothing.
         assert_eq!(env.broker.ack("t", &stale, &[]).await.unwrap(), [0, 1]);
-        assert_eq!(env.broker.extend("t", &stale, LEASE).await.unwrap(), [0, 1]);
+        assert_eq!(
+            env.broker.extend("t", &stale, LEASE).await.unwrap().lost,
+            [0, 1]
+        );
         let failure = Failure {
             error: "late",
             permanent: false,
             retry_delay: Duration::ZERO,
+            cancelled: false,
         };
         assert_eq!(
             env.broker.fail("t", &stale[0], &failure).await.unwrap(),
@@ -248,11 +256,12 @@ on_both!(
             .extend("t", &fresh, LEASE)
             .await
             .unwrap()
+            .lost
             .is_empty());
         // Lease expiry with no attempt left: dead with `lease expired`.
         let short = Duration::from_millis(20);
         assert_eq!(
-            env.broker.extend("t", &fresh, short).await.unwrap(),
+            env.broker.extend("t", &fresh, short).await.unwrap().lost,
             Vec::<usize>::new()
         );
         let deadline = Instant::now() + Duration::from_secs(5);
@@ -506,6 +515,7 @@ async fn kill_jobs(env: &Env, names: &[&str]) {
             error: "dead",
             permanent: true,
             retry_delay: Duration::ZERO,
+            cancelled: false,
         };
         env.broker.fail("t", job, &failure).await.unwrap();
         // Distinct death times keep the order observable.
@@ -547,6 +557,7 @@ async fn dead_letter_list_show_retry_purge() {
             error: "dead",
             permanent: true,
             retry_delay: Duration::ZERO,
+            cancelled: false,
         };
         env.broker.fail("t", job, &failure).await.unwrap();
     }
@@ -627,6 +638,7 @@ on_both!(throughput_reads_an_hour_of_minute_counters, ["t"], |env| {
         error: "boom",
         permanent: true,
         retry_delay: Duration::ZERO,
+        cancelled: false,
     };
     let outcome = env.broker.fail("t", &jobs[2], &failure).await.unwrap();
     assert_eq!(outcome, FailOutcome::Dead);

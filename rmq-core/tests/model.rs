@@ -74,6 +74,7 @@ impl Model {
                     delay: if delayed { DELAY } else { Duration::ZERO },
                     ttl: None,
                     max_retries: 2,
+                    index: false,
                 };
                 let jobs = vec![
                     NewJob {
@@ -112,6 +113,7 @@ impl Model {
                     error: "failed",
                     permanent,
                     retry_delay: Duration::ZERO,
+                    cancelled: false,
                 };
                 let outcome = self.broker.fail(&self.topic, &job, &failure).await.unwrap();
                 let should_die = permanent || !job.can_retry();
@@ -133,7 +135,7 @@ impl Model {
                     .extend(&self.topic, std::slice::from_ref(&job), short)
                     .await
                     .unwrap();
-                assert!(lost.is_empty());
+                assert!(lost.lost.is_empty());
                 tokio::time::sleep(Duration::from_millis(5)).await;
                 let recovered = self.broker.recover(&self.topic, 100).await.unwrap();
                 assert_eq!(recovered.requeued + recovered.dead, 1);

@@ -61,7 +61,10 @@ async fn a_full_redis_refuses_enqueue_whole_and_keeps_draining() {
     assert_eq!(fetched.len(), 21);
     assert!(payloads(&fetched).contains(&"delayed".to_owned()));
     let lost = env.broker.extend("t", &fetched, LEASE).await.unwrap();
-    assert!(lost.is_empty(), "leases were not renewed on a full Redis");
+    assert!(
+        lost.lost.is_empty(),
+        "leases were not renewed on a full Redis"
+    );
     let durations = vec![Duration::from_millis(1); 19];
     let lost = env
         .broker
@@ -73,6 +76,7 @@ async fn a_full_redis_refuses_enqueue_whole_and_keeps_draining() {
         error: "boom",
         permanent: false,
         retry_delay: Duration::ZERO,
+        cancelled: false,
     };
     env.broker.fail("t", &fetched[19], &failure).await.unwrap();
     env.broker.release("t", &fetched[20..]).await.unwrap();

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use redis::AsyncCommands;
 use rmq_core::broker::{Failure, NewJob};
-use rmq_core::envelope::{Envelope, FLAG_EXPLICIT_ID, FLAG_TRACE_CONTEXT, HEADER_LEN};
+use rmq_core::envelope::{
+    Envelope, FLAG_EXPLICIT_ID, FLAG_INDEXED, FLAG_TRACE_CONTEXT, HEADER_LEN,
+};
 use rmq_core::trace::TraceContext;
 use rmq_core::Priority;
 use support::{spec, Env, LEASE};
@@ -73,7 +75,10 @@ async fn explicit_ids_and_trace_context_share_the_flags() {
         .await
         .unwrap();
     let got = env.fetch_until("t", 1, LEASE, Duration::from_secs(5)).await;
-    assert_eq!(got[0].as_bytes()[4], FLAG_EXPLICIT_ID | FLAG_TRACE_CONTEXT);
+    assert_eq!(
+        got[0].as_bytes()[4],
+        FLAG_EXPLICIT_ID | FLAG_TRACE_CONTEXT | FLAG_INDEXED
+    );
     assert!(got[0].has_explicit_id());
     assert_eq!(got[0].id(), "k1");
     assert_traced(&got[0], b"\x90");
@@ -100,6 +105,7 @@ async fn retries_and_recovery_keep_the_context() {
         error: "boom",
         permanent: false,
         retry_delay: Duration::ZERO,
+        cancelled: false,
     };
     env.broker.fail("t", &first[0], &failure).await.unwrap();
     let second = env
@@ -129,6 +135,7 @@ async fn dead_letter_and_parse_error_retries_keep_the_context() {
         error: "for good",
         permanent: true,
         retry_delay: Duration::ZERO,
+        cancelled: false,
     };
     env.broker.fail("t", &got[0], &failure).await.unwrap();
     let dead = env.broker.dead_letter("t", got[0].id()).await.unwrap();

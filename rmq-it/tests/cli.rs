@@ -446,6 +446,7 @@ async fn dlq_and_stats_keep_working_around_corrupt_entries() {
         error: "bad input 1",
         permanent: true,
         retry_delay: Duration::ZERO,
+        cancelled: false,
     };
     broker.fail("permanent", &jobs[0], &failure).await.unwrap();
     let mut conn = probe.conn().await;

@@ -226,6 +226,7 @@ async fn dead_letter_growth_is_reported() {
         error: "bad input",
         permanent: true,
         retry_delay: Duration::ZERO,
+        cancelled: false,
     };
     for job in &fetched.jobs {
         broker.fail("permanent", job, &failure).await.unwrap();

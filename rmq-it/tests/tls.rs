@@ -42,6 +42,7 @@ fn spec() -> EnqueueSpec {
         delay: Duration::ZERO,
         ttl: None,
         max_retries: 0,
+        index: false,
     }
 }
 

@@ -21,6 +21,7 @@ fn spec() -> EnqueueSpec {
         delay: Duration::ZERO,
         ttl: None,
         max_retries: 3,
+        index: false,
     }
 }
 

@@ -195,6 +195,7 @@ fn spec() -> EnqueueSpec {
         delay: std::time::Duration::ZERO,
         ttl: None,
         max_retries: 0,
+        index: false,
     }
 }
 

@@ -57,6 +57,7 @@ fn spec() -> EnqueueSpec {
         delay: Duration::ZERO,
         ttl: None,
         max_retries: 1,
+        index: false,
     }
 }
 

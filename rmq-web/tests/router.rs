@@ -55,6 +55,7 @@ impl Env {
             error: "card declined",
             permanent: true,
             retry_delay: Duration::ZERO,
+            cancelled: false,
         };
         let outcome = env
             .broker
@@ -80,6 +81,7 @@ impl Env {
             delay: Duration::ZERO,
             ttl: None,
             max_retries: 0,
+            index: false,
         };
         let payload = rmq::codec::encode(&XSS).unwrap();
         let job = NewJob {
@@ -94,6 +96,7 @@ impl Env {
             error: XSS,
             permanent: true,
             retry_delay: Duration::ZERO,
+            cancelled: false,
         };
         env.broker.fail(XSS, &jobs[1], &failure).await.unwrap();
         env

@@ -64,6 +64,7 @@ impl Env {
             error,
             permanent: true,
             retry_delay: Duration::ZERO,
+            cancelled: false,
         };
         self.broker
             .fail("search-orders", &jobs[0], &failure)
@@ -281,6 +282,7 @@ async fn a_topic_that_appears_mid_search_shifts_nothing() {
         delay: Duration::ZERO,
         ttl: None,
         max_retries: 0,
+        index: false,
     };
     let payload = rmq::codec::encode(&"needle-new").unwrap();
     let job = NewJob {

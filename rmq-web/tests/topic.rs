@@ -68,6 +68,7 @@ impl Env {
             error,
             permanent: true,
             retry_delay: Duration::ZERO,
+            cancelled: false,
         };
         self.broker.fail(TOPIC, &jobs[0], &failure).await.unwrap();
         // Dead letters are ordered by the ms they died in.
@@ -532,6 +533,7 @@ async fn job_detail_shows_the_envelope_and_the_payload_escaped() {
         delay: Duration::ZERO,
         ttl: None,
         max_retries: 0,
+        index: false,
     };
     let garbage = [0xc1, b'<', b'b', b'>'];
     let job = NewJob {
@@ -1012,6 +1014,7 @@ async fn the_topic_page_works_under_a_prefix_and_with_odd_names() {
         delay: Duration::ZERO,
         ttl: None,
         max_retries: 0,
+        index: false,
     };
     let payload = rmq::codec::encode(&"x").unwrap();
     env.broker.record_topics(&[odd]).await.unwrap();

@@ -89,6 +89,23 @@ pub(crate) enum Command {
         /// The topic.
         topic: String,
     },
+    /// Show where a job is (pending, delayed, retrying, processing, dead,
+    /// cancelled), its attempts and payload. Finds indexed jobs: explicit
+    /// ids, tasks with `index = true`, or MQ_INDEX_JOBS=true.
+    Job {
+        /// The topic.
+        topic: String,
+        /// The job id.
+        id: String,
+    },
+    /// Cancel a job: a queued one (indexed) never runs; a running one is
+    /// cancelled through its lease renewal and never retried.
+    Cancel {
+        /// The topic.
+        topic: String,
+        /// The job id.
+        id: String,
+    },
     /// Find jobs by id, or by text in their payload (as JSON) or error,
     /// in every state of one topic or all; scans in bounded steps.
     Search(SearchArgs),

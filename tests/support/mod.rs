@@ -119,6 +119,7 @@ impl Env {
             delay: Duration::ZERO,
             ttl: None,
             max_retries: 3,
+            index: false,
         };
         let job = rmq::broker::NewJob { payload, id: None };
         self.broker()

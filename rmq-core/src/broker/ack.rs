@@ -47,6 +47,8 @@ impl Broker {
             .key(&keys.processing)
             .key(&keys.ids)
             .key(&keys.stats)
+            .key(&keys.index)
+            .key(&keys.cancel)
             .arg(sum_us)
             .arg(used.len());
         for (bucket, count) in used {

@@ -115,22 +115,21 @@ impl Broker {
     }
 
     /// Deletes the entries of `topic` in `state`, as many as there were
-    /// when the call started, from the front; returns how many. A big
-    /// pending list or delayed set goes 1,000 entries per script call,
-    /// freeing their explicit ids, so while workers take jobs and producers
+    /// when the call started, from the front (the oldest of a retention
+    /// store); returns how many. They go 1,000 entries per script call,
+    /// freeing their explicit ids and index records, so while workers take jobs and producers
     /// add some a few added meanwhile may go too: [pause](Broker::pause)
     /// the topic first for an exact purge. Leased (running) jobs cannot be
     /// purged.
     pub async fn purge_state(&self, topic: &str, state: State) -> Result<u64, Error> {
-        match state {
-            State::Dead => return self.purge_dead(topic).await,
-            State::ParseError => return self.purge_parse_errors(topic).await,
+        let kind = match state {
             State::Processing => return Err(running("purge")),
-            State::Pending(_) | State::Delayed => {}
-        }
+            State::Pending(_) => "l",
+            State::Delayed => "z",
+            State::Dead | State::ParseError => "e",
+        };
         let keys = self.keys(topic);
         let total = self.depth(topic, state).await?;
-        let kind = if state == State::Delayed { "z" } else { "l" };
         let mut purged = 0;
         while purged < total {
             let slice = PURGE_SLICE.min((total - purged) as usize);
@@ -138,6 +137,7 @@ impl Broker {
             invocation
                 .key(state.key(&keys))
                 .key(&keys.ids)
+                .key(&keys.index)
                 .arg(kind)
                 .arg(slice);
             let gone: u64 = self.run("purge", &invocation).await?;
@@ -175,6 +175,7 @@ impl Broker {
             .key(&keys.ids)
             .key(&keys.wake)
             .key(&keys.paused)
+            .key(&keys.index)
             .arg(action);
         for entry in entries {
             let index = match entry.state {

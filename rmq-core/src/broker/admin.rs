@@ -18,7 +18,7 @@
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 
-use super::{ms, Broker, DeadJob, ParseErrorEntry, TopicStats};
+use super::{ms, Broker, DeadJob, ParseErrorEntry, State, TopicStats};
 use crate::envelope::{Envelope, EnvelopeError};
 use crate::keys::{topics_key, TopicKeys};
 use crate::{scripts, Error};
@@ -131,7 +131,7 @@ pub(super) fn digest(bytes: &[u8]) -> String {
 /// Decodes a retention entry `[at ms, error, bytes]` as the scripts write
 /// it (`cmsgpack.pack`: the error and the bytes are MessagePack strings;
 /// binary fields are refused, as the scripts could not read them back).
-fn decode_entry(entry: &[u8]) -> Result<(u64, String, Vec<u8>), String> {
+pub(super) fn decode_entry(entry: &[u8]) -> Result<(u64, String, Vec<u8>), String> {
     const NOT: &str = "not a [time, error, bytes] entry";
     let mut rest = entry;
     // An entry is one flat array: a deeply nested (corrupt) one is refused
@@ -432,7 +432,8 @@ impl Broker {
             .key(&keys.pending[1])
             .key(&keys.pending[2])
             .key(&keys.ids)
-            .key(&keys.wake);
+            .key(&keys.wake)
+            .key(&keys.index);
         match store {
             Store::Dead => {
                 for member in members {
@@ -561,8 +562,7 @@ impl Broker {
     /// Deletes every dead-lettered job of `topic`, unreadable entries too;
     /// returns how many.
     pub async fn purge_dead(&self, topic: &str) -> Result<u64, Error> {
-        self.purge(topic, &self.keys(topic).dead, "dead-letter purge")
-            .await
+        self.purge_state(topic, State::Dead).await
     }
 
     /// Parse-error entries, newest first, skipping `offset`. An entry that
@@ -705,15 +705,7 @@ impl Broker {
 
     /// Deletes every parse-error entry of `topic`; returns how many.
     pub async fn purge_parse_errors(&self, topic: &str) -> Result<u64, Error> {
-        self.purge(topic, &self.keys(topic).errors, "parse-error purge")
-            .await
-    }
-
-    async fn purge(&self, _topic: &str, key: &str, op: &'static str) -> Result<u64, Error> {
-        let mut pipe = redis::pipe();
-        pipe.atomic().zcard(key).del(key);
-        let (count, _): (u64, u64) = self.pipe(op, &pipe).await?;
-        Ok(count)
+        self.purge_state(topic, State::ParseError).await
     }
 
     /// Applies age retention to the dead-letter and parse-error stores and
@@ -725,6 +717,7 @@ impl Broker {
             .key(&keys.dead)
             .key(&keys.errors)
             .key(&keys.stats)
+            .key(&keys.index)
             .arg(ms(self.inner.dead_max_age))
             .arg(ms(self.inner.errors_max_age));
         let (dead, parse_errors): (u64, u64) = self.run("trim", &invocation).await?;

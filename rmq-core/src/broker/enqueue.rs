@@ -6,7 +6,7 @@ use std::time::Duration;
 use redis::FromRedisValue;
 
 use super::{connection, ms, Broker};
-use crate::envelope::{FLAG_EXPLICIT_ID, FLAG_TRACE_CONTEXT};
+use crate::envelope::{FLAG_EXPLICIT_ID, FLAG_INDEXED, FLAG_TRACE_CONTEXT};
 use crate::trace::TraceContext;
 use crate::{scripts, Error, JobId, Priority};
 
@@ -31,6 +31,10 @@ pub struct EnqueueSpec {
     pub ttl: Option<Duration>,
     /// Retries after the first attempt (at most 255).
     pub max_retries: u32,
+    /// Index the jobs by id ([`Broker::status`], [`Broker::cancel`]). Jobs
+    /// with explicit ids are indexed anyway, and every job is when the
+    /// configuration's `index_jobs` is on.
+    pub index: bool,
 }
 
 /// Most jobs in one enqueue script call.
@@ -216,13 +220,19 @@ impl Broker {
             .key(&keys.seq)
             .key(&keys.wake)
             .key(&keys.paused)
+            .key(&keys.index)
             .arg(spec.priority.as_u8())
             .arg(ms(spec.delay))
             .arg(spec.ttl.map_or(0, ms))
             .arg(spec.max_retries.min(255))
             .arg(
                 if explicit { FLAG_EXPLICIT_ID } else { 0 }
-                    | if traced { FLAG_TRACE_CONTEXT } else { 0 },
+                    | if traced { FLAG_TRACE_CONTEXT } else { 0 }
+                    | if explicit || spec.index || self.inner.index_jobs {
+                        FLAG_INDEXED
+                    } else {
+                        0
+                    },
             );
         for job in jobs {
             invocation.arg(job.payload);

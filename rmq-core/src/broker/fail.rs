@@ -16,6 +16,9 @@ pub struct Failure<'a> {
     pub permanent: bool,
     /// Delay before the retry (ignored when the job dies).
     pub retry_delay: Duration,
+    /// The handler stopped for a cancellation: the job ends cancelled,
+    /// never retried.
+    pub cancelled: bool,
 }
 
 /// What became of a failed attempt.
@@ -25,6 +28,9 @@ pub enum FailOutcome {
     Retrying,
     /// Moved to the dead-letter queue (or dropped, counted, when it is off).
     Dead,
+    /// Ended as cancelled (asked to cancel while it ran, or the handler
+    /// returned [`crate::TaskError::cancelled`]): never retried.
+    Cancelled,
     /// The lease was no longer ours: the job had been recovered and handed
     /// elsewhere; nothing changed.
     LeaseLost,
@@ -47,17 +53,22 @@ impl Broker {
             .key(&keys.stats)
             .key(&keys.ids)
             .key(&keys.wake)
+            .key(&keys.index)
+            .key(&keys.cancel)
             .arg(job.as_bytes())
             .arg(failure.error)
             .arg(flag(failure.permanent))
             .arg(ms(failure.retry_delay))
             .arg(flag(self.inner.dead_letter))
-            .arg(self.inner.dead_max);
+            .arg(self.inner.dead_max)
+            .arg(flag(failure.cancelled))
+            .arg(flag(self.inner.keep_cancelled));
         let code: i64 = self.run("fail", &invocation).await?;
         match code {
             0 => Ok(FailOutcome::Retrying),
             1 => Ok(FailOutcome::Dead),
             2 => Ok(FailOutcome::LeaseLost),
+            3 => Ok(FailOutcome::Cancelled),
             other => Err(Error::Corrupt {
                 op: "fail",
                 detail: format!("the fail script returned {other}"),

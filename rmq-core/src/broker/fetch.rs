@@ -40,6 +40,7 @@ impl Broker {
             .key(&keys.stats)
             .key(&keys.wake)
             .key(&keys.paused)
+            .key(&keys.index)
             .arg(max)
             .arg(ms(lease).max(1))
             .arg(self.inner.batch_size.max(max))
@@ -51,7 +52,7 @@ impl Broker {
         let mut handle = self.inner.pool.get("fetch").await?;
         let deadline = self.inner.clock.now_ms()
             + ms(connection::RESPONSE_TIMEOUT.saturating_sub(FETCH_DEADLINE_MARGIN));
-        invocation.arg(deadline);
+        invocation.arg(deadline).arg(&*self.owner);
         let result = invocation.invoke_async(&mut handle.conn).await;
         let (raw, next_due, server_ms, expired): (Vec<Vec<u8>>, i64, u64, u64) =
             handle.check(result).map_err(Error::redis("fetch"))?;

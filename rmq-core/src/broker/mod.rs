@@ -6,6 +6,7 @@ mod ack;
 mod actions;
 mod admin;
 mod browse;
+mod cancel;
 mod clock;
 mod coalesce;
 mod connection;
@@ -22,6 +23,7 @@ mod reject;
 mod release;
 mod search;
 mod server;
+mod status;
 mod throughput;
 mod wait;
 mod workers;
@@ -40,12 +42,14 @@ pub use ack::duration_bucket;
 pub use actions::Changed;
 pub use admin::{Retried, Trimmed, UnreadableEntry};
 pub use browse::{Entry, Locator, State};
+pub use cancel::Cancelled;
 pub use connection::{check_server_version, mask_password};
 pub(crate) use connection::{
     denied, is_cluster_url, is_sentinel_url, parse_cluster_url, parse_sentinel_url,
 };
 use enqueue::check_times;
 pub use enqueue::{EnqueueSpec, NewJob};
+pub use extend::Extended;
 pub use fail::{FailOutcome, Failure};
 pub use fetch::Fetched;
 pub use gauges::QueueGauges;
@@ -53,6 +57,7 @@ pub use health::{Finding, HealthOptions, HealthReport, TopicHealth};
 pub use recover::Recovered;
 pub use search::{Cursor, Needle, SearchPage};
 pub use server::ServerInfo;
+pub use status::{JobState, JobStatus};
 pub use throughput::{Throughput, THROUGHPUT_MINUTES};
 pub use workers::{RunningJob, WorkerCommand, WorkerInfo, WorkerState, BEATS_TO_LIVE};
 
@@ -118,6 +123,9 @@ pub struct ParseErrorEntry {
 #[derive(Clone)]
 pub struct Broker {
     inner: Arc<Inner>,
+    /// The worker this handle fetches for (kept in the index records of the
+    /// jobs it leases); empty for tools.
+    owner: Arc<str>,
 }
 
 struct Inner {
@@ -126,6 +134,8 @@ struct Inner {
     prefix: String,
     url: String,
     dead_letter: bool,
+    keep_cancelled: bool,
+    index_jobs: bool,
     dead_max: usize,
     dead_max_age: Duration,
     errors_max: usize,
@@ -264,6 +274,8 @@ impl Broker {
                 prefix: config.queue_prefix.clone(),
                 url,
                 dead_letter: config.enable_dead_letter,
+                keep_cancelled: config.keep_cancelled,
+                index_jobs: config.index_jobs,
                 dead_max: config.dead_letter_max_entries.max(1),
                 dead_max_age: config.dead_letter_max_age,
                 errors_max: config.parse_error_max_entries.max(1),
@@ -282,6 +294,7 @@ impl Broker {
                 wait_topics: tokio::sync::Mutex::default(),
                 coalescer: coalesce::Coalescer::default(),
             }),
+            owner: Arc::from(""),
         })
     }
 
@@ -302,6 +315,8 @@ impl Broker {
                 prefix: inner.prefix.clone(),
                 url: inner.url.clone(),
                 dead_letter: inner.dead_letter,
+                keep_cancelled: inner.keep_cancelled,
+                index_jobs: inner.index_jobs,
                 dead_max: inner.dead_max,
                 dead_max_age: inner.dead_max_age,
                 errors_max: inner.errors_max,
@@ -315,7 +330,17 @@ impl Broker {
                 wait_topics: tokio::sync::Mutex::default(),
                 coalescer: coalesce::Coalescer::default(),
             }),
+            owner: self.owner.clone(),
         })
+    }
+
+    /// A handle on the same connections that fetches for worker `id`: the
+    /// index records of the jobs it leases name that worker.
+    pub fn with_owner(&self, id: &str) -> Broker {
+        Broker {
+            inner: Arc::clone(&self.inner),
+            owner: Arc::from(id),
+        }
     }
 
     /// The key prefix (`queue_prefix`) of this broker.

@@ -33,6 +33,8 @@ impl Broker {
             .key(&keys.ids)
             .key(&keys.wake)
             .key(&keys.errors)
+            .key(&keys.index)
+            .key(&keys.cancel)
             .arg(max.max(1))
             .arg(flag(self.inner.dead_letter))
             .arg(self.inner.dead_max)

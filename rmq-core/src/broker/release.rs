@@ -1,7 +1,7 @@
 //! Release (`lua/release.lua`): returns held jobs to the front of their
 //! queue, attempt unchanged (graceful shutdown).
 
-use super::Broker;
+use super::{flag, Broker};
 use crate::envelope::Envelope;
 use crate::{scripts, Error};
 
@@ -19,7 +19,14 @@ impl Broker {
             .key(&keys.pending[1])
             .key(&keys.pending[2])
             .key(&keys.processing)
-            .key(&keys.wake);
+            .key(&keys.wake)
+            .key(&keys.index)
+            .key(&keys.cancel)
+            .key(&keys.dead)
+            .key(&keys.ids)
+            .key(&keys.stats)
+            .arg(flag(self.inner.dead_letter))
+            .arg(self.inner.dead_max);
         for job in jobs {
             invocation.arg(job.as_bytes());
         }

@@ -2,7 +2,9 @@
 
 use std::sync::Mutex;
 
-use crate::broker::EnqueueSpec;
+use std::time::SystemTime;
+
+use crate::broker::{Cancelled, EnqueueSpec, JobState, JobStatus};
 use crate::{codec, Error, JobId, JobOptions, Priority, Task};
 
 /// A job recorded by [`crate::Client::fake`].
@@ -31,6 +33,7 @@ struct Recorded {
     payload: Vec<u8>,
     options: JobOptions,
     spec: EnqueueSpec,
+    at: SystemTime,
 }
 
 impl FakeStore {
@@ -63,6 +66,7 @@ impl FakeStore {
                 payload,
                 options: options.clone(),
                 spec: spec.clone(),
+                at: SystemTime::now(),
             });
         }
         Ok(ids)
@@ -82,6 +86,53 @@ impl FakeStore {
                 max_retries: job.spec.max_retries,
             })
             .collect()
+    }
+
+    /// A recorded job as pending (delayed when enqueued with a delay),
+    /// its position among the recorded jobs of its topic and priority.
+    pub(super) fn status(&self, topic: &str, id: &str) -> Option<JobStatus> {
+        let jobs = self.lock();
+        let job = jobs
+            .iter()
+            .find(|job| job.topic == topic && job.id.as_str() == id)?;
+        let position = jobs
+            .iter()
+            .filter(|other| other.topic == topic && other.spec.priority == job.spec.priority)
+            .position(|other| other.id == job.id)
+            .map(|p| p as u64);
+        let state = if job.spec.delay.is_zero() {
+            JobState::Pending {
+                priority: job.spec.priority,
+                position,
+            }
+        } else {
+            JobState::Delayed {
+                due: job.at + job.spec.delay,
+            }
+        };
+        Some(JobStatus {
+            id: job.id.clone(),
+            topic: topic.to_owned(),
+            state,
+            attempt: 1,
+            max_retries: job.spec.max_retries,
+            priority: job.spec.priority,
+            enqueued_at: job.at,
+            last_error: None,
+            payload: job.payload.clone().into(),
+        })
+    }
+
+    /// Forgets a recorded job.
+    pub(super) fn cancel(&self, topic: &str, id: &str) -> Cancelled {
+        let mut jobs = self.lock();
+        let before = jobs.len();
+        jobs.retain(|job| !(job.topic == topic && job.id.as_str() == id));
+        if jobs.len() < before {
+            Cancelled::Removed
+        } else {
+            Cancelled::NotFound
+        }
     }
 
     pub(super) fn len(&self) -> usize {

@@ -34,6 +34,9 @@ pub enum JobOutcome {
     /// The payload did not decode into the task's type: a Redis-backed worker
     /// would have put it in the parse-error store.
     Malformed(String),
+    /// The handler returned [`crate::TaskError::cancelled`]: a Redis-backed
+    /// worker would have ended the job cancelled, not retried.
+    Cancelled,
 }
 
 #[derive(Default)]
@@ -68,6 +71,7 @@ impl InlineRunner {
                 max_retries: spec.max_retries,
                 priority: spec.priority,
                 enqueued_at: SystemTime::now(),
+                cancellation: tokio_util::sync::CancellationToken::new(),
             };
             let result = loop {
                 context.attempt += 1;
@@ -78,6 +82,7 @@ impl InlineRunner {
                     Err(error) => match error.kind() {
                         TaskErrorKind::Malformed => break JobOutcome::Malformed(error.to_string()),
                         TaskErrorKind::Permanent => break JobOutcome::Dead(error.to_string()),
+                        TaskErrorKind::Cancelled => break JobOutcome::Cancelled,
                         TaskErrorKind::Retryable if context.is_last_attempt() => {
                             break JobOutcome::Dead(error.to_string())
                         }

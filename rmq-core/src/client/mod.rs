@@ -1,6 +1,7 @@
 //! [`Client`]: enqueue jobs into Redis, or, in tests, into a fake that records
 //! them or an inline runner that executes them at once.
 
+mod by_id;
 mod fake;
 mod inline;
 
@@ -235,6 +236,7 @@ impl Client {
             delay: options.delay.unwrap_or_default(),
             ttl: options.ttl.or(policy.ttl).or(Some(self.config.message_ttl)),
             max_retries: policy.retries.unwrap_or(self.config.max_retries),
+            index: policy.index,
         }
     }
 

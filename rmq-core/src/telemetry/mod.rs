@@ -98,11 +98,14 @@ pub enum Outcome {
     Malformed,
     /// The lease had passed to another worker when the outcome was reported.
     LeaseLost,
+    /// Cancelled while it ran (or the handler returned
+    /// [`crate::TaskError::cancelled`]): ended cancelled, not retried.
+    Cancelled,
 }
 
 impl Outcome {
     /// Every outcome, in label order.
-    pub const ALL: [Outcome; 8] = [
+    pub const ALL: [Outcome; 9] = [
         Outcome::Completed,
         Outcome::Retried,
         Outcome::Dead,
@@ -111,6 +114,7 @@ impl Outcome {
         Outcome::Panicked,
         Outcome::Malformed,
         Outcome::LeaseLost,
+        Outcome::Cancelled,
     ];
 
     /// The label value.
@@ -124,6 +128,7 @@ impl Outcome {
             Outcome::Panicked => "panicked",
             Outcome::Malformed => "malformed",
             Outcome::LeaseLost => "lease_lost",
+            Outcome::Cancelled => "cancelled",
         }
     }
 }

@@ -208,6 +208,7 @@ async fn report_failure(shared: &Shared, done: &Done, after_error: bool) -> Resu
         error: &message,
         permanent: error.kind() == TaskErrorKind::Permanent,
         retry_delay: shared.retry_delay(topic, envelope),
+        cancelled: done.cancelled || error.kind() == TaskErrorKind::Cancelled,
     };
     let telemetry = shared.telemetry.topic(done.job.topic);
     // A timeout or a panic counts as such, whatever became of the job.
@@ -226,6 +227,11 @@ async fn report_failure(shared: &Shared, done: &Done, after_error: bool) -> Resu
             Metrics::add(&shared.metrics.dead, 1);
             telemetry.processed(stopped.unwrap_or(Outcome::Dead), 1);
             tracing::warn!(topic = %topic.name, id = envelope.id(), attempt = envelope.attempt(), permanent = failure.permanent, error = %message, "job failed for good; dead-lettered");
+        }
+        FailOutcome::Cancelled => {
+            Metrics::add(&shared.metrics.cancelled, 1);
+            telemetry.processed(Outcome::Cancelled, 1);
+            tracing::info!(topic = %topic.name, id = envelope.id(), attempt = envelope.attempt(), error = %message, "job cancelled while it ran; not retried");
         }
         FailOutcome::LeaseLost if after_error => {
             tracing::info!(topic = %topic.name, id = envelope.id(), "failure already recorded by an earlier report whose reply was lost");

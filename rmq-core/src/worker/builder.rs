@@ -123,6 +123,9 @@ impl WorkerBuilder {
             topics.iter().map(|t| t.name.as_str()),
             config.max_workers,
         );
+        let lifecycle = Lifecycle::new();
+        // The index records of the jobs it leases name this worker.
+        let broker = broker.with_owner(&lifecycle.id);
         Ok(Worker {
             shared: Arc::new(Shared {
                 broker,
@@ -133,7 +136,7 @@ impl WorkerBuilder {
                 metrics: Arc::new(Metrics::default()),
                 fatal: Default::default(),
                 starts: Default::default(),
-                lifecycle: Lifecycle::new(),
+                lifecycle,
                 telemetry,
             }),
         })

@@ -6,6 +6,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
+use tokio_util::sync::CancellationToken;
+
 use crate::envelope::Envelope;
 
 /// The held jobs of one topic: keys and envelopes in the same order.
@@ -38,6 +40,8 @@ struct Entry {
     started: Option<Instant>,
     /// The handler is done; the outcome is with the acker.
     finished: bool,
+    /// The handler's [`crate::JobContext::cancellation`].
+    cancellation: CancellationToken,
 }
 
 impl Held {
@@ -51,21 +55,34 @@ impl Held {
                 envelope,
                 started: None,
                 finished: false,
+                cancellation: CancellationToken::new(),
             },
         );
         key
     }
 
-    /// Marks the job started; false if it is no longer held (its lease was
-    /// lost while it waited for a runner).
-    pub(super) fn start(&self, key: u64, at: Instant) -> bool {
+    /// Marks the job started and returns its cancellation token; `None` if
+    /// it is no longer held (its lease was lost while it waited for a
+    /// runner).
+    pub(super) fn start(&self, key: u64, at: Instant) -> Option<CancellationToken> {
         match self.lock().get_mut(&key) {
             Some(entry) if !entry.finished => {
                 entry.started = Some(at);
-                true
+                Some(entry.cancellation.clone())
             }
-            _ => false,
+            _ => None,
         }
+    }
+
+    /// Cancels the tokens of held jobs asked to cancel; returns how many
+    /// were not cancelled before.
+    pub(super) fn cancel(&self, keys: impl IntoIterator<Item = u64>) -> usize {
+        let jobs = self.lock();
+        keys.into_iter()
+            .filter_map(|key| jobs.get(&key))
+            .filter(|entry| !entry.cancellation.is_cancelled())
+            .inspect(|entry| entry.cancellation.cancel())
+            .count()
     }
 
     /// Marks a job whose handler is done: its outcome is on its way to the

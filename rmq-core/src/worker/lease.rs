@@ -114,13 +114,18 @@ async fn renew(shared: &Shared, broker: &Broker, lease: Duration) {
             envelopes.push(envelope);
         }
         match broker.extend(name, &envelopes, lease).await {
-            Ok(lost) => {
+            Ok(extended) => {
                 shared.telemetry.redis_ok();
+                let asked = shared.held.cancel(extended.cancel.iter().map(|&i| keys[i]));
+                if asked > 0 {
+                    tracing::info!(topic = %name, jobs = asked, "jobs asked to cancel; their handlers' cancellation tokens are cancelled");
+                }
                 // A job whose handler finished may have been acked (or
                 // failed) between the snapshot and the extension: that is
                 // no lost lease, and the acker learns of a real one when it
                 // reports.
-                let lost: Vec<usize> = lost
+                let lost: Vec<usize> = extended
+                    .lost
                     .into_iter()
                     .filter(|&i| shared.held.is_running(keys[i]))
                     .collect();

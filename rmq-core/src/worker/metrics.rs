@@ -11,6 +11,7 @@ pub(super) struct Metrics {
     pub(super) malformed: AtomicU64,
     pub(super) lease_lost: AtomicU64,
     pub(super) redis_errors: AtomicU64,
+    pub(super) cancelled: AtomicU64,
 }
 
 /// What one worker has done since it started.
@@ -29,6 +30,8 @@ pub struct MetricsSnapshot {
     pub lease_lost: u64,
     /// Redis calls that failed (each was retried or its job left leased).
     pub redis_errors: u64,
+    /// Jobs cancelled while they ran here.
+    pub cancelled: u64,
 }
 
 impl Metrics {
@@ -45,6 +48,7 @@ impl Metrics {
             malformed: get(&self.malformed),
             lease_lost: get(&self.lease_lost),
             redis_errors: get(&self.redis_errors),
+            cancelled: get(&self.cancelled),
         }
     }
 }

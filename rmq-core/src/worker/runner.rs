@@ -17,6 +17,8 @@ pub(super) struct Done {
     pub(super) job: Job,
     pub(super) result: Result<(), TaskError>,
     pub(super) elapsed: Duration,
+    /// The job was asked to cancel before its handler ended.
+    pub(super) cancelled: bool,
 }
 
 pub(super) async fn run(
@@ -50,15 +52,16 @@ async fn run_jobs(
             },
         };
         let started = Instant::now();
-        if !shared.held.start(job.key, started) {
+        let Some(cancellation) = shared.held.start(job.key, started) else {
             // Its lease was lost while it waited here (the lease keeper
             // dropped it): another worker runs the recovered copy.
             permits.add_permits(1);
             continue;
-        }
+        };
         shared.starts.add();
         let topic = &shared.topics[job.topic];
-        let context = job.envelope.context(&topic.name);
+        let mut context = job.envelope.context(&topic.name);
+        context.cancellation = cancellation.clone();
         let span = tracing::info_span!(
             "job",
             topic = %topic.name,
@@ -96,6 +99,7 @@ async fn run_jobs(
                 job,
                 result,
                 elapsed,
+                cancelled: cancellation.is_cancelled(),
             })
             .is_err()
         {

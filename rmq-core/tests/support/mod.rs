@@ -238,6 +238,7 @@ pub fn spec(priority: Priority) -> EnqueueSpec {
         delay: Duration::ZERO,
         ttl: None,
         max_retries: 3,
+        index: false,
     }
 }
 

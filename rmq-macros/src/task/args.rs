@@ -24,6 +24,7 @@ const KEYS: &[&str] = &[
     "timeout",
     "ttl",
     "payload",
+    "index",
 ];
 
 /// The variants of `rmq::Priority`.
@@ -46,6 +47,8 @@ pub(crate) struct TaskArgs {
     pub(crate) ttl: Option<u64>,
     /// `payload = Name`: the payload struct's name.
     pub(crate) payload: Option<Ident>,
+    /// `index = true`: index generated ids too (status, cancel by id).
+    pub(crate) index: Option<bool>,
 }
 
 /// The retry delays of a task, in milliseconds.
@@ -134,6 +137,7 @@ impl TaskArgs {
             "timeout" => positive_duration(&value, "timeout").map(|v| self.timeout = Some(v)),
             "ttl" => positive_duration(&value, "ttl").map(|v| self.ttl = Some(v)),
             "payload" => payload(&value).map(|v| self.payload = Some(v)),
+            "index" => boolean(&value, "index").map(|v| self.index = Some(v)),
             _ => unreachable!("every key of KEYS has a parser"),
         };
         errors.ok(result);
@@ -234,6 +238,19 @@ fn retries(value: &Expr) -> syn::Result<u8> {
             .base10_parse::<u8>()
             .map_err(|_| syn::Error::new(lit.span(), MESSAGE)),
         other => Err(syn::Error::new_spanned(other, MESSAGE)),
+    }
+}
+
+fn boolean(value: &Expr, what: &str) -> syn::Result<bool> {
+    match ungroup(value) {
+        Expr::Lit(ExprLit {
+            lit: Lit::Bool(lit),
+            ..
+        }) => Ok(lit.value),
+        other => Err(syn::Error::new_spanned(
+            other,
+            format_args!("{what} must be `true` or `false`"),
+        )),
     }
 }
 

@@ -305,6 +305,7 @@ fn policy(args: &TaskArgs) -> TokenStream {
     let ttl = args
         .ttl
         .map_or_else(|| none.clone(), |ms| some(duration(ms)));
+    let index = args.index.unwrap_or(false);
     quote! {
         ::rmq::TaskPolicy {
             retries: #retries,
@@ -312,6 +313,7 @@ fn policy(args: &TaskArgs) -> TokenStream {
             priority: #priority,
             timeout: #timeout,
             ttl: #ttl,
+            index: #index,
         }
     }
 }

@@ -4,6 +4,7 @@ mod dlq;
 mod enqueue;
 mod exporter;
 mod health;
+mod jobs;
 mod parse_errors;
 mod pause;
 mod purge;
@@ -74,6 +75,12 @@ pub(crate) async fn execute(cli: CommandLine, configure: Configure) -> Result<()
         .await?),
         Command::Pause { topic } => Ok(pause::pause(&connect(&cli.global).await?, &topic).await?),
         Command::Resume { topic } => Ok(pause::resume(&connect(&cli.global).await?, &topic).await?),
+        Command::Job { topic, id } => {
+            Ok(jobs::show(&connect(&cli.global).await?, &topic, &id).await?)
+        }
+        Command::Cancel { topic, id } => {
+            Ok(jobs::cancel(&connect(&cli.global).await?, &topic, &id).await?)
+        }
         Command::Search(args) => Ok(search::search(&connect(&cli.global).await?, args).await?),
         Command::Purge { topic, state, yes } => {
             purge::purge(&connect(&cli.global).await?, &topic, state, yes).await

@@ -1,5 +1,5 @@
 -- Completes leased jobs.
--- KEYS: 1 processing, 2 ids, 3 stats
+-- KEYS: 1 processing, 2 ids, 3 stats, 4 locks
 -- ARGV: 1 sum of handler time (us), 2 number k of histogram buckets,
 --       then k pairs (bucket, count), then the envelopes.
 -- Returns the 0-based indexes of the jobs whose lease was lost.
@@ -23,6 +23,7 @@ if #mine > 0 then
   local explicit = {}
   for _, env in ipairs(mine) do
     if is_explicit(env) then explicit[#explicit + 1] = env_id(env) end
+    if holds_lock(env) then release_lock(KEYS[4], env) end
   end
   call_chunked({'SREM', KEYS[2]}, explicit)
   local now = now_ms()

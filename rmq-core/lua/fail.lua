@@ -1,5 +1,5 @@
 -- Records a failed attempt of a leased job: retry after a delay, or dead.
--- KEYS: 1 processing, 2 delayed, 3 dead, 4 stats, 5 ids, 6 wake
+-- KEYS: 1 processing, 2 delayed, 3 dead, 4 stats, 5 ids, 6 wake, 7 locks
 -- ARGV: 1 envelope, 2 error, 3 permanent (0/1), 4 retry delay ms,
 --       5 dead-letter enabled (0/1), 6 dead max entries
 -- Returns 0 retrying, 1 dead, 2 lease lost.
@@ -13,6 +13,7 @@ local max_retries = string.byte(env, 4)
 if ARGV[3] == '1' or attempt >= max_retries then
   if ARGV[5] == '1' then store_entry(KEYS[3], tonumber(ARGV[6]), now, ARGV[2], env) end
   forget_id(KEYS[5], env)
+  release_lock(KEYS[7], env)
   count(KEYS[4], 'dead', 1)
   count_dead(KEYS[4], now, 1)
   return 1

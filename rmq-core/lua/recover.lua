@@ -1,7 +1,7 @@
 -- Returns jobs whose lease expired to the front of their pending lists with
 -- the attempt counted, or dead-letters them when no attempt is left.
 -- KEYS: 1 high, 2 normal, 3 low, 4 processing, 5 dead, 6 stats, 7 ids,
---       8 wake, 9 errors
+--       8 wake, 9 errors, 10 locks
 -- ARGV: 1 max, 2 dead-letter enabled (0/1), 3 dead max entries,
 --       4 parse-error max entries
 -- Returns {requeued, dead, ms until the earliest remaining deadline or -1}.
@@ -21,6 +21,7 @@ if #expired > 0 then
       if attempt > string.byte(env, 4) then
         if ARGV[2] == '1' then store_entry(KEYS[5], tonumber(ARGV[3]), now, 'lease expired', env) end
         forget_id(KEYS[7], env)
+        release_lock(KEYS[10], env)
         dead = dead + 1
       else
         redis.call('LPUSH', KEYS[string.byte(env, 2) + 1], with_attempt(env, attempt))

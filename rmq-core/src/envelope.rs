@@ -10,7 +10,8 @@
 //!  3     1    max_retries
 //!  4     1    flags (bit 0: the id was given explicitly;
 //!                    bit 1: a trace context trailer follows the payload;
-//!                    bit 2: enqueued with a delay)
+//!                    bit 2: enqueued with a delay;
+//!                    bit 4: holds a unique lock, see `{P:T}:locks`)
 //!  5     6    enqueued_at, ms since the Unix epoch, Redis server time
 //! 11     6    expire_at, ms (0 = never)
 //! 17     1    id length n
@@ -63,6 +64,9 @@ pub const FLAG_TRACE_CONTEXT: u8 = 2;
 /// Flag bit: the job was enqueued with a delay, so it was due later than
 /// its `enqueued_at`.
 pub const FLAG_DELAYED: u8 = 4;
+/// Flag bit: the job holds a unique lock that a transition releases (its
+/// entry is in `{P:T}:locks`).
+pub const FLAG_UNIQUE: u8 = 16;
 
 /// A job as stored in Redis, parsed. Holding one is holding its lease token.
 #[derive(Clone, PartialEq, Eq)]
@@ -201,6 +205,11 @@ impl Envelope {
     /// enqueue script; older envelopes read as not delayed).
     pub fn was_delayed(&self) -> bool {
         self.bytes[4] & FLAG_DELAYED != 0
+    }
+
+    /// Whether the job holds a unique lock released by a transition.
+    pub fn holds_unique_lock(&self) -> bool {
+        self.bytes[4] & FLAG_UNIQUE != 0
     }
 
     /// Enqueue time, ms since the epoch (Redis server clock).

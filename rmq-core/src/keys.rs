@@ -16,6 +16,12 @@
 //! | `{P:T}:stats` | HASH | counters, processing-time histogram `h<i>` + `dur_sum`, per-minute completions `m<minute>` (kept an hour) |
 //! | `{P:T}:wake` | LIST | wake-up tokens for idle workers (at most one, usually) |
 //! | `{P:T}:paused` | STRING | present while the topic is paused: fetch leases nothing, enqueue wakes nobody |
+//! | `{P:T}:locks` | HASH | unique jobs whose lock a transition releases: job id -> mode, lock key (and, debounce, the queued envelope) |
+//! | `{P:T}:unique:<key>` | STRING | a unique lock: the id of the job holding it, with the lock's time to live; `<key>` is a digest of the payload (fields) or the per-call key |
+//!
+//! The scripts that end a job find a lock key from `{P:T}:locks` (it is not
+//! in their KEYS); it is built from that hash's own name, so it always has
+//! the topic's hash tag and lives on the script's Cluster slot.
 //!
 //! Outside any hash tag, touched only by plain commands (each command one
 //! key), never by scripts, so they may live on any Cluster slot (`P:` is
@@ -55,6 +61,10 @@ pub struct TopicKeys {
     pub wake: String,
     /// Present while the topic is paused.
     pub paused: String,
+    /// Unique jobs holding a lock a transition releases.
+    pub locks: String,
+    /// `{P:T}:unique:`, the prefix of every unique lock.
+    pub unique_prefix: String,
 }
 
 impl TopicKeys {
@@ -77,7 +87,14 @@ impl TopicKeys {
             stats: key("stats"),
             wake: key("wake"),
             paused: key("paused"),
+            locks: key("locks"),
+            unique_prefix: key("unique:"),
         }
+    }
+
+    /// The unique lock of key `key` (after `{P:T}:unique:`).
+    pub fn unique(&self, key: &str) -> String {
+        format!("{}{key}", self.unique_prefix)
     }
 
     /// Every key of the topic (for tests and tools).
@@ -93,6 +110,7 @@ impl TopicKeys {
             self.stats.as_str(),
             self.wake.as_str(),
             self.paused.as_str(),
+            self.locks.as_str(),
         ]);
         keys
     }

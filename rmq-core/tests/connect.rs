@@ -132,6 +132,7 @@ static UPLOAD: TaskDescriptor = TaskDescriptor {
         priority: Priority::High,
         timeout: None,
         ttl: None,
+        unique: None,
     },
     handler: run_upload,
     state: &[],
@@ -139,6 +140,8 @@ static UPLOAD: TaskDescriptor = TaskDescriptor {
 };
 
 impl Task for Upload {
+    type Receipt = rmq_core::JobId;
+
     fn descriptor() -> &'static TaskDescriptor {
         &UPLOAD
     }

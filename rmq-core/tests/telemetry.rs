@@ -50,6 +50,7 @@ static PROBE: TaskDescriptor = TaskDescriptor {
         priority: Priority::Normal,
         timeout: Some(Duration::from_millis(100)),
         ttl: None,
+        unique: None,
     },
     handler: run_probe,
     state: &[],
@@ -57,6 +58,8 @@ static PROBE: TaskDescriptor = TaskDescriptor {
 };
 
 impl Task for Probe {
+    type Receipt = rmq_core::JobId;
+
     fn descriptor() -> &'static TaskDescriptor {
         &PROBE
     }

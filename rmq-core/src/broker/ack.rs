@@ -47,6 +47,7 @@ impl Broker {
             .key(&keys.processing)
             .key(&keys.ids)
             .key(&keys.stats)
+            .key(&keys.locks)
             .arg(sum_us)
             .arg(used.len());
         for (bucket, count) in used {

@@ -138,6 +138,7 @@ impl Broker {
             invocation
                 .key(state.key(&keys))
                 .key(&keys.ids)
+                .key(&keys.locks)
                 .arg(kind)
                 .arg(slice);
             let gone: u64 = self.run("purge", &invocation).await?;
@@ -175,6 +176,7 @@ impl Broker {
             .key(&keys.ids)
             .key(&keys.wake)
             .key(&keys.paused)
+            .key(&keys.locks)
             .arg(action);
         for entry in entries {
             let index = match entry.state {

@@ -47,6 +47,7 @@ impl Broker {
             .key(&keys.stats)
             .key(&keys.ids)
             .key(&keys.wake)
+            .key(&keys.locks)
             .arg(job.as_bytes())
             .arg(failure.error)
             .arg(flag(failure.permanent))

@@ -40,6 +40,7 @@ impl Broker {
             .key(&keys.stats)
             .key(&keys.wake)
             .key(&keys.paused)
+            .key(&keys.locks)
             .arg(max)
             .arg(ms(lease).max(1))
             .arg(self.inner.batch_size.max(max))

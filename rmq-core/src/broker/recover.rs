@@ -33,6 +33,7 @@ impl Broker {
             .key(&keys.ids)
             .key(&keys.wake)
             .key(&keys.errors)
+            .key(&keys.locks)
             .arg(max.max(1))
             .arg(flag(self.inner.dead_letter))
             .arg(self.inner.dead_max)

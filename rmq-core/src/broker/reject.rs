@@ -24,6 +24,7 @@ impl Broker {
             .key(&keys.processing)
             .key(&keys.errors)
             .key(&keys.ids)
+            .key(&keys.locks)
             .arg(raw)
             .arg(error)
             .arg(self.inner.errors_max);

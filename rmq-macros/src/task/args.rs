@@ -240,7 +240,9 @@ impl UniqueParts {
         let (written, variant) = self
             .mode
             .unwrap_or_else(|| (Ident::new("until_completed", span), "UntilCompleted"));
-        if self.ttl.is_none() && matches!(variant, "Window" | "Debounce") {
+        // A `ttl` that was given but invalid has its own error already.
+        let ttl_given = self.seen.iter().any(|k| k == "ttl");
+        if !ttl_given && matches!(variant, "Window" | "Debounce") {
             return Err(syn::Error::new(
                 written.span(),
                 format_args!(

@@ -63,6 +63,12 @@ pub(crate) fn fallback(task: &TaskFn<'_>, args: &TaskArgs) -> TokenStream {
     let payload_struct = payload_struct(task, &names);
     let methods = methods(task, args, &names);
     let receipt = receipt(args);
+    let unique_task = args.unique.as_ref().map(|_| {
+        quote! {
+            #[automatically_derived]
+            impl ::rmq::UniqueTask for #payload {}
+        }
+    });
     quote! {
         #payload_struct
         #methods
@@ -74,6 +80,7 @@ pub(crate) fn fallback(task: &TaskFn<'_>, args: &TaskArgs) -> TokenStream {
                 ::core::unreachable!("`#[rmq::task]` reported a compile error")
             }
         }
+        #unique_task
     }
 }
 

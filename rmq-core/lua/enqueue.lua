@@ -35,13 +35,15 @@ if ttl > 0 then expire = now + delay + ttl end
 
 -- A unique job: the lock decides before anything is written.
 if unique then
+  -- The locks hash is written after the lock: a foreign one must stop the
+  -- script before anything is written.
+  if u_mode ~= 'w' then check_types('______h') end
   local held = redis.pcall('GET', KEYS[8])
   if type(held) == 'table' then check_types('_______t') end
   if held then
     if u_mode ~= 'd' then return {'d', held} end
     -- Debounce: the waiting job takes the new payload and waits again.
-    local v = redis.pcall('HGET', KEYS[7], held)
-    if type(v) == 'table' then check_types('______h') end
+    local v = redis.call('HGET', KEYS[7], held)
     local old = ''
     if v then
       local _

@@ -377,6 +377,11 @@ on_both!(
             .await
             .unwrap();
         assert_eq!(changed.done, 1);
+        // Due, not yet leased: a plain duplicate (it runs with what it has).
+        assert_eq!(
+            put(&env, "t", "late", &delayed, &debounce).await,
+            Enqueued::Duplicate(first.id().clone())
+        );
         let job = fetch_one(&env, "t", LEASE).await;
         assert_eq!(job.payload(), b"v2");
         assert_eq!(holder(&env, "t", "k").await, None);
@@ -411,3 +416,34 @@ async fn locks_are_listed_and_cleared() {
         .is_new());
     assert_eq!(jobs(&env, "t").await, 2);
 }
+
+on_both!(
+    a_foreign_locks_key_stops_a_unique_enqueue_before_any_write,
+    ["t"],
+    |env| {
+        let keys = env.keys("t");
+        let mut raw = env.raw().await;
+        let _: () = raw.set(&keys.locks, "foreign").await.unwrap();
+        let job = NewJob {
+            payload: b"a",
+            id: None,
+        };
+        let error = env
+            .broker
+            .enqueue_unique("t", &spec(Priority::Normal), job, false, &completed())
+            .await
+            .unwrap_err();
+        assert!(error.to_string().contains("WRONGTYPE"), "{error}");
+        assert_eq!(jobs(&env, "t").await, 0);
+        let locked: bool = raw.exists(keys.unique("k")).await.unwrap();
+        assert!(!locked, "no lock without its job");
+        // Plain jobs of the topic run as before, and so do window locks.
+        env.push("t", &["plain"], &spec(Priority::Normal)).await;
+        let window = lock(UniqueMode::Window, "w", Duration::from_secs(60));
+        assert!(put(&env, "t", "b", &spec(Priority::Normal), &window)
+            .await
+            .is_new());
+        let first = fetch_one(&env, "t", LEASE).await;
+        env.broker.ack("t", &[first], &[]).await.unwrap();
+    }
+);

@@ -311,7 +311,10 @@ impl Client {
                     Some(span) => call.instrument(span).await,
                     None => call.await,
                 }?;
-                if !enqueued.is_duplicate() {
+                if enqueued.is_duplicate() {
+                    metrics::counter!(crate::telemetry::JOBS_DUPLICATE, "topic" => topic.to_owned())
+                        .increment(1);
+                } else if enqueued.is_new() {
                     self.enqueued.add(topic, spec.priority, 1);
                 }
                 tracing::debug!(topic, id = %enqueued.id(), outcome = %enqueued, unique_key = %lock.key, "unique job enqueued");

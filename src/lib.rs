@@ -4,12 +4,13 @@
 //! struct and enqueue helpers, registers the task at link time, and runs it
 //! in a worker that pulls jobs from Lua-scripted Redis queues.
 
-pub use rmq_core::{broker, codec, envelope, registry, telemetry, trace, worker};
+pub use rmq_core::{broker, codec, envelope, registry, telemetry, trace, unique, worker};
 pub use rmq_core::{
     Backoff, Broker, Cancelled, Client, Config, Enqueue, Error, FakeJob, JobContext, JobId,
     JobOptions, JobOutcome, JobState, JobStatus, Outcome, Priority, Registry, ResultExt, State,
     Task, TaskDescriptor, TaskError, TaskErrorKind, TaskPolicy, Worker, WorkerBuilder,
 };
+pub use rmq_core::{Enqueued, Unique, UniqueMode, UniquePolicy, UniqueTask, DEFAULT_UNIQUE_TTL};
 
 /// OpenTelemetry trace context through jobs (feature `otel`): call
 /// `rmq::otel::install()` in producers and workers.
@@ -31,6 +32,7 @@ pub mod __private {
     pub use rmq_core::Registration;
     pub use serde;
     pub use std::boxed::Box;
+    pub use std::string::String;
 }
 
 #[cfg(doctest)]

@@ -1,5 +1,5 @@
 -- Completes leased jobs.
--- KEYS: 1 processing, 2 ids, 3 stats, 4 index, 5 cancel
+-- KEYS: 1 processing, 2 ids, 3 stats, 4 index, 5 cancel, 6 locks
 -- ARGV: 1 sum of handler time (us), 2 number k of histogram buckets,
 --       then k pairs (bucket, count), then the envelopes.
 -- Returns the 0-based indexes of the jobs whose lease was lost.
@@ -25,6 +25,7 @@ if #mine > 0 then
   for _, env in ipairs(mine) do
     if is_explicit(env) then explicit[#explicit + 1] = env_id(env) end
     if is_indexed(env) then indexed[#indexed + 1] = env_id(env) end
+    if holds_lock(env) then release_lock(KEYS[6], env) end
   end
   call_chunked({'SREM', KEYS[2]}, explicit)
   call_chunked({'HDEL', KEYS[4]}, indexed)

@@ -2,7 +2,7 @@
 -- retry) ends at once, cancelled; a running one is asked to stop (its
 -- worker learns of it at the next lease renewal).
 -- KEYS: 1 index, 2 high, 3 normal, 4 low, 5 delayed, 6 processing, 7 dead,
---       8 ids, 9 stats, 10 cancel
+--       8 ids, 9 stats, 10 cancel, 11 locks
 -- ARGV: 1 job id, 2 keep the job in the dead-letter store marked cancelled
 --       (0/1), 3 dead max entries, 4 most running jobs scanned for a job
 --       that is not indexed
@@ -41,4 +41,5 @@ else
 end
 if removed == 0 then return 0 end
 end_cancelled(KEYS[7], tonumber(ARGV[3]), KEYS[1], KEYS[8], KEYS[10], KEYS[9], now, env, keep)
+release_lock(KEYS[11], env)
 return 1

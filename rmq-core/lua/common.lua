@@ -194,3 +194,44 @@ local function end_cancelled(dead, dead_max, index, ids, cancel, stats, now, env
   redis.call('HDEL', cancel, env_id(env))
   count(stats, 'cancelled', 1)
 end
+
+-- Unique jobs ---------------------------------------------------------------
+-- A job holding a unique lock has envelope flag 16 and an entry in the
+-- `{P:T}:locks` hash: job id -> mode byte (s until started, c until
+-- completed, d debounce), the key's length (2 bytes), the key (after
+-- `{P:T}:unique:`), then, for debounce, the job's envelope as queued.
+
+local function holds_lock(env)
+  return #env >= 18 and math.floor(string.byte(env, 5) / 16) % 2 == 1
+end
+
+-- The lock entry `v` of the locks hash: mode, key, queued envelope or ''.
+local function lock_entry(v)
+  local len = struct.unpack('>I2', v, 2)
+  return string.sub(v, 1, 1), string.sub(v, 4, 3 + len), string.sub(v, 4 + len)
+end
+
+local function lock_entry_pack(mode, key, env)
+  return mode .. struct.pack('>I2', #key) .. key .. (env or '')
+end
+
+-- The lock key `{P:T}:unique:<key>` beside `{P:T}:locks` (same hash tag).
+local function lock_key(locks_key, key)
+  return string.sub(locks_key, 1, #locks_key - 5) .. 'unique:' .. key
+end
+
+-- Releases the unique lock job `env` holds, if it holds one and the lock
+-- still names this job (it may have expired and been taken by another).
+-- With `at_start`, only the modes released at lease (until started,
+-- debounce). A locks hash or lock key of a foreign type is left alone.
+local function release_lock(locks_key, env, at_start)
+  if not holds_lock(env) then return end
+  local id = env_id(env)
+  local v = redis.pcall('HGET', locks_key, id)
+  if type(v) ~= 'string' then return end
+  local mode, key = lock_entry(v)
+  if at_start and mode == 'c' then return end
+  redis.call('HDEL', locks_key, id)
+  local lock = lock_key(locks_key, key)
+  if redis.pcall('GET', lock) == id then redis.call('DEL', lock) end
+end

@@ -1,12 +1,16 @@
 -- Enqueues jobs of one topic.
 -- KEYS: 1 pending list of the priority, 2 delayed, 3 ids, 4 seq, 5 wake,
---       6 paused, 7 index
+--       6 paused, 7 index, (unique) 8 locks, 9 the lock
 -- ARGV: 1 priority byte, 2 delay ms, 3 ttl ms (0 = never), 4 max retries,
 --       5 the envelope flags byte (bit 0: explicit ids; bit 1: each payload
---       ends in a trace context trailer; bit 3: indexed by id), then the
---       payloads, then (explicit) their ids.
+--       ends in a trace context trailer; bit 3: indexed by id; bit 4: one
+--       unique job), then the
+--       payloads, then (explicit) their ids, then (unique) the mode byte,
+--       the lock's time to live ms and its key (after `{P:T}:unique:`).
 -- Returns the last generated id number (0 with explicit ids), or, when an
 -- explicit id is already in use, the list of such ids (nothing enqueued).
+-- A unique enqueue returns {'n' new | 'd' duplicate | 'r' replaced, id},
+-- or the list of ids in use.
 local prio = tonumber(ARGV[1])
 local delay = tonumber(ARGV[2])
 -- The keys written after the first write; the id set and the counter are
@@ -18,11 +22,58 @@ local ttl = tonumber(ARGV[3])
 local max_retries = tonumber(ARGV[4])
 local flags = tonumber(ARGV[5])
 local explicit = flags % 2 == 1
+local unique = math.floor(flags / 16) % 2 == 1
 local n = #ARGV - 5
+local u_mode, u_px, u_key
+if unique then
+  u_mode, u_px, u_key = ARGV[#ARGV - 2], ARGV[#ARGV - 1], ARGV[#ARGV]
+  n = n - 3
+  -- Window locks are released by their time to live only: no flag, no entry.
+  if u_mode == 'w' then flags = flags - 16 end
+end
 if explicit then n = n / 2 end
 local now = now_ms()
 local expire = 0
 if ttl > 0 then expire = now + delay + ttl end
+
+-- A unique job: the lock decides before anything is written.
+if unique then
+  -- The locks hash is written after the lock: a foreign one must stop the
+  -- script before anything is written.
+  if u_mode ~= 'w' then check_types('_______h') end
+  local held = redis.pcall('GET', KEYS[9])
+  if type(held) == 'table' then check_types('________t') end
+  if held then
+    if u_mode ~= 'd' then return {'d', held} end
+    -- Debounce: the waiting job takes the new payload and waits again.
+    local v = redis.call('HGET', KEYS[8], held)
+    local old = ''
+    if v then
+      local _
+      _, _, old = lock_entry(v)
+    end
+    if old ~= '' and redis.call('ZREM', KEYS[2], old) == 1 then
+      -- Its id (and whether that id is explicit), this call's payload,
+      -- priority, times and trace flag.
+      local f = flags - flags % 2 + string.byte(old, 5) % 2
+      -- Indexed as the job it replaces was.
+      f = f - math.floor(f / 8) % 2 * 8 + math.floor(string.byte(old, 5) / 8) % 2 * 8
+      if delay > 0 then f = f + 4 end
+      local fresh = struct.pack('>BBBBBI6I6B', 1, prio, 0, max_retries, f, now, expire, #held)
+        .. held .. ARGV[6]
+      local due = now + delay
+      if redis.call('EXISTS', KEYS[6]) == 0 then wake_if_earliest(KEYS[2], KEYS[5], due) end
+      redis.call('ZADD', KEYS[2], due, fresh)
+      index_put(KEYS[7], fresh, 'd')
+      redis.call('HSET', KEYS[8], held, lock_entry_pack('d', u_key, fresh))
+      redis.call('PEXPIRE', KEYS[9], u_px)
+      return {'r', held}
+    end
+    -- Due already (promoted to its pending list, not yet leased: a lease
+    -- releases the lock): it runs soon, with the payload it has.
+    return {'d', held}
+  end
+end
 
 local ids = {}
 local last = 0
@@ -63,6 +114,15 @@ for i = 1, n do
   envs[i] = struct.pack('>BBBBBI6I6B', 1, prio, 0, max_retries, flags, now, expire, #id) .. id .. ARGV[5 + i]
 end
 
+if unique then
+  redis.call('SET', KEYS[9], ids[1], 'PX', u_px)
+  if u_mode ~= 'w' then
+    local queued = ''
+    if u_mode == 'd' then queued = envs[1] end
+    redis.call('HSET', KEYS[8], ids[1], lock_entry_pack(u_mode, u_key, queued))
+  end
+end
+
 if delay <= 0 then
   call_chunked({'RPUSH', KEYS[1]}, envs)
   if indexed then
@@ -83,4 +143,5 @@ else
     for i = 1, n do index_put(KEYS[7], envs[i], 'd') end
   end
 end
+if unique then return {'n', ids[1]} end
 return last

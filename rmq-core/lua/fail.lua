@@ -1,6 +1,6 @@
 -- Records a failed attempt of a leased job: retry after a delay, or dead.
 -- KEYS: 1 processing, 2 delayed, 3 dead, 4 stats, 5 ids, 6 wake, 7 index,
---       8 cancel
+--       8 cancel, 9 locks
 -- ARGV: 1 envelope, 2 error, 3 permanent (0/1), 4 retry delay ms,
 --       5 dead-letter enabled (0/1), 6 dead max entries, 7 the handler
 --       stopped for a cancellation (0/1), 8 keep cancelled jobs (0/1)
@@ -15,6 +15,7 @@ if request or ARGV[7] == '1' then
   local keep = request or ARGV[8]
   if ARGV[5] ~= '1' then keep = '0' end
   end_cancelled(KEYS[3], tonumber(ARGV[6]), KEYS[7], KEYS[5], KEYS[8], KEYS[4], now, env, keep)
+  release_lock(KEYS[9], env)
   return 3
 end
 local attempt = string.byte(env, 3)
@@ -26,6 +27,7 @@ if ARGV[3] == '1' or attempt >= max_retries then
     index_drop(KEYS[7], env)
   end
   forget_id(KEYS[5], env)
+  release_lock(KEYS[9], env)
   count(KEYS[4], 'dead', 1)
   count_dead(KEYS[4], now, 1)
   return 1

@@ -1,7 +1,7 @@
 -- Promotes due delayed jobs, then leases up to `max` jobs, strict priority,
 -- FIFO within a priority.
 -- KEYS: 1 high, 2 normal, 3 low, 4 delayed, 5 processing, 6 dead, 7 errors,
---       8 ids, 9 stats, 10 wake, 11 paused, 12 index
+--       8 ids, 9 stats, 10 wake, 11 paused, 12 index, 13 locks
 -- ARGV: 1 max, 2 lease ms, 3 promote batch, 4 dead max entries,
 --       5 parse-error max entries, 6 deadline (server ms, 0 = none),
 --       7 the fetching worker's id (kept in the index records of the jobs
@@ -109,6 +109,7 @@ if #dropped > 0 then
       local dead = store_entry(KEYS[6], tonumber(ARGV[4]), now, 'expired', entry[2], KEYS[12])
       index_put(KEYS[12], entry[2], 'D', dead)
       forget_id(KEYS[8], entry[2])
+      release_lock(KEYS[13], entry[2])
     else
       store_entry(KEYS[7], tonumber(ARGV[5]), now, entry[1], entry[2], KEYS[12])
     end
@@ -121,6 +122,10 @@ end
 -- Budget spent on dead entries before a batch was found: call again at once.
 if budget <= 0 and #out < max then next_due = 0 end
 call_chunked({'ZADD', KEYS[5]}, leases)
+-- Unique jobs released at their start (until started, debounce).
+for _, env in ipairs(out) do
+  if holds_lock(env) then release_lock(KEYS[13], env, true) end
+end
 
 -- More work left: pass the wake-up on to the next idle worker.
 if #out >= max and #out > 0 then

@@ -1,7 +1,8 @@
 -- Deletes up to `n` entries from the head of a pending list, the front of
 -- the delayed set, or the oldest of the dead-letter or parse-error store,
--- dropping their explicit ids and index records; called until it returns 0.
--- KEYS: 1 the list or sorted set, 2 ids, 3 index
+-- dropping their explicit ids, index records and unique locks; called until
+-- it returns 0.
+-- KEYS: 1 the list or sorted set, 2 ids, 3 index, 4 locks
 -- ARGV: 1 'l' (list of envelopes), 'z' (sorted set of envelopes) or 'e'
 --       (sorted set of dead-letter or parse-error entries), 2 n
 -- Returns the number of entries deleted.
@@ -23,6 +24,7 @@ for _, member in ipairs(gone) do
   elseif not invalid(member) then
     forget_id(KEYS[2], member)
     index_drop(KEYS[3], member)
+    release_lock(KEYS[4], member)
   end
 end
 return #gone

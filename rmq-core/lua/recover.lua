@@ -2,7 +2,7 @@
 -- the attempt counted, or dead-letters them when no attempt is left; a job
 -- asked to cancel ends cancelled instead.
 -- KEYS: 1 high, 2 normal, 3 low, 4 processing, 5 dead, 6 stats, 7 ids,
---       8 wake, 9 errors, 10 index, 11 cancel
+--       8 wake, 9 errors, 10 index, 11 cancel, 12 locks
 -- ARGV: 1 max, 2 dead-letter enabled (0/1), 3 dead max entries,
 --       4 parse-error max entries
 -- Returns {requeued, dead, ms until the earliest remaining deadline or -1}.
@@ -24,6 +24,7 @@ if #expired > 0 then
       if request then
         if ARGV[2] ~= '1' then request = '0' end
         end_cancelled(KEYS[5], tonumber(ARGV[3]), KEYS[10], KEYS[7], KEYS[11], KEYS[6], now, env, request)
+        release_lock(KEYS[12], env)
         cancelled = cancelled + 1
       elseif attempt > string.byte(env, 4) then
         if ARGV[2] == '1' then
@@ -32,6 +33,7 @@ if #expired > 0 then
           index_drop(KEYS[10], env)
         end
         forget_id(KEYS[7], env)
+        release_lock(KEYS[12], env)
         dead = dead + 1
       else
         local next = with_attempt(env, attempt)

@@ -2,7 +2,7 @@
 -- unchanged, in their original order (graceful shutdown); a job asked to
 -- cancel ends cancelled instead.
 -- KEYS: 1 high, 2 normal, 3 low, 4 processing, 5 wake, 6 index, 7 cancel,
---       8 dead, 9 ids, 10 stats
+--       8 dead, 9 ids, 10 stats, 11 locks
 -- ARGV: 1 dead-letter enabled (0/1), 2 dead max entries, then envelopes
 -- Returns how many were still held.
 check_types('lllzlhhzsh')
@@ -17,6 +17,7 @@ for i = n, 3, -1 do
     if request then
       if ARGV[1] ~= '1' then request = '0' end
       end_cancelled(KEYS[8], tonumber(ARGV[2]), KEYS[6], KEYS[9], KEYS[7], KEYS[10], now_ms(), env, request)
+      release_lock(KEYS[11], env)
     else
       redis.call('LPUSH', KEYS[string.byte(env, 2) + 1], env)
       index_put(KEYS[6], env, 'p', env, index_note(KEYS[6], env))

@@ -1,7 +1,7 @@
 -- Deletes entries, or runs delayed jobs now, by their exact bytes; an entry
 -- no longer there is skipped (it ran, or moved, meanwhile).
 -- KEYS: 1 high, 2 normal, 3 low, 4 delayed, 5 dead, 6 errors, 7 ids,
---       8 wake, 9 paused, 10 index
+--       8 wake, 9 paused, 10 index, 11 locks
 -- ARGV: 1 'delete' or 'run', then pairs: the KEYS index of the entry's
 --       state, its bytes ('run': delayed entries only).
 -- Returns the number of entries deleted or moved.
@@ -11,6 +11,7 @@ local function forget(env)
   if not invalid(env) then
     forget_id(KEYS[7], env)
     index_drop(KEYS[10], env)
+    release_lock(KEYS[11], env)
   end
 end
 local done = 0

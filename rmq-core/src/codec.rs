@@ -81,7 +81,7 @@ pub fn to_json(bytes: &[u8]) -> Result<serde_json::Value, String> {
 /// it does not count the map around an enum variant, so a recursive enum
 /// nests without bound. Anything else wrong with `bytes` (truncated, an
 /// invalid marker) is left for the decoder to report.
-fn check_depth(bytes: &[u8]) -> Result<(), rmp_serde::decode::Error> {
+pub(crate) fn check_depth(bytes: &[u8]) -> Result<(), rmp_serde::decode::Error> {
     // Values still to read in each open array or map, outermost first.
     let mut open = [0u64; MAX_DEPTH];
     let mut depth = 0;
@@ -367,6 +367,8 @@ mod tests {
     struct Document(serde_json::Value);
 
     impl Task for Document {
+        type Receipt = crate::JobId;
+
         fn descriptor() -> &'static crate::TaskDescriptor {
             fn handler(
                 _: crate::Invocation,

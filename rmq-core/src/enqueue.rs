@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::{Client, Error, JobId, Priority, Task};
+use crate::{Client, Enqueued, Error, JobId, Priority, Task, Unique, UniqueMode, UniqueTask};
 
 /// Options of one enqueue; unset values come from the task's attribute, then
 /// from the configuration.
@@ -18,6 +18,12 @@ pub struct JobOptions {
     /// An explicit id: a job with the same id already queued or running on
     /// the topic makes this enqueue fail with [`Error::DuplicateJobId`].
     pub id: Option<JobId>,
+    /// The unique key of this job, instead of the one made of its payload
+    /// (the task's `unique` fields, or the whole payload).
+    pub unique_key: Option<String>,
+    /// The unique mode and lock time to live of this job, instead of the
+    /// task's.
+    pub unique: Option<Unique>,
 }
 
 /// A payload with per-call options, ready to enqueue. Made by the `delay`,
@@ -70,8 +76,30 @@ impl<T: Task> Enqueue<T> {
         &self.options
     }
 
-    /// Enqueues the job and returns its id.
-    pub async fn enqueue(self, client: &Client) -> Result<JobId, Error> {
+    /// Enqueues the job and returns its id (for a unique task, an
+    /// [`Enqueued`] that says whether it was a duplicate).
+    pub async fn enqueue(self, client: &Client) -> Result<T::Receipt, Error> {
         client.enqueue_with(self.task, self.options).await
+    }
+
+    /// Enqueues the job and says whether it is new or, for a unique job, a
+    /// duplicate of the job holding the lock (whatever the task's receipt).
+    pub async fn submit(self, client: &Client) -> Result<Enqueued, Error> {
+        client.submit(self.task, self.options).await
+    }
+}
+
+impl<T: UniqueTask> Enqueue<T> {
+    /// Uses `key` as the job's unique key instead of the one made of its
+    /// payload: jobs of this task with the same key are duplicates.
+    pub fn unique_key(mut self, key: impl Into<String>) -> Self {
+        self.options.unique_key = Some(key.into());
+        self
+    }
+
+    /// Overrides the task's unique mode and lock time to live for this job.
+    pub fn unique(mut self, mode: UniqueMode, ttl: Duration) -> Self {
+        self.options.unique = Some(Unique { mode, ttl });
+        self
     }
 }

@@ -12,6 +12,7 @@
 //!                    bit 1: a trace context trailer follows the payload;
 //!                    bit 2: enqueued with a delay;
 //!                    bit 3: indexed by id)
+//!                    bit 4: holds a unique lock, see `{P:T}:locks`)
 //!  5     6    enqueued_at, ms since the Unix epoch, Redis server time
 //! 11     6    expire_at, ms (0 = never)
 //! 17     1    id length n
@@ -67,6 +68,9 @@ pub const FLAG_DELAYED: u8 = 4;
 /// Flag bit: the job is in its topic's status-by-id index (every script
 /// that moves it keeps its index record).
 pub const FLAG_INDEXED: u8 = 8;
+/// Flag bit: the job holds a unique lock that a transition releases (its
+/// entry is in `{P:T}:locks`).
+pub const FLAG_UNIQUE: u8 = 16;
 
 /// A job as stored in Redis, parsed. Holding one is holding its lease token.
 #[derive(Clone, PartialEq, Eq)]
@@ -205,6 +209,11 @@ impl Envelope {
     /// enqueue script; older envelopes read as not delayed).
     pub fn was_delayed(&self) -> bool {
         self.bytes[4] & FLAG_DELAYED != 0
+    }
+
+    /// Whether the job holds a unique lock released by a transition.
+    pub fn holds_unique_lock(&self) -> bool {
+        self.bytes[4] & FLAG_UNIQUE != 0
     }
 
     /// Enqueue time, ms since the epoch (Redis server clock).

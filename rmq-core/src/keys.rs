@@ -18,6 +18,12 @@
 //! | `{P:T}:paused` | STRING | present while the topic is paused: fetch leases nothing, enqueue wakes nobody |
 //! | `{P:T}:index` | HASH | job id -> msgpack `[state, exact member, note]` of each indexed job (envelope flag bit 3): the status-by-id index, kept by every transition script |
 //! | `{P:T}:cancel` | HASH | job id -> `1` (keep as cancelled) or `0` (drop): running jobs asked to cancel, read by lease renewal |
+//! | `{P:T}:locks` | HASH | unique jobs whose lock a transition releases: job id -> mode, lock key (and, debounce, the queued envelope) |
+//! | `{P:T}:unique:<key>` | STRING | a unique lock: the id of the job holding it, with the lock's time to live; `<key>` is a digest of the payload (fields) or the per-call key |
+//!
+//! The scripts that end a job find a lock key from `{P:T}:locks` (it is not
+//! in their KEYS); it is built from that hash's own name, so it always has
+//! the topic's hash tag and lives on the script's Cluster slot.
 //!
 //! Outside any hash tag, touched only by plain commands (each command one
 //! key), never by scripts, so they may live on any Cluster slot (`P:` is
@@ -61,6 +67,10 @@ pub struct TopicKeys {
     pub index: String,
     /// Cancellation requests of running jobs.
     pub cancel: String,
+    /// Unique jobs holding a lock a transition releases.
+    pub locks: String,
+    /// `{P:T}:unique:`, the prefix of every unique lock.
+    pub unique_prefix: String,
 }
 
 impl TopicKeys {
@@ -85,7 +95,14 @@ impl TopicKeys {
             paused: key("paused"),
             index: key("index"),
             cancel: key("cancel"),
+            locks: key("locks"),
+            unique_prefix: key("unique:"),
         }
+    }
+
+    /// The unique lock of key `key` (after `{P:T}:unique:`).
+    pub fn unique(&self, key: &str) -> String {
+        format!("{}{key}", self.unique_prefix)
     }
 
     /// Every key of the topic (for tests and tools).
@@ -103,6 +120,7 @@ impl TopicKeys {
             self.paused.as_str(),
             self.index.as_str(),
             self.cancel.as_str(),
+            self.locks.as_str(),
         ]);
         keys
     }

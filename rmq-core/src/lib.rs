@@ -18,6 +18,7 @@ mod scripts;
 mod task;
 pub mod telemetry;
 pub mod trace;
+pub mod unique;
 pub mod worker;
 
 pub use broker::{Broker, Cancelled, JobState, JobStatus};
@@ -29,5 +30,6 @@ pub use handler::{HandlerFn, Invocation, State, StateMap, StateNeed};
 pub use job::{JobContext, JobId};
 pub use priority::{ParsePriorityError, Priority};
 pub use registry::{Registration, Registry};
-pub use task::{Backoff, Task, TaskDescriptor, TaskPolicy};
+pub use task::{Backoff, Task, TaskDescriptor, TaskPolicy, UniqueTask};
+pub use unique::{Enqueued, Unique, UniqueLock, UniqueMode, UniquePolicy, DEFAULT_UNIQUE_TTL};
 pub use worker::{Worker, WorkerBuilder};

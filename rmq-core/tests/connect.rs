@@ -140,6 +140,8 @@ static UPLOAD: TaskDescriptor = TaskDescriptor {
 };
 
 impl Task for Upload {
+    type Receipt = rmq_core::JobId;
+
     fn descriptor() -> &'static TaskDescriptor {
         &UPLOAD
     }

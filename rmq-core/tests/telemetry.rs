@@ -58,6 +58,8 @@ static PROBE: TaskDescriptor = TaskDescriptor {
 };
 
 impl Task for Probe {
+    type Receipt = rmq_core::JobId;
+
     fn descriptor() -> &'static TaskDescriptor {
         &PROBE
     }

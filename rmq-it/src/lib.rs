@@ -160,3 +160,19 @@ pub async fn permanent(
         .await?;
     Err(TaskError::permanent(format!("bad input {seq}")))
 }
+
+/// A unique job per `key` (until completed): records its start, sleeps
+/// `millis`, then records that it ran.
+#[rmq::task(topic = "unique_slow", retries = 3, retry_delays = ["50ms"], unique(key = key, ttl = "10m"))]
+pub async fn unique_slow(
+    key: u64,
+    millis: u64,
+    ctx: JobContext,
+    recorder: State<Recorder>,
+) -> Result<(), TaskError> {
+    recorder
+        .push(STARTED, format!("unique_slow:{key}:{}", ctx.attempt))
+        .await?;
+    tokio::time::sleep(Duration::from_millis(millis)).await;
+    recorder.push(RAN, format!("unique_slow:{key}")).await
+}

@@ -120,6 +120,9 @@ pub(crate) enum Command {
         #[arg(long)]
         yes: bool,
     },
+    /// Unique jobs: list, show and clear the locks of a topic.
+    #[command(subcommand)]
+    Unique(UniqueCommand),
     /// Check queue health: print the findings and exit 3 when there are
     /// any (for cron and Kubernetes probes), 0 when healthy.
     Health(HealthArgs),
@@ -352,4 +355,35 @@ pub(crate) struct EnqueueArgs {
     /// Explicit job id (an id already queued or running is refused).
     #[arg(long)]
     pub(crate) id: Option<String>,
+    /// The job's unique key instead of the one made of its payload (a
+    /// job holding the key's lock makes this a duplicate).
+    #[arg(long)]
+    pub(crate) unique_key: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum UniqueCommand {
+    /// The locks held by a topic's jobs (modes released by a transition;
+    /// window locks only expire and are not listed).
+    List {
+        /// The topic.
+        topic: String,
+    },
+    /// Who holds the lock of a key, and for how long.
+    Show(UniqueKeyArgs),
+    /// Delete the lock of a key: the next enqueue makes a new job; the job
+    /// holding it runs as before.
+    Clear(UniqueKeyArgs),
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct UniqueKeyArgs {
+    /// The topic.
+    pub(crate) topic: String,
+    /// The unique key as given per call (`unique_key`).
+    #[arg(long, required_unless_present = "payload", conflicts_with = "payload")]
+    pub(crate) key: Option<String>,
+    /// A payload as JSON: its key as the task's `unique` policy makes it.
+    #[arg(long)]
+    pub(crate) payload: Option<String>,
 }

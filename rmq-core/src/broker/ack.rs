@@ -49,6 +49,7 @@ impl Broker {
             .key(&keys.stats)
             .key(&keys.index)
             .key(&keys.cancel)
+            .key(&keys.locks)
             .arg(sum_us)
             .arg(used.len());
         for (bucket, count) in used {

@@ -138,6 +138,7 @@ impl Broker {
                 .key(state.key(&keys))
                 .key(&keys.ids)
                 .key(&keys.index)
+                .key(&keys.locks)
                 .arg(kind)
                 .arg(slice);
             let gone: u64 = self.run("purge", &invocation).await?;
@@ -176,6 +177,7 @@ impl Broker {
             .key(&keys.wake)
             .key(&keys.paused)
             .key(&keys.index)
+            .key(&keys.locks)
             .arg(action);
         for entry in entries {
             let index = match entry.state {

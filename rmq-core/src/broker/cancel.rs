@@ -46,6 +46,7 @@ impl Broker {
             .key(&keys.ids)
             .key(&keys.stats)
             .key(&keys.cancel)
+            .key(&keys.locks)
             .arg(id)
             .arg(flag(self.inner.dead_letter && self.inner.keep_cancelled))
             .arg(self.inner.dead_max)

@@ -6,8 +6,9 @@ use std::time::Duration;
 use redis::FromRedisValue;
 
 use super::{connection, ms, Broker};
-use crate::envelope::{FLAG_EXPLICIT_ID, FLAG_INDEXED, FLAG_TRACE_CONTEXT};
+use crate::envelope::{FLAG_EXPLICIT_ID, FLAG_INDEXED, FLAG_TRACE_CONTEXT, FLAG_UNIQUE};
 use crate::trace::TraceContext;
+use crate::unique::{Enqueued, UniqueLock};
 use crate::{scripts, Error, JobId, Priority};
 
 /// One job to enqueue: its encoded payload and, optionally, an explicit id.
@@ -213,57 +214,18 @@ impl Broker {
         }
         let keys = self.keys(topic);
         let mut invocation = scripts::ENQUEUE.prepare_invoke();
-        invocation
-            .key(&keys.pending[usize::from(spec.priority.as_u8())])
-            .key(&keys.delayed)
-            .key(&keys.ids)
-            .key(&keys.seq)
-            .key(&keys.wake)
-            .key(&keys.paused)
-            .key(&keys.index)
-            .arg(spec.priority.as_u8())
-            .arg(ms(spec.delay))
-            .arg(spec.ttl.map_or(0, ms))
-            .arg(spec.max_retries.min(255))
-            .arg(
-                if explicit { FLAG_EXPLICIT_ID } else { 0 }
-                    | if traced { FLAG_TRACE_CONTEXT } else { 0 }
-                    | if explicit || spec.index || self.inner.index_jobs {
-                        FLAG_INDEXED
-                    } else {
-                        0
-                    },
-            );
-        for job in jobs {
-            invocation.arg(job.payload);
-        }
-        if explicit {
-            for job in jobs {
-                invocation.arg(job.id.unwrap_or_default());
-            }
-        }
-        // A call that got no reply may still have run: say so, instead of
-        // a plain I/O error that reads as "not enqueued".
-        let mut handle = self.inner.pool.get("enqueue").await?;
-        let (result, acked) = match self.inner.replicas {
-            None => (invocation.invoke_async(&mut handle.conn).await, None),
-            Some((wanted, timeout_ms)) => {
-                match invoke_and_wait(&mut handle.conn, &invocation, wanted, timeout_ms).await {
-                    Ok((reply, acked)) => (Ok(reply), Some((acked, wanted))),
-                    Err(e) => (Err(e), None),
-                }
-            }
-        };
-        let reply: redis::Value = handle.check(result).map_err(|source| {
-            if connection::is_connection_error(&source) {
-                Error::EnqueueUnconfirmed {
-                    topic: topic.to_owned(),
-                    reason: source.to_string(),
-                }
-            } else {
-                Error::redis("enqueue")(source)
-            }
-        })?;
+        let indexed = explicit || spec.index || self.inner.index_jobs;
+        enqueue_args(
+            &mut invocation,
+            &keys,
+            spec,
+            jobs,
+            explicit,
+            traced,
+            indexed,
+            None,
+        );
+        let (reply, acked) = self.send_enqueue(topic, &invocation).await?;
         let ids = match reply {
             redis::Value::Int(last) if explicit => {
                 let _ = last;
@@ -298,6 +260,153 @@ impl Broker {
             }),
             _ => Ok(ids),
         }
+    }
+    /// Enqueues one unique job (`lock` taken in the same script call):
+    /// [`Enqueued::Duplicate`] when another job holds the lock,
+    /// [`Enqueued::Replaced`] when a debounced job took this payload.
+    pub async fn enqueue_unique(
+        &self,
+        topic: &str,
+        spec: &EnqueueSpec,
+        job: NewJob<'_>,
+        traced: bool,
+        lock: &UniqueLock,
+    ) -> Result<Enqueued, Error> {
+        check_times(spec)?;
+        if let Some(id) = job.id {
+            if id.is_empty() || id.len() > MAX_ID_LEN {
+                return Err(Error::InvalidJobId {
+                    id: id.to_owned(),
+                    rule: "an id must be 1 to 255 bytes long",
+                });
+            }
+        }
+        let keys = self.keys(topic);
+        let mut invocation = scripts::ENQUEUE.prepare_invoke();
+        enqueue_args(
+            &mut invocation,
+            &keys,
+            spec,
+            &[job],
+            job.id.is_some(),
+            traced,
+            job.id.is_some() || spec.index || self.inner.index_jobs,
+            Some(lock),
+        );
+        let (reply, acked) = self.send_enqueue(topic, &invocation).await?;
+        let corrupt = |detail: String| Error::Corrupt {
+            op: "enqueue",
+            detail: format!("unexpected reply of the enqueue script: {detail}"),
+        };
+        let (kind, id): (String, String) = match FromRedisValue::from_redis_value(reply.clone()) {
+            Ok(pair) => pair,
+            Err(_) => {
+                let dups: Vec<String> =
+                    FromRedisValue::from_redis_value(reply).map_err(|e| corrupt(e.to_string()))?;
+                return Err(Error::DuplicateJobId {
+                    topic: topic.to_owned(),
+                    id: dups.join(", "),
+                });
+            }
+        };
+        let id = JobId::new(id);
+        let enqueued = match kind.as_str() {
+            "n" => Enqueued::New(id),
+            "d" => Enqueued::Duplicate(id),
+            "r" => Enqueued::Replaced(id),
+            other => return Err(corrupt(format!("kind `{other}`"))),
+        };
+        match acked {
+            Some((acked, wanted)) if acked < wanted && !enqueued.is_duplicate() => {
+                Err(Error::NotReplicated {
+                    topic: topic.to_owned(),
+                    acked,
+                    wanted,
+                    ids: vec![enqueued.into_id()],
+                })
+            }
+            _ => Ok(enqueued),
+        }
+    }
+
+    /// Runs an enqueue script call (and `WAIT`, when replicas are asked
+    /// for): its reply, and the replicas that acknowledged it of those
+    /// wanted.
+    async fn send_enqueue(
+        &self,
+        topic: &str,
+        invocation: &redis::ScriptInvocation<'_>,
+    ) -> Result<(redis::Value, Option<(u32, u32)>), Error> {
+        // A call that got no reply may still have run: say so, instead of
+        // a plain I/O error that reads as "not enqueued".
+        let mut handle = self.inner.pool.get("enqueue").await?;
+        let (result, acked) = match self.inner.replicas {
+            None => (invocation.invoke_async(&mut handle.conn).await, None),
+            Some((wanted, timeout_ms)) => {
+                match invoke_and_wait(&mut handle.conn, invocation, wanted, timeout_ms).await {
+                    Ok((reply, acked)) => (Ok(reply), Some((acked, wanted))),
+                    Err(e) => (Err(e), None),
+                }
+            }
+        };
+        let reply: redis::Value = handle.check(result).map_err(|source| {
+            if connection::is_connection_error(&source) {
+                Error::EnqueueUnconfirmed {
+                    topic: topic.to_owned(),
+                    reason: source.to_string(),
+                }
+            } else {
+                Error::redis("enqueue")(source)
+            }
+        })?;
+        Ok((reply, acked))
+    }
+}
+
+/// The KEYS and ARGV of an enqueue script call (`lua/enqueue.lua`).
+fn enqueue_args(
+    invocation: &mut redis::ScriptInvocation<'_>,
+    keys: &crate::keys::TopicKeys,
+    spec: &EnqueueSpec,
+    jobs: &[NewJob<'_>],
+    explicit: bool,
+    traced: bool,
+    indexed: bool,
+    lock: Option<&UniqueLock>,
+) {
+    invocation
+        .key(&keys.pending[usize::from(spec.priority.as_u8())])
+        .key(&keys.delayed)
+        .key(&keys.ids)
+        .key(&keys.seq)
+        .key(&keys.wake)
+        .key(&keys.paused)
+        .key(&keys.index)
+        .arg(spec.priority.as_u8())
+        .arg(ms(spec.delay))
+        .arg(spec.ttl.map_or(0, ms))
+        .arg(spec.max_retries.min(255))
+        .arg(
+            if explicit { FLAG_EXPLICIT_ID } else { 0 }
+                | if traced { FLAG_TRACE_CONTEXT } else { 0 }
+                | if indexed { FLAG_INDEXED } else { 0 }
+                | if lock.is_some() { FLAG_UNIQUE } else { 0 },
+        );
+    for job in jobs {
+        invocation.arg(job.payload);
+    }
+    if explicit {
+        for job in jobs {
+            invocation.arg(job.id.unwrap_or_default());
+        }
+    }
+    if let Some(lock) = lock {
+        invocation
+            .key(&keys.locks)
+            .key(keys.unique(&lock.key))
+            .arg(lock.mode.code())
+            .arg(ms(lock.ttl).max(1))
+            .arg(&lock.key);
     }
 }
 

@@ -55,6 +55,7 @@ impl Broker {
             .key(&keys.wake)
             .key(&keys.index)
             .key(&keys.cancel)
+            .key(&keys.locks)
             .arg(job.as_bytes())
             .arg(failure.error)
             .arg(flag(failure.permanent))

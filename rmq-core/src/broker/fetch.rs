@@ -41,6 +41,7 @@ impl Broker {
             .key(&keys.wake)
             .key(&keys.paused)
             .key(&keys.index)
+            .key(&keys.locks)
             .arg(max)
             .arg(ms(lease).max(1))
             .arg(self.inner.batch_size.max(max))

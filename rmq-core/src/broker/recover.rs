@@ -35,6 +35,7 @@ impl Broker {
             .key(&keys.errors)
             .key(&keys.index)
             .key(&keys.cancel)
+            .key(&keys.locks)
             .arg(max.max(1))
             .arg(flag(self.inner.dead_letter))
             .arg(self.inner.dead_max)

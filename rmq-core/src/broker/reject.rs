@@ -25,6 +25,7 @@ impl Broker {
             .key(&keys.errors)
             .key(&keys.ids)
             .key(&keys.index)
+            .key(&keys.locks)
             .arg(raw)
             .arg(error)
             .arg(self.inner.errors_max);

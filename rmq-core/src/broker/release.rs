@@ -25,6 +25,7 @@ impl Broker {
             .key(&keys.dead)
             .key(&keys.ids)
             .key(&keys.stats)
+            .key(&keys.locks)
             .arg(flag(self.inner.dead_letter))
             .arg(self.inner.dead_max);
         for job in jobs {

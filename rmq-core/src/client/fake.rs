@@ -5,7 +5,8 @@ use std::sync::Mutex;
 use std::time::SystemTime;
 
 use crate::broker::{Cancelled, EnqueueSpec, JobState, JobStatus};
-use crate::{codec, Error, JobId, JobOptions, Priority, Task};
+use crate::unique::{LocalLocks, UniqueLock};
+use crate::{codec, Enqueued, Error, JobId, JobOptions, Priority, Task, UniqueMode};
 
 /// A job recorded by [`crate::Client::fake`].
 #[derive(Clone, Debug, PartialEq)]
@@ -25,6 +26,7 @@ pub struct FakeJob<T> {
 #[derive(Default)]
 pub(super) struct FakeStore {
     jobs: Mutex<Vec<Recorded>>,
+    locks: LocalLocks,
 }
 
 struct Recorded {
@@ -70,6 +72,41 @@ impl FakeStore {
             });
         }
         Ok(ids)
+    }
+
+    /// Records one unique job as the scripts would: a live lock makes it a
+    /// duplicate (a fake job never runs, so only its time to live, or
+    /// [`crate::Client::clear_enqueued`], ends a lock), and a debounced
+    /// job takes the new payload.
+    pub(super) fn record_unique(
+        &self,
+        topic: &str,
+        payload: Vec<u8>,
+        options: &JobOptions,
+        spec: &EnqueueSpec,
+        lock: &UniqueLock,
+    ) -> Result<Enqueued, Error> {
+        if let Some(holder) = self.locks.holder(topic, &lock.key) {
+            if lock.mode == UniqueMode::Debounce {
+                let mut jobs = self.lock();
+                if let Some(job) = jobs
+                    .iter_mut()
+                    .find(|job| job.topic == topic && job.id == holder)
+                {
+                    job.payload = payload;
+                    job.options = options.clone();
+                    job.spec = spec.clone();
+                    drop(jobs);
+                    self.locks.take(topic, &lock.key, &holder, lock.ttl);
+                    return Ok(Enqueued::Replaced(holder));
+                }
+            }
+            return Ok(Enqueued::Duplicate(holder));
+        }
+        let mut ids = self.record(topic, vec![payload], options, spec)?;
+        let id = ids.remove(0);
+        self.locks.take(topic, &lock.key, &id, lock.ttl);
+        Ok(Enqueued::New(id))
     }
 
     pub(super) fn jobs<T: Task>(&self) -> Vec<FakeJob<T>> {
@@ -140,7 +177,8 @@ impl FakeStore {
     }
 
     pub(super) fn clear(&self) {
-        self.lock().clear()
+        self.lock().clear();
+        self.locks.clear();
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Recorded>> {

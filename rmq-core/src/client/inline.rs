@@ -6,8 +6,10 @@ use std::time::SystemTime;
 
 use crate::broker::EnqueueSpec;
 use crate::handler::{self, Invocation};
+use crate::unique::{LocalLocks, UniqueLock};
 use crate::{
-    Config, Error, JobContext, JobId, JobOptions, StateMap, TaskDescriptor, TaskErrorKind,
+    Config, Enqueued, Error, JobContext, JobId, JobOptions, StateMap, TaskDescriptor,
+    TaskErrorKind, UniqueMode,
 };
 
 /// What became of one job run by [`crate::Client::inline`].
@@ -44,6 +46,7 @@ pub(super) struct InlineRunner {
     pub(super) state: StateMap,
     next_id: AtomicU64,
     outcomes: Mutex<Vec<Outcome>>,
+    locks: LocalLocks,
 }
 
 impl InlineRunner {
@@ -61,44 +64,92 @@ impl InlineRunner {
             .unwrap_or(config.processing_timeout);
         let mut ids = Vec::with_capacity(payloads.len());
         for payload in payloads {
-            let id = options.id.clone().unwrap_or_else(|| {
-                JobId::new((self.next_id.fetch_add(1, Ordering::Relaxed) + 1).to_string())
-            });
-            let mut context = JobContext {
-                id: id.clone(),
-                topic: descriptor.topic.to_owned(),
-                attempt: 0,
-                max_retries: spec.max_retries,
-                priority: spec.priority,
-                enqueued_at: SystemTime::now(),
-                cancellation: tokio_util::sync::CancellationToken::new(),
-            };
-            let result = loop {
-                context.attempt += 1;
-                let invocation =
-                    Invocation::new(payload.clone(), context.clone(), self.state.clone());
-                match handler::run(descriptor.handler, invocation, timeout).await {
-                    Ok(()) => break JobOutcome::Completed,
-                    Err(error) => match error.kind() {
-                        TaskErrorKind::Malformed => break JobOutcome::Malformed(error.to_string()),
-                        TaskErrorKind::Permanent => break JobOutcome::Dead(error.to_string()),
-                        TaskErrorKind::Cancelled => break JobOutcome::Cancelled,
-                        TaskErrorKind::Retryable if context.is_last_attempt() => {
-                            break JobOutcome::Dead(error.to_string())
-                        }
-                        TaskErrorKind::Retryable => continue,
-                    },
-                }
-            };
-            self.lock().push(Outcome {
-                topic: descriptor.topic.to_owned(),
-                id: id.clone(),
-                attempts: context.attempt,
-                result,
-            });
+            let id = self.next_id(options);
+            self.run_one(descriptor, payload, &id, spec, timeout).await;
             ids.push(id);
         }
         Ok(ids)
+    }
+
+    /// Runs one unique job as a worker would: a live lock (a window, or a
+    /// job of the key still running) makes it a duplicate; the lock is
+    /// released before the run (until started, debounce), after it (until
+    /// completed) or by its time to live (window).
+    pub(super) async fn run_unique(
+        &self,
+        descriptor: &'static TaskDescriptor,
+        payload: Vec<u8>,
+        options: &JobOptions,
+        spec: &EnqueueSpec,
+        config: &Config,
+        lock: &UniqueLock,
+    ) -> Result<Enqueued, Error> {
+        let topic = descriptor.topic;
+        if let Some(holder) = self.locks.holder(topic, &lock.key) {
+            return Ok(Enqueued::Duplicate(holder));
+        }
+        let id = self.next_id(options);
+        self.locks.take(topic, &lock.key, &id, lock.ttl);
+        if matches!(lock.mode, UniqueMode::UntilStarted | UniqueMode::Debounce) {
+            self.locks.release(topic, &lock.key, &id);
+        }
+        let timeout = descriptor
+            .policy
+            .timeout
+            .unwrap_or(config.processing_timeout);
+        self.run_one(descriptor, payload, &id, spec, timeout).await;
+        if lock.mode == UniqueMode::UntilCompleted {
+            self.locks.release(topic, &lock.key, &id);
+        }
+        Ok(Enqueued::New(id))
+    }
+
+    fn next_id(&self, options: &JobOptions) -> JobId {
+        options.id.clone().unwrap_or_else(|| {
+            JobId::new((self.next_id.fetch_add(1, Ordering::Relaxed) + 1).to_string())
+        })
+    }
+
+    /// Runs one job with its retries and records the outcome.
+    async fn run_one(
+        &self,
+        descriptor: &'static TaskDescriptor,
+        payload: Vec<u8>,
+        id: &JobId,
+        spec: &EnqueueSpec,
+        timeout: std::time::Duration,
+    ) {
+        let mut context = JobContext {
+            id: id.clone(),
+            topic: descriptor.topic.to_owned(),
+            attempt: 0,
+            max_retries: spec.max_retries,
+            priority: spec.priority,
+            enqueued_at: SystemTime::now(),
+            cancellation: tokio_util::sync::CancellationToken::new(),
+        };
+        let result = loop {
+            context.attempt += 1;
+            let invocation = Invocation::new(payload.clone(), context.clone(), self.state.clone());
+            match handler::run(descriptor.handler, invocation, timeout).await {
+                Ok(()) => break JobOutcome::Completed,
+                Err(error) => match error.kind() {
+                    TaskErrorKind::Malformed => break JobOutcome::Malformed(error.to_string()),
+                    TaskErrorKind::Permanent => break JobOutcome::Dead(error.to_string()),
+                    TaskErrorKind::Cancelled => break JobOutcome::Cancelled,
+                    TaskErrorKind::Retryable if context.is_last_attempt() => {
+                        break JobOutcome::Dead(error.to_string())
+                    }
+                    TaskErrorKind::Retryable => continue,
+                },
+            }
+        };
+        self.lock().push(Outcome {
+            topic: descriptor.topic.to_owned(),
+            id: id.clone(),
+            attempts: context.attempt,
+            result,
+        });
     }
 
     pub(super) fn outcomes(&self) -> Vec<Outcome> {

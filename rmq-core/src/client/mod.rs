@@ -14,7 +14,12 @@ pub use inline::{JobOutcome, Outcome};
 
 use crate::broker::{Broker, EnqueueSpec, NewJob};
 use crate::telemetry::EnqueueCounters;
-use crate::{codec, Config, Error, JobId, JobOptions, Task, TaskDescriptor};
+use crate::unique::{self, UniqueLock};
+use crate::{
+    codec, Config, Enqueued, Error, JobId, JobOptions, Task, TaskDescriptor, UniqueMode,
+    DEFAULT_UNIQUE_TTL,
+};
+use std::time::Duration;
 
 /// The handle producers enqueue through. Cheap to clone; clones share one
 /// connection pool (or one fake store).
@@ -96,8 +101,9 @@ impl Client {
         }
     }
 
-    /// Enqueues one job with default options and returns its id.
-    pub async fn enqueue<T: Task>(&self, task: T) -> Result<JobId, Error> {
+    /// Enqueues one job with default options and returns its id (for a
+    /// unique task, an [`Enqueued`] that says whether it was a duplicate).
+    pub async fn enqueue<T: Task>(&self, task: T) -> Result<T::Receipt, Error> {
         self.enqueue_with(task, JobOptions::default()).await
     }
 
@@ -106,13 +112,40 @@ impl Client {
         &self,
         task: T,
         options: JobOptions,
-    ) -> Result<JobId, Error> {
+    ) -> Result<T::Receipt, Error> {
+        self.submit(task, options).await.map(Into::into)
+    }
+
+    /// Enqueues one job with `options` and says what happened: a new job,
+    /// or, for a unique job, a duplicate of the job holding its lock (or a
+    /// debounced job that took this payload).
+    pub async fn submit<T: Task>(&self, task: T, options: JobOptions) -> Result<Enqueued, Error> {
         let descriptor = T::descriptor();
         let payload = self.encode(descriptor, &task)?;
-        let mut ids = self
-            .enqueue_encoded(descriptor.topic, descriptor, vec![payload], &options)
-            .await?;
-        Ok(ids.remove(0))
+        self.submit_encoded(descriptor.topic, descriptor, payload, &options)
+            .await
+    }
+
+    /// One job, unique or not.
+    async fn submit_encoded(
+        &self,
+        topic: &str,
+        descriptor: &'static TaskDescriptor,
+        payload: Vec<u8>,
+        options: &JobOptions,
+    ) -> Result<Enqueued, Error> {
+        match self.unique_lock(descriptor, options, &payload)? {
+            Some(lock) => {
+                self.enqueue_unique(topic, descriptor, payload, options, lock)
+                    .await
+            }
+            None => {
+                let mut ids = self
+                    .enqueue_encoded(topic, descriptor, vec![payload], options)
+                    .await?;
+                Ok(Enqueued::New(ids.remove(0)))
+            }
+        }
     }
 
     /// Enqueues many jobs of one task, one round trip per 1,000 jobs
@@ -129,6 +162,15 @@ impl Client {
             .collect::<Result<Vec<_>, _>>()?;
         if payloads.is_empty() {
             return Ok(Vec::new());
+        }
+        if descriptor.policy.unique.is_some() {
+            // One lock per job: one script call each, sent together.
+            let options = JobOptions::default();
+            let calls = payloads.into_iter().map(|payload| {
+                self.submit_encoded(descriptor.topic, descriptor, payload, &options)
+            });
+            let done = futures_util::future::try_join_all(calls).await?;
+            return Ok(done.into_iter().map(Enqueued::into_id).collect());
         }
         self.enqueue_encoded(
             descriptor.topic,
@@ -147,6 +189,19 @@ impl Client {
         json: &str,
         options: &JobOptions,
     ) -> Result<JobId, Error> {
+        self.submit_json(topic, json, options)
+            .await
+            .map(Enqueued::into_id)
+    }
+
+    /// [`Client::enqueue_json`], saying whether the job was a duplicate of a
+    /// unique job.
+    pub async fn submit_json(
+        &self,
+        topic: &str,
+        json: &str,
+        options: &JobOptions,
+    ) -> Result<Enqueued, Error> {
         let registry = crate::Registry::global()?;
         let descriptor = registry
             .get(topic)
@@ -156,10 +211,123 @@ impl Client {
             reason,
         })?;
         self.check_size(topic, &payload)?;
-        let mut ids = self
-            .enqueue_encoded(topic, descriptor, vec![payload], options)
-            .await?;
-        Ok(ids.remove(0))
+        self.submit_encoded(topic, descriptor, payload, options)
+            .await
+    }
+
+    /// The unique lock a job of `descriptor` with `options` and `payload`
+    /// takes, if any: the call's mode and time to live over the task's, the
+    /// call's key over the one made of the payload.
+    pub fn unique_lock(
+        &self,
+        descriptor: &TaskDescriptor,
+        options: &JobOptions,
+        payload: &[u8],
+    ) -> Result<Option<UniqueLock>, Error> {
+        let policy = descriptor.policy.unique;
+        let (mode, ttl) = match (options.unique, policy) {
+            (Some(unique), _) => (unique.mode, unique.ttl),
+            (None, Some(policy)) => (policy.mode, policy.ttl),
+            (None, None) if options.unique_key.is_some() => {
+                (UniqueMode::UntilCompleted, DEFAULT_UNIQUE_TTL)
+            }
+            (None, None) => return Ok(None),
+        };
+        if ttl.is_zero() {
+            return Err(Error::InvalidOption {
+                option: "unique ttl",
+                rule: "must be greater than zero".to_owned(),
+            });
+        }
+        let key =
+            match &options.unique_key {
+                Some(key) if key.is_empty() => {
+                    return Err(Error::InvalidOption {
+                        option: "unique_key",
+                        rule: "must not be empty".to_owned(),
+                    })
+                }
+                Some(key) => unique::explicit_key(key),
+                None => unique::payload_key(payload, policy.and_then(|p| p.fields)).map_err(
+                    |reason| Error::Payload {
+                        topic: descriptor.topic.to_owned(),
+                        reason: format!("no unique key: {reason}"),
+                    },
+                )?,
+            };
+        // Window locks last exactly the window; the others from when the
+        // job is due.
+        let delay = self.unique_delay(mode, ttl, options);
+        let ttl = match mode {
+            UniqueMode::Window => ttl,
+            _ => delay.saturating_add(ttl),
+        };
+        Ok(Some(UniqueLock { mode, key, ttl }))
+    }
+
+    /// The delay of a unique job: a debounced job waits its ttl unless the
+    /// call gives a delay.
+    fn unique_delay(&self, mode: UniqueMode, ttl: Duration, options: &JobOptions) -> Duration {
+        match (mode, options.delay) {
+            (_, Some(delay)) => delay,
+            (UniqueMode::Debounce, None) => ttl,
+            _ => Duration::ZERO,
+        }
+    }
+
+    /// One unique job, through the backend.
+    async fn enqueue_unique(
+        &self,
+        topic: &str,
+        descriptor: &'static TaskDescriptor,
+        payload: Vec<u8>,
+        options: &JobOptions,
+        lock: UniqueLock,
+    ) -> Result<Enqueued, Error> {
+        let mut spec = self.spec(descriptor, options);
+        let unique_ttl = options
+            .unique
+            .map(|u| u.ttl)
+            .or(descriptor.policy.unique.map(|p| p.ttl))
+            .unwrap_or(DEFAULT_UNIQUE_TTL);
+        spec.delay = self.unique_delay(lock.mode, unique_ttl, options);
+        match &*self.backend {
+            Backend::Redis(broker) => {
+                let mut payload = payload;
+                let mut traced = false;
+                let span = crate::trace::propagator().map(|propagator| {
+                    let span = propagator.send_span(topic, 1);
+                    if let Some(context) = propagator.inject(&span) {
+                        context.append_trailer(&mut payload);
+                        traced = true;
+                    }
+                    span
+                });
+                let job = NewJob {
+                    payload: &payload,
+                    id: options.id.as_ref().map(JobId::as_str),
+                };
+                let call = broker.enqueue_unique(topic, &spec, job, traced, &lock);
+                let enqueued = match span {
+                    Some(span) => call.instrument(span).await,
+                    None => call.await,
+                }?;
+                if enqueued.is_duplicate() {
+                    metrics::counter!(crate::telemetry::JOBS_DUPLICATE, "topic" => topic.to_owned())
+                        .increment(1);
+                } else if enqueued.is_new() {
+                    self.enqueued.add(topic, spec.priority, 1);
+                }
+                tracing::debug!(topic, id = %enqueued.id(), outcome = %enqueued, unique_key = %lock.key, "unique job enqueued");
+                Ok(enqueued)
+            }
+            Backend::Fake(store) => store.record_unique(topic, payload, options, &spec, &lock),
+            Backend::Inline(runner) => {
+                runner
+                    .run_unique(descriptor, payload, options, &spec, &self.config, &lock)
+                    .await
+            }
+        }
     }
 
     fn encode<T: Task>(&self, descriptor: &TaskDescriptor, task: &T) -> Result<Vec<u8>, Error> {
@@ -264,7 +432,7 @@ impl Client {
         self.fake_store("enqueued_count").len()
     }
 
-    /// Forgets the jobs a fake client recorded.
+    /// Forgets the jobs a fake client recorded, and their unique locks.
     pub fn clear_enqueued(&self) {
         self.fake_store("clear_enqueued").clear()
     }

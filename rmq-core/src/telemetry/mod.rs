@@ -39,6 +39,8 @@ use crate::Priority;
 
 /// Jobs this process enqueued (accepted by Redis).
 pub const JOBS_ENQUEUED: &str = "rmq_jobs_enqueued_total";
+/// Unique enqueues this process made that found a job holding the lock.
+pub const JOBS_DUPLICATE: &str = "rmq_jobs_duplicate_total";
 /// Jobs this worker leased.
 pub const JOBS_FETCHED: &str = "rmq_jobs_fetched_total";
 /// Attempts this worker finished, by outcome (see [`Outcome`]).
@@ -141,6 +143,11 @@ pub fn describe() {
         JOBS_ENQUEUED,
         Unit::Count,
         "Jobs this process enqueued, accepted by Redis."
+    );
+    describe_counter!(
+        JOBS_DUPLICATE,
+        Unit::Count,
+        "Unique enqueues this process made that found a job holding the lock (nothing enqueued)."
     );
     describe_counter!(JOBS_FETCHED, Unit::Count, "Jobs this worker leased.");
     describe_counter!(

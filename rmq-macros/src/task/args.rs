@@ -25,7 +25,14 @@ const KEYS: &[&str] = &[
     "ttl",
     "payload",
     "index",
+    "unique",
 ];
+
+/// The keys of `unique(...)`.
+const UNIQUE_KEYS: &[&str] = &["key", "mode", "ttl"];
+
+/// The unique modes, as written in `unique(mode = ...)`.
+const UNIQUE_MODES: &[&str] = &["until_started", "until_completed", "window", "debounce"];
 
 /// The variants of `rmq::Priority`.
 const PRIORITIES: &[&str] = &["High", "Normal", "Low"];
@@ -49,6 +56,19 @@ pub(crate) struct TaskArgs {
     pub(crate) payload: Option<Ident>,
     /// `index = true`: index generated ids too (status, cancel by id).
     pub(crate) index: Option<bool>,
+    /// `unique = "30m"` or `unique(key = [..], mode = .., ttl = "..")`.
+    pub(crate) unique: Option<UniqueArg>,
+}
+
+/// The parsed `unique` key.
+pub(crate) struct UniqueArg {
+    /// A variant name of `rmq::UniqueMode`.
+    pub(crate) mode: Ident,
+    /// The lock's time to live in milliseconds; `None`: the default.
+    pub(crate) ttl: Option<u64>,
+    /// The payload fields of the key, as written (checked against the
+    /// function's parameters later); `None`: the whole payload.
+    pub(crate) fields: Option<Vec<Ident>>,
 }
 
 /// The retry delays of a task, in milliseconds.
@@ -100,6 +120,25 @@ impl TaskArgs {
             return Ok(());
         }
 
+        if key == "unique" && meta.input.peek(syn::token::Paren) {
+            if seen.0.contains(&key) {
+                skip_value(&meta)?;
+                errors.push(syn::Error::new_spanned(
+                    &meta.path,
+                    format_args!("`{key}` is given twice"),
+                ));
+                return Ok(());
+            }
+            seen.0.push(key);
+            let span = meta.path.span();
+            let mut unique = UniqueParts::default();
+            meta.parse_nested_meta(|inner| unique.parse_key(inner, errors))?;
+            if let Some(arg) = errors.ok(unique.finish(span)) {
+                self.unique = Some(arg);
+            }
+            return Ok(());
+        }
+
         let value: Expr = meta.value()?.parse()?;
 
         if seen.0.contains(&key) {
@@ -138,11 +177,164 @@ impl TaskArgs {
             "ttl" => positive_duration(&value, "ttl").map(|v| self.ttl = Some(v)),
             "payload" => payload(&value).map(|v| self.payload = Some(v)),
             "index" => boolean(&value, "index").map(|v| self.index = Some(v)),
+            "unique" => positive_duration(&value, "unique").map(|ttl| {
+                self.unique = Some(UniqueArg {
+                    mode: Ident::new("UntilCompleted", value.span()),
+                    ttl: Some(ttl),
+                    fields: None,
+                })
+            }),
             _ => unreachable!("every key of KEYS has a parser"),
         };
         errors.ok(result);
         Ok(())
     }
+}
+
+/// The keys of `unique(...)` met so far.
+#[derive(Default)]
+struct UniqueParts {
+    seen: Vec<String>,
+    /// The mode's name as written and its variant.
+    mode: Option<(Ident, &'static str)>,
+    ttl: Option<u64>,
+    fields: Option<Vec<Ident>>,
+}
+
+impl UniqueParts {
+    fn parse_key(&mut self, meta: ParseNestedMeta<'_>, errors: &mut Errors) -> syn::Result<()> {
+        let key = meta
+            .path
+            .get_ident()
+            .map(Ident::to_string)
+            .filter(|k| UNIQUE_KEYS.contains(&k.as_str()));
+        let Some(key) = key else {
+            skip_value(&meta)?;
+            let valid = UNIQUE_KEYS
+                .iter()
+                .map(|k| format!("`{k}`"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            errors.push(syn::Error::new_spanned(
+                &meta.path,
+                format_args!("unknown key of `unique`; expected one of: {valid}"),
+            ));
+            return Ok(());
+        };
+        let value: Expr = meta.value()?.parse()?;
+        if self.seen.contains(&key) {
+            errors.push(syn::Error::new_spanned(
+                &meta.path,
+                format_args!("`{key}` is given twice"),
+            ));
+            return Ok(());
+        }
+        self.seen.push(key.clone());
+        let result = match key.as_str() {
+            "key" => unique_fields(&value).map(|v| self.fields = Some(v)),
+            "mode" => unique_mode(&value).map(|v| self.mode = Some(v)),
+            "ttl" => positive_duration(&value, "ttl").map(|v| self.ttl = Some(v)),
+            _ => unreachable!("every key of UNIQUE_KEYS has a parser"),
+        };
+        errors.ok(result);
+        Ok(())
+    }
+
+    fn finish(self, span: Span) -> syn::Result<UniqueArg> {
+        let (written, variant) = self
+            .mode
+            .unwrap_or_else(|| (Ident::new("until_completed", span), "UntilCompleted"));
+        // A `ttl` that was given but invalid has its own error already.
+        let ttl_given = self.seen.iter().any(|k| k == "ttl");
+        if !ttl_given && matches!(variant, "Window" | "Debounce") {
+            return Err(syn::Error::new(
+                written.span(),
+                format_args!(
+                    "mode `{written}` needs a `ttl`: the {}, e.g. `unique(mode = {written}, ttl = \"10s\")`",
+                    if variant == "Window" { "window" } else { "wait each duplicate restarts" }
+                ),
+            ));
+        }
+        Ok(UniqueArg {
+            mode: Ident::new(variant, written.span()),
+            ttl: self.ttl,
+            fields: self.fields,
+        })
+    }
+}
+
+/// `key = field` or `key = [field, ...]`: payload field names.
+fn unique_fields(value: &Expr) -> syn::Result<Vec<Ident>> {
+    const FORM: &str =
+        "key must name payload fields, e.g. `key = user_id` or `key = [user_id, kind]`";
+    let value = ungroup(value);
+    let elems: Vec<&Expr> = match value {
+        Expr::Array(array) if array.elems.is_empty() => {
+            return Err(syn::Error::new_spanned(
+                array,
+                "key must name at least one field; leave `key` out to use the whole payload",
+            ))
+        }
+        Expr::Array(array) => array.elems.iter().collect(),
+        other => vec![other],
+    };
+    let mut errors = Errors::default();
+    let mut fields: Vec<Ident> = Vec::new();
+    for elem in elems {
+        match ungroup(elem) {
+            Expr::Path(path) if path.path.get_ident().is_some() => {
+                let ident = path.path.get_ident().cloned().expect("checked");
+                if fields.contains(&ident) {
+                    errors.push(syn::Error::new_spanned(
+                        &ident,
+                        format_args!("field `{ident}` is named twice"),
+                    ));
+                } else {
+                    fields.push(ident);
+                }
+            }
+            other => errors.push(syn::Error::new_spanned(other, FORM)),
+        }
+    }
+    match errors.into_error() {
+        Some(error) => Err(error),
+        None => Ok(fields),
+    }
+}
+
+/// `mode = until_started | until_completed | window | debounce`.
+fn unique_mode(value: &Expr) -> syn::Result<(Ident, &'static str)> {
+    let valid = UNIQUE_MODES
+        .iter()
+        .map(|m| format!("`{m}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let value = ungroup(value);
+    let ident = match value {
+        Expr::Path(path) => path.path.get_ident(),
+        _ => None,
+    };
+    let Some(ident) = ident else {
+        return Err(syn::Error::new_spanned(
+            value,
+            format_args!(
+                "mode must be an identifier, e.g. `mode = debounce`; expected one of: {valid}"
+            ),
+        ));
+    };
+    let variant = match ident.to_string().as_str() {
+        "until_started" => "UntilStarted",
+        "until_completed" => "UntilCompleted",
+        "window" => "Window",
+        "debounce" => "Debounce",
+        _ => {
+            return Err(syn::Error::new(
+                ident.span(),
+                format_args!("unknown unique mode `{ident}`; expected one of: {valid}"),
+            ))
+        }
+    };
+    Ok((ident.clone(), variant))
 }
 
 /// Consumes the value of an unknown key (`= expr` or `(...)`), so parsing

@@ -44,7 +44,7 @@ pub(crate) fn expand(task: &TaskFn<'_>, args: &TaskArgs) -> TokenStream {
     let names = Names::new(task, args);
     let item = task.item;
     let payload_struct = payload_struct(task, &names);
-    let methods = methods(task, &names);
+    let methods = methods(task, args, &names);
     let registration = registration(task, args, &names);
     quote! {
         #item
@@ -61,16 +61,26 @@ pub(crate) fn fallback(task: &TaskFn<'_>, args: &TaskArgs) -> TokenStream {
     let names = Names::new(task, args);
     let payload = &names.payload;
     let payload_struct = payload_struct(task, &names);
-    let methods = methods(task, &names);
+    let methods = methods(task, args, &names);
+    let receipt = receipt(args);
+    let unique_task = args.unique.as_ref().map(|_| {
+        quote! {
+            #[automatically_derived]
+            impl ::rmq::UniqueTask for #payload {}
+        }
+    });
     quote! {
         #payload_struct
         #methods
         #[automatically_derived]
         impl ::rmq::Task for #payload {
+            type Receipt = #receipt;
+
             fn descriptor() -> &'static ::rmq::TaskDescriptor {
                 ::core::unreachable!("`#[rmq::task]` reported a compile error")
             }
         }
+        #unique_task
     }
 }
 
@@ -116,13 +126,34 @@ fn payload_struct(task: &TaskFn<'_>, names: &Names) -> TokenStream {
     }
 }
 
-fn methods(task: &TaskFn<'_>, names: &Names) -> TokenStream {
+fn methods(task: &TaskFn<'_>, args: &TaskArgs, names: &Names) -> TokenStream {
     let payload = &names.payload;
     let fn_name = unraw(&task.item.sig.ident);
-    let enqueue_doc = format!(
-        " Enqueues this job of `{fn_name}` on topic `{}` and returns its id.",
-        names.topic
-    );
+    let enqueue_doc = match args.unique {
+        None => format!(
+            " Enqueues this job of `{fn_name}` on topic `{}` and returns its id.",
+            names.topic
+        ),
+        Some(_) => format!(
+            " Enqueues this job of `{fn_name}` on topic `{}`, unless a job with its \
+             unique key holds the lock: [`Enqueued::Duplicate`](::rmq::Enqueued) then \
+             names that job.",
+            names.topic
+        ),
+    };
+    let receipt = receipt(args);
+    let unique_methods = args.unique.as_ref().map(|_| {
+        quote! {
+            /// Enqueues with `key` as the unique key instead of the one made
+            /// of the payload.
+            pub fn unique_key(
+                self,
+                key: impl ::core::convert::Into<::rmq::__private::String>,
+            ) -> ::rmq::Enqueue<Self> {
+                ::rmq::Enqueue::new(self).unique_key(key)
+            }
+        }
+    });
     quote! {
         #[automatically_derived]
         impl #payload {
@@ -135,9 +166,10 @@ fn methods(task: &TaskFn<'_>, names: &Names) -> TokenStream {
             pub async fn enqueue(
                 self,
                 client: &::rmq::Client,
-            ) -> ::core::result::Result<::rmq::JobId, ::rmq::Error> {
+            ) -> ::core::result::Result<#receipt, ::rmq::Error> {
                 ::rmq::Enqueue::new(self).enqueue(client).await
             }
+            #unique_methods
 
             /// Runs the job no earlier than `delay` from now.
             pub fn delay(self, delay: ::rmq::__private::Duration) -> ::rmq::Enqueue<Self> {
@@ -224,6 +256,13 @@ fn registration(task: &TaskFn<'_>, args: &TaskArgs, names: &Names) -> TokenStrea
         quote!((#name, #ty))
     });
     let policy = policy(args);
+    let receipt = receipt(args);
+    let unique_task = args.unique.as_ref().map(|_| {
+        quote! {
+            #[automatically_derived]
+            impl ::rmq::UniqueTask for #payload {}
+        }
+    });
     let state = task.params.iter().filter_map(|param| match param {
         Param::State { inner, .. } => Some(quote!(::rmq::__private::StateNeed::of::<#inner>())),
         _ => None,
@@ -263,10 +302,13 @@ fn registration(task: &TaskFn<'_>, args: &TaskArgs, names: &Names) -> TokenStrea
 
             #[automatically_derived]
             impl ::rmq::Task for #payload {
+                type Receipt = #receipt;
+
                 fn descriptor() -> &'static ::rmq::TaskDescriptor {
                     &#descriptor
                 }
             }
+            #unique_task
         };
     }
 }
@@ -306,6 +348,30 @@ fn policy(args: &TaskArgs) -> TokenStream {
         .ttl
         .map_or_else(|| none.clone(), |ms| some(duration(ms)));
     let index = args.index.unwrap_or(false);
+    let unique = match &args.unique {
+        Some(unique) => {
+            let mode = &unique.mode;
+            let ttl = match unique.ttl {
+                Some(ms) => duration(ms),
+                None => quote!(::rmq::DEFAULT_UNIQUE_TTL),
+            };
+            let fields = match &unique.fields {
+                Some(fields) => {
+                    let names = fields.iter().map(unraw);
+                    some(quote!(&[#(#names),*]))
+                }
+                None => none.clone(),
+            };
+            some(quote! {
+                ::rmq::UniquePolicy {
+                    mode: ::rmq::UniqueMode::#mode,
+                    ttl: #ttl,
+                    fields: #fields,
+                }
+            })
+        }
+        None => none.clone(),
+    };
     quote! {
         ::rmq::TaskPolicy {
             retries: #retries,
@@ -314,7 +380,16 @@ fn policy(args: &TaskArgs) -> TokenStream {
             timeout: #timeout,
             ttl: #ttl,
             index: #index,
+            unique: #unique,
         }
+    }
+}
+
+/// What the task's enqueues return.
+fn receipt(args: &TaskArgs) -> TokenStream {
+    match args.unique {
+        Some(_) => quote!(::rmq::Enqueued),
+        None => quote!(::rmq::JobId),
     }
 }
 

@@ -30,6 +30,9 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let mut errors = Errors::default();
     let args = args::parse(args, &mut errors);
     let task = model::analyse(&item_fn, &mut errors);
+    if let Some(task) = &task {
+        check_unique_fields(task, &args, &mut errors);
+    }
     match (task, errors.into_error()) {
         (Some(task), None) => codegen::expand(&task, &args),
         (task, error) => {
@@ -40,6 +43,35 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
                 #fallback
                 #error
             }
+        }
+    }
+}
+
+/// Every field of `unique(key = ...)` must be a payload field of the
+/// function: the error sits on the name that is not.
+fn check_unique_fields(task: &model::TaskFn<'_>, args: &args::TaskArgs, errors: &mut Errors) {
+    let Some(fields) = args.unique.as_ref().and_then(|u| u.fields.as_ref()) else {
+        return;
+    };
+    let payload: Vec<String> = task.fields().map(|(ident, _)| ident.to_string()).collect();
+    for field in fields {
+        if !payload.contains(&field.to_string()) {
+            let known = if payload.is_empty() {
+                "the function has no payload fields".to_owned()
+            } else {
+                format!(
+                    "the payload fields are: {}",
+                    payload
+                        .iter()
+                        .map(|f| format!("`{f}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            };
+            errors.push(syn::Error::new_spanned(
+                field,
+                format_args!("unknown field `{field}` in `unique(key = ...)`; {known}"),
+            ));
         }
     }
 }

@@ -15,9 +15,20 @@ pub(crate) async fn enqueue(client: &Client, args: EnqueueArgs) -> Result<(), Cl
         priority: args.priority,
         ttl: args.ttl,
         id: args.id.map(Into::into),
+        unique_key: args.unique_key,
+        unique: None,
     };
-    let id = client.enqueue_json(&args.topic, &json, &options).await?;
-    println!("{id}");
+    let enqueued = client.submit_json(&args.topic, &json, &options).await?;
+    println!("{}", enqueued.id());
+    match enqueued {
+        rmq::Enqueued::Duplicate(id) => eprintln!(
+            "not enqueued: job {id} holds the unique lock of this payload (see `unique show`)"
+        ),
+        rmq::Enqueued::Replaced(id) => {
+            eprintln!("debounced: job {id} took this payload and waits again")
+        }
+        _ => {}
+    }
     Ok(())
 }
 

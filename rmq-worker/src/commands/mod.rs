@@ -12,6 +12,7 @@ mod run;
 mod search;
 mod stats;
 mod tasks;
+mod unique;
 #[cfg(feature = "web")]
 mod web;
 mod workers;
@@ -85,6 +86,7 @@ pub(crate) async fn execute(cli: CommandLine, configure: Configure) -> Result<()
         Command::Purge { topic, state, yes } => {
             purge::purge(&connect(&cli.global).await?, &topic, state, yes).await
         }
+        Command::Unique(command) => unique::execute(&connect(&cli.global).await?, command).await,
         Command::Health(args) => health::check(&connect(&cli.global).await?, args).await,
         Command::Exporter(args) => {
             let client = run::connect_with_retry(config(&cli.global)?).await?;

@@ -1,0 +1,7 @@
+#[rmq::task(unique(key = order_id, mode = window))]
+async fn charge(order_id: u64, amount: u32) -> Result<(), rmq::TaskError> {
+    let _ = (order_id, amount);
+    Ok(())
+}
+
+fn main() {}

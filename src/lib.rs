@@ -7,8 +7,8 @@
 pub use rmq_core::{broker, codec, envelope, registry, telemetry, trace, worker};
 pub use rmq_core::{
     Backoff, Broker, Client, Config, Enqueue, Error, FakeJob, JobContext, JobId, JobOptions,
-    JobOutcome, Outcome, Priority, Registry, ResultExt, State, Task, TaskDescriptor, TaskError,
-    TaskErrorKind, TaskPolicy, Worker, WorkerBuilder,
+    JobOutcome, Limits, Outcome, Priority, Rate, Registry, ResultExt, State, Task, TaskDescriptor,
+    TaskError, TaskErrorKind, TaskPolicy, Worker, WorkerBuilder,
 };
 
 /// OpenTelemetry trace context through jobs (feature `otel`): call

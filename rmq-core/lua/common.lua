@@ -118,3 +118,36 @@ local function forget_id(ids, env)
   if is_explicit(env) then redis.call('SREM', ids, env_id(env)) end
 end
 
+
+-- Rate and concurrency limits ------------------------------------------------
+
+-- How often a worker held back by a topic's concurrency re-checks it (acks
+-- free slots without waking anyone).
+local CONCURRENCY_POLL_MS = 20
+
+-- `env` with flag bit `bit` (a power of two) set.
+local function with_flag(env, bit)
+  local flags = string.byte(env, 5)
+  if math.floor(flags / bit) % 2 == 1 then return env end
+  return string.sub(env, 1, 4) .. string.char(flags + bit) .. string.sub(env, 6)
+end
+
+local function now_us()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
+
+-- GCRA over the theoretical arrival time (µs) stored at `key` (a STRING)
+-- or, with `field`, in the HASH `key`: how many of `want` jobs may start
+-- now at one every `interval` µs with a burst of `burst`, and, when fewer
+-- than `want` may, the ms until the next one may. Nothing is written:
+-- call `gcra_take` with the number actually started.
+local function gcra_allow(tat, now, interval, burst, want)
+  if tat < now then tat = now end
+  local room = now + burst * interval - tat
+  local n = math.floor(room / interval)
+  if n < 0 then n = 0 end
+  if n >= want then return want, 0, tat end
+  local wait = math.ceil((tat + (n + 1 - burst) * interval - now) / 1000)
+  return n, math.max(1, wait), tat
+end

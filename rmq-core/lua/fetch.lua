@@ -1,12 +1,17 @@
 -- Promotes due delayed jobs, then leases up to `max` jobs, strict priority,
 -- FIFO within a priority.
 -- KEYS: 1 high, 2 normal, 3 low, 4 delayed, 5 processing, 6 dead, 7 errors,
---       8 ids, 9 stats, 10 wake, 11 paused
+--       8 ids, 9 stats, 10 wake, 11 paused,
+--       12 (limits) rate
 -- ARGV: 1 max, 2 lease ms, 3 promote batch, 4 dead max entries,
---       5 parse-error max entries, 6 deadline (server ms, 0 = none)
+--       5 parse-error max entries, 6 deadline (server ms, 0 = none),
+--       7 (limits) rate interval us (0 = no rate), 8 rate burst,
+--       9 concurrency (0 = none)
 -- Returns {leased envelopes, ms until the next delayed job is due or -1,
---          server time ms, entries dead-lettered as expired}; a paused
--- topic leases and promotes nothing.
+--          server time ms, entries dead-lettered as expired,
+--          ms to wait before fetching this topic again (0: no limit held
+--          the batch back), the limit that did (0 none, 1 rate,
+--          2 concurrency)}; a paused topic leases and promotes nothing.
 local max = tonumber(ARGV[1])
 local lease = tonumber(ARGV[2])
 local promote = tonumber(ARGV[3])
@@ -15,8 +20,8 @@ local now = now_ms()
 
 -- Reached Redis after its caller stopped waiting for the reply (a stall):
 -- leasing now would hand jobs to nobody.
-if deadline_ms > 0 and now > deadline_ms then return {{}, 0, now, 0} end
-if redis.call('EXISTS', KEYS[11]) == 1 then return {{}, -1, now, 0} end
+if deadline_ms > 0 and now > deadline_ms then return {{}, 0, now, 0, 0, 0} end
+if redis.call('EXISTS', KEYS[11]) == 1 then return {{}, -1, now, 0, 0, 0} end
 -- The keys every lease writes; the others are checked when they are needed.
 check_types('lll_z____l')
 
@@ -43,6 +48,35 @@ if #first > 0 and tonumber(first[2]) <= now then
 end
 local next_due = -1
 if #first > 0 then next_due = math.max(0, tonumber(first[2]) - now) end
+
+-- Limits (ARGV 7-9 are 0 for a plain topic: nothing below runs for it).
+local interval = tonumber(ARGV[7])
+local concurrency = tonumber(ARGV[9])
+local held_back = 0
+local limit_wait = 0
+local rate_from = 0
+if concurrency > 0 then
+  -- Live leases only: a crashed worker's slot frees at its lease expiry.
+  local free = concurrency - redis.call('ZCOUNT', KEYS[5], '(' .. now, '+inf')
+  if free < max then
+    max = math.max(free, 0)
+    held_back = 2
+    -- Slots free at an ack (not signalled) or at the earliest lease expiry.
+    local soonest = redis.call('ZRANGEBYSCORE', KEYS[5], '(' .. now, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
+    limit_wait = CONCURRENCY_POLL_MS
+    if #soonest > 0 then limit_wait = math.max(1, math.min(limit_wait, tonumber(soonest[2]) - now)) end
+  end
+end
+if interval > 0 and max > 0 then
+  local n, wait
+  n, wait, rate_from = gcra_allow(tonumber(redis.call('GET', KEYS[12]) or 0) or 0,
+    now_us(), interval, tonumber(ARGV[8]), max)
+  if n < max then
+    max = n
+    held_back = 1
+    limit_wait = math.max(limit_wait, wait)
+  end
+end
 
 local out = {}
 local leases = {}
@@ -117,10 +151,30 @@ end
 if budget <= 0 and #out < max then next_due = 0 end
 call_chunked({'ZADD', KEYS[5]}, leases)
 
--- More work left: pass the wake-up on to the next idle worker.
-if #out >= max and #out > 0 then
+if interval > 0 and #out > 0 then
+  -- The next theoretical start; the key lives as long as it matters.
+  local tat = rate_from + #out * interval
+  redis.call('SET', KEYS[12], string.format('%d', tat), 'PX',
+    math.max(1, math.ceil((tat - now * 1000) / 1000)) + 1000)
+end
+if held_back > 0 then
+  -- Held back only when there was work to hold back.
+  if #out < max or (#out == 0 and redis.call('LLEN', KEYS[1]) + redis.call('LLEN', KEYS[2])
+      + redis.call('LLEN', KEYS[3]) == 0) then
+    held_back = 0
+    limit_wait = 0
+  else
+    local field = held_back == 1 and 'throttled_rate' or 'throttled_concurrency'
+    count(KEYS[9], field, 1)
+    redis.call('HSET', KEYS[9], field .. '_at', now)
+  end
+end
+
+-- More work left: pass the wake-up on to the next idle worker (not when a
+-- limit held the batch back: the next worker would be held back too).
+if held_back == 0 and #out >= max and #out > 0 then
   if redis.call('LLEN', KEYS[1]) + redis.call('LLEN', KEYS[2]) + redis.call('LLEN', KEYS[3]) > 0 then
     wake(KEYS[10])
   end
 end
-return {out, next_due, now, expired}
+return {out, next_due, now, expired, limit_wait, held_back}

@@ -29,5 +29,5 @@ pub use handler::{HandlerFn, Invocation, State, StateMap, StateNeed};
 pub use job::{JobContext, JobId};
 pub use priority::{ParsePriorityError, Priority};
 pub use registry::{Registration, Registry};
-pub use task::{Backoff, Task, TaskDescriptor, TaskPolicy};
+pub use task::{Backoff, Limits, Rate, Task, TaskDescriptor, TaskPolicy};
 pub use worker::{Worker, WorkerBuilder};

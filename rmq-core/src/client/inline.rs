@@ -34,6 +34,11 @@ pub enum JobOutcome {
     /// The payload did not decode into the task's type: a Redis-backed worker
     /// would have put it in the parse-error store.
     Malformed(String),
+    /// The handler returned [`TaskError::rate_limited`](crate::TaskError::rate_limited):
+    /// a Redis-backed worker would have run the same attempt again after
+    /// this delay. The inline client neither sleeps nor runs it again (a
+    /// test can see the back-off asked for and decide what comes next).
+    RateLimited(std::time::Duration),
 }
 
 #[derive(Default)]
@@ -82,6 +87,9 @@ impl InlineRunner {
                             break JobOutcome::Dead(error.to_string())
                         }
                         TaskErrorKind::Retryable => continue,
+                        TaskErrorKind::RateLimited => {
+                            break JobOutcome::RateLimited(error.retry_after().unwrap_or_default())
+                        }
                     },
                 }
             };

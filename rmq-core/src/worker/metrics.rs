@@ -11,6 +11,8 @@ pub(super) struct Metrics {
     pub(super) malformed: AtomicU64,
     pub(super) lease_lost: AtomicU64,
     pub(super) redis_errors: AtomicU64,
+    pub(super) throttled: AtomicU64,
+    pub(super) rate_limited: AtomicU64,
 }
 
 /// What one worker has done since it started.
@@ -29,6 +31,11 @@ pub struct MetricsSnapshot {
     pub lease_lost: u64,
     /// Redis calls that failed (each was retried or its job left leased).
     pub redis_errors: u64,
+    /// Fetches a topic's rate or concurrency limit held back.
+    pub throttled: u64,
+    /// Jobs delayed again because their handler returned
+    /// [`TaskError::rate_limited`](crate::TaskError::rate_limited).
+    pub rate_limited: u64,
 }
 
 impl Metrics {
@@ -45,6 +52,8 @@ impl Metrics {
             malformed: get(&self.malformed),
             lease_lost: get(&self.lease_lost),
             redis_errors: get(&self.redis_errors),
+            throttled: get(&self.throttled),
+            rate_limited: get(&self.rate_limited),
         }
     }
 }

@@ -151,3 +151,39 @@ local function gcra_allow(tat, now, interval, burst, want)
   local wait = math.ceil((tat + (n + 1 - burst) * interval - now) / 1000)
   return n, math.max(1, wait), tat
 end
+
+-- Fair per-key sub-queues (topics with a `rate_key`): an envelope with flag
+-- bit 32 carries its key after the id (1 length byte, then the key). Its
+-- topic's jobs wait in `<ring>:q:<key>` lists, and the ring (a LIST) holds
+-- each key with work once.
+
+local function fair_key(env)
+  if math.floor(string.byte(env, 5) / 32) % 2 == 0 then return '' end
+  local at = 19 + string.byte(env, 18)
+  return string.sub(env, at + 1, at + string.byte(env, at))
+end
+
+-- Appends envelopes to their keys' sub-queues (keys under the ring's hash
+-- tag), adding each key that had no work to the ring; returns how many.
+local function push_keyed(ring, envs)
+  local by_key = {}
+  local order = {}
+  for _, env in ipairs(envs) do
+    local key = fair_key(env)
+    local list = by_key[key]
+    if not list then
+      list = {}
+      by_key[key] = list
+      order[#order + 1] = key
+    end
+    list[#list + 1] = env
+  end
+  for _, key in ipairs(order) do
+    local list = by_key[key]
+    local sub = ring .. ':q:' .. key
+    local before = redis.call('LLEN', sub)
+    call_chunked({'RPUSH', sub}, list)
+    if before == 0 then redis.call('RPUSH', ring, key) end
+  end
+  return #envs
+end

@@ -1,17 +1,22 @@
 -- Enqueues jobs of one topic.
 -- KEYS: 1 pending list of the priority, 2 delayed, 3 ids, 4 seq, 5 wake,
---       6 paused
+--       6 paused, 7 (limits) the ring of keys with work, 8 stats
 -- ARGV: 1 priority byte, 2 delay ms, 3 ttl ms (0 = never), 4 max retries,
 --       5 the envelope flags byte (bit 0: explicit ids; bit 1: each payload
 --       ends in a trace context trailer), then the payloads, then
---       (explicit) their ids.
+--       (explicit) their ids. With flag bit 5 (topics with a `rate_key`)
+--       each payload starts with its key's length and the key, and the
+--       jobs go to per-key sub-queues.
 -- Returns the last generated id number (0 with explicit ids), or, when an
 -- explicit id is already in use, the list of such ids (nothing enqueued).
 local prio = tonumber(ARGV[1])
 local delay = tonumber(ARGV[2])
 -- The keys written after the first write; the id set and the counter are
 -- read or written first, and fail before anything changed.
-if delay > 0 then check_types('_z__l') else check_types('l___l') end
+local keyed = tonumber(ARGV[5]) % 64 >= 32
+if delay > 0 then check_types('_z__l')
+elseif keyed then check_types('l___l_lh')
+else check_types('l___l') end
 local ttl = tonumber(ARGV[3])
 local max_retries = tonumber(ARGV[4])
 local flags = tonumber(ARGV[5])
@@ -61,7 +66,10 @@ for i = 1, n do
   envs[i] = struct.pack('>BBBBBI6I6B', 1, prio, 0, max_retries, flags, now, expire, #id) .. id .. ARGV[5 + i]
 end
 
-if delay <= 0 then
+if delay <= 0 and keyed then
+  count(KEYS[8], 'keyed', push_keyed(KEYS[7], envs))
+  if not paused then wake(KEYS[5]) end
+elseif delay <= 0 then
   call_chunked({'RPUSH', KEYS[1]}, envs)
   if not paused then wake(KEYS[5]) end
 else

@@ -2,11 +2,14 @@
 -- FIFO within a priority.
 -- KEYS: 1 high, 2 normal, 3 low, 4 delayed, 5 processing, 6 dead, 7 errors,
 --       8 ids, 9 stats, 10 wake, 11 paused,
---       12 (limits) rate
+--       12 (limits) rate, 13 the ring of keys with work (its sub-queues
+--       `<13>:q:<key>` and per-key rate states `<13>:r:<key>` share its
+--       hash tag)
 -- ARGV: 1 max, 2 lease ms, 3 promote batch, 4 dead max entries,
 --       5 parse-error max entries, 6 deadline (server ms, 0 = none),
 --       7 (limits) rate interval us (0 = no rate), 8 rate burst,
---       9 concurrency (0 = none)
+--       9 concurrency (0 = none), 10 keyed (1: the topic's jobs wait in
+--       fair per-key sub-queues; the rate is per key)
 -- Returns {leased envelopes, ms until the next delayed job is due or -1,
 --          server time ms, entries dead-lettered as expired,
 --          ms to wait before fetching this topic again (0: no limit held
@@ -16,6 +19,7 @@ local max = tonumber(ARGV[1])
 local lease = tonumber(ARGV[2])
 local promote = tonumber(ARGV[3])
 local deadline_ms = tonumber(ARGV[6])
+local keyed = ARGV[10] == '1'
 local now = now_ms()
 
 -- Reached Redis after its caller stopped waiting for the reply (a stall):
@@ -32,17 +36,24 @@ if first.err then check_types('___z') end
 if #first > 0 and tonumber(first[2]) <= now then
   local due = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now, 'LIMIT', 0, promote)
   local lists = {{}, {}, {}}
+  local fair = {}
   for _, env in ipairs(due) do
     local bad = invalid(env)
     if bad then
       check_types('______z')
       store_entry(KEYS[7], tonumber(ARGV[5]), now, bad, env)
+    elseif keyed then
+      fair[#fair + 1] = env
     else
       local l = lists[string.byte(env, 2) + 1]
       l[#l + 1] = env
     end
   end
   for p = 1, 3 do call_chunked({'RPUSH', KEYS[p]}, lists[p]) end
+  if #fair > 0 then
+    check_types('________h___l')
+    count(KEYS[9], 'keyed', push_keyed(KEYS[13], fair))
+  end
   call_chunked({'ZREM', KEYS[4]}, due)
   first = redis.call('ZRANGE', KEYS[4], 0, 0, 'WITHSCORES')
 end
@@ -67,7 +78,7 @@ if concurrency > 0 then
     if #soonest > 0 then limit_wait = math.max(1, math.min(limit_wait, tonumber(soonest[2]) - now)) end
   end
 end
-if interval > 0 and max > 0 then
+if interval > 0 and max > 0 and not keyed then
   local n, wait
   n, wait, rate_from = gcra_allow(tonumber(redis.call('GET', KEYS[12]) or 0) or 0,
     now_us(), interval, tonumber(ARGV[8]), max)
@@ -90,7 +101,87 @@ local popped = {{}, {}, {}}
 -- Entries examined per call are capped, so a backlog of expired or broken
 -- entries is cleared over several calls instead of stalling Redis in one.
 local budget = max + promote
+if keyed then
+  check_types('_____zzsh___l')
+  -- Jobs given back to the pending lists (recovery, shutdown, dead-letter
+  -- retries) join their keys' sub-queues first, a bounded number per call.
+  local back = {}
+  for p = 1, 3 do
+    local got = redis.call('LPOP', KEYS[p], promote)
+    if got then
+      for _, env in ipairs(got) do
+        local bad = invalid(env)
+        if bad then
+          store_entry(KEYS[7], tonumber(ARGV[5]), now, bad, env)
+        else
+          back[#back + 1] = env
+        end
+      end
+    end
+  end
+  if #back > 0 then count(KEYS[9], 'keyed', push_keyed(KEYS[13], back)) end
+  -- One job per key per turn of the ring: a key's backlog never sits in
+  -- front of another key's job.
+  local taken = 0
+  local skipped = 0
+  local key_wait = 0
+  local us = 0
+  if interval > 0 then us = now_us() end
+  while #out < max and budget > 0 do
+    local key = redis.call('LMOVE', KEYS[13], KEYS[13], 'LEFT', 'RIGHT')
+    if not key then break end
+    budget = budget - 1
+    local allowed, wait, from = 1, 0, 0
+    if interval > 0 then
+      allowed, wait, from = gcra_allow(
+        tonumber(redis.call('GET', KEYS[13] .. ':r:' .. key) or 0) or 0,
+        us, interval, tonumber(ARGV[8]), 1)
+    end
+    if allowed == 0 then
+      skipped = skipped + 1
+      if key_wait == 0 or wait < key_wait then key_wait = wait end
+      if skipped >= redis.call('LLEN', KEYS[13]) then break end
+    else
+      skipped = 0
+      local sub = KEYS[13] .. ':q:' .. key
+      local env = redis.call('LPOP', sub)
+      if redis.call('LLEN', sub) == 0 then
+        -- Just moved to the tail: out of the ring until it has work again.
+        redis.call('RPOP', KEYS[13])
+      end
+      if env then
+        taken = taken + 1
+        local bad = invalid(env)
+        local exp = 0
+        if not bad then exp = expire_at(env) end
+        if bad then
+          store_entry(KEYS[7], tonumber(ARGV[5]), now, bad, env)
+        elseif exp ~= 0 and exp <= now and string.byte(env, 3) == 0 then
+          store_entry(KEYS[6], tonumber(ARGV[4]), now, 'expired', env)
+          forget_id(KEYS[8], env)
+          expired = expired + 1
+        else
+          out[#out + 1] = env
+          leases[#leases + 1] = deadline
+          leases[#leases + 1] = env
+          if interval > 0 then
+            -- Kept as long as it matters, then gone by itself.
+            local tat = from + interval
+            redis.call('SET', KEYS[13] .. ':r:' .. key, string.format('%d', tat), 'PX',
+              math.max(1, math.ceil((tat - us) / 1000)) + 1000)
+          end
+        end
+      end
+    end
+  end
+  if taken > 0 then count(KEYS[9], 'keyed', -taken) end
+  if skipped > 0 and #out < max then
+    held_back = 1
+    limit_wait = math.max(limit_wait, key_wait)
+  end
+end
 for p = 1, 3 do
+  if keyed then break end
   while #out < max and budget > 0 do
     local want = math.min(max - #out, budget)
     local got = redis.call('LPOP', KEYS[p], want)
@@ -151,19 +242,31 @@ end
 if budget <= 0 and #out < max then next_due = 0 end
 call_chunked({'ZADD', KEYS[5]}, leases)
 
-if interval > 0 and #out > 0 then
+if interval > 0 and #out > 0 and not keyed then
   -- The next theoretical start; the key lives as long as it matters.
   local tat = rate_from + #out * interval
   redis.call('SET', KEYS[12], string.format('%d', tat), 'PX',
     math.max(1, math.ceil((tat - now * 1000) / 1000)) + 1000)
 end
-if held_back > 0 then
-  -- Held back only when there was work to hold back.
-  if #out < max or (#out == 0 and redis.call('LLEN', KEYS[1]) + redis.call('LLEN', KEYS[2])
-      + redis.call('LLEN', KEYS[3]) == 0) then
+-- Held back only when there was work to hold back (a key skipped for its
+-- rate always had some).
+if held_back == 2 or (held_back == 1 and not keyed) then
+  local idle = #out < max
+  if not idle and #out == 0 then
+    if keyed then
+      idle = redis.call('LLEN', KEYS[13]) == 0
+    else
+      idle = redis.call('LLEN', KEYS[1]) + redis.call('LLEN', KEYS[2])
+        + redis.call('LLEN', KEYS[3]) == 0
+    end
+  end
+  if idle then
     held_back = 0
     limit_wait = 0
-  else
+  end
+end
+if held_back > 0 then
+  do
     local field = held_back == 1 and 'throttled_rate' or 'throttled_concurrency'
     count(KEYS[9], field, 1)
     redis.call('HSET', KEYS[9], field .. '_at', now)
@@ -173,7 +276,9 @@ end
 -- More work left: pass the wake-up on to the next idle worker (not when a
 -- limit held the batch back: the next worker would be held back too).
 if held_back == 0 and #out >= max and #out > 0 then
-  if redis.call('LLEN', KEYS[1]) + redis.call('LLEN', KEYS[2]) + redis.call('LLEN', KEYS[3]) > 0 then
+  if keyed then
+    if redis.call('LLEN', KEYS[13]) > 0 then wake(KEYS[10]) end
+  elseif redis.call('LLEN', KEYS[1]) + redis.call('LLEN', KEYS[2]) + redis.call('LLEN', KEYS[3]) > 0 then
     wake(KEYS[10])
   end
 end

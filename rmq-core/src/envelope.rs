@@ -10,12 +10,16 @@
 //!  3     1    max_retries
 //!  4     1    flags (bit 0: the id was given explicitly;
 //!                    bit 1: a trace context trailer follows the payload;
-//!                    bit 2: enqueued with a delay)
+//!                    bit 2: enqueued with a delay;
+//!                    bit 5: a fair-queueing key follows the id)
 //!  5     6    enqueued_at, ms since the Unix epoch, Redis server time
 //! 11     6    expire_at, ms (0 = never)
 //! 17     1    id length n
 //! 18     n    id
-//! 18+n   ..   payload (one MessagePack value)
+//! with flag bit 5 only (topics with a `rate_key`):
+//! 18+n   1    key length k
+//! 19+n   k    key
+//! 18+n   ..   payload (one MessagePack value; after the key with bit 5)
 //! with flag bit 1 only, the trailer, the last t+1 bytes:
 //! end-t-1 1   trace context format (0: W3C traceparent version 00)
 //! end-t   16  trace id
@@ -63,6 +67,9 @@ pub const FLAG_TRACE_CONTEXT: u8 = 2;
 /// Flag bit: the job was enqueued with a delay, so it was due later than
 /// its `enqueued_at`.
 pub const FLAG_DELAYED: u8 = 4;
+/// Flag bit: a fair-queueing key (1 length byte, the key) follows the id;
+/// the job waits in its key's sub-queue (topics with a `rate_key`).
+pub const FLAG_KEYED: u8 = 32;
 
 /// A job as stored in Redis, parsed. Holding one is holding its lease token.
 #[derive(Clone, PartialEq, Eq)]
@@ -70,6 +77,7 @@ pub struct Envelope {
     bytes: Bytes,
     priority: Priority,
     id_end: usize,
+    payload_start: usize,
     payload_end: usize,
 }
 
@@ -106,10 +114,18 @@ impl Envelope {
             return Err(EnvelopeError::Truncated(bytes.len()));
         }
         std::str::from_utf8(&bytes[HEADER_LEN..id_end]).map_err(|_| EnvelopeError::Id)?;
+        let mut payload_start = id_end;
+        if bytes[4] & FLAG_KEYED != 0 {
+            let len = bytes.get(id_end).map_or(0, |&b| usize::from(b));
+            payload_start = id_end + 1 + len;
+            if bytes.len() < payload_start {
+                return Err(EnvelopeError::Truncated(bytes.len()));
+            }
+        }
         let mut payload_end = bytes.len();
         if bytes[4] & FLAG_TRACE_CONTEXT != 0 {
             // The trailer and its length byte, after the id.
-            let trailer = bytes.len() - id_end;
+            let trailer = bytes.len() - payload_start;
             let len = bytes.last().map_or(0, |&b| usize::from(b));
             if trailer < len + 1 {
                 return Err(EnvelopeError::Truncated(bytes.len()));
@@ -120,6 +136,7 @@ impl Envelope {
             bytes,
             priority,
             id_end,
+            payload_start,
             payload_end,
         })
     }
@@ -142,12 +159,18 @@ impl Envelope {
 
     /// The encoded payload.
     pub fn payload(&self) -> &[u8] {
-        &self.bytes[self.id_end..self.payload_end]
+        &self.bytes[self.payload_start..self.payload_end]
+    }
+
+    /// The fair-queueing key (the `rate_key` field's value), for jobs of a
+    /// topic with a `rate_key`.
+    pub fn fair_key(&self) -> Option<&[u8]> {
+        (self.bytes[4] & FLAG_KEYED != 0).then(|| &self.bytes[self.id_end + 1..self.payload_start])
     }
 
     /// The encoded payload, shared with the envelope (no copy).
     pub fn payload_bytes(&self) -> Bytes {
-        self.bytes.slice(self.id_end..self.payload_end)
+        self.bytes.slice(self.payload_start..self.payload_end)
     }
 
     /// Whether the job carries a trace context trailer (flag bit 1).

@@ -16,6 +16,9 @@
 //! | `{P:T}:stats` | HASH | counters, processing-time histogram `h<i>` + `dur_sum`, per-minute completions `m<minute>` (kept an hour) |
 //! | `{P:T}:wake` | LIST | wake-up tokens for idle workers (at most one, usually) |
 //! | `{P:T}:paused` | STRING | present while the topic is paused: fetch leases nothing, enqueue wakes nobody |
+//! | `{P:T}:keyed` | LIST | topics with a `rate_key`: the ring of keys with queued jobs, each once; fetch turns it (LMOVE) one job per key |
+//! | `{P:T}:keyed:q:<key>` | LIST | topics with a `rate_key`: the jobs of one key, FIFO (whole envelopes); gone when empty |
+//! | `{P:T}:keyed:r:<key>` | STRING | topics with a `rate_key` and a `rate`: the key's GCRA state (µs); expires when it no longer matters |
 //! | `{P:T}:rate` | STRING | topics with a `rate`: the GCRA theoretical start time of the next job (µs, server clock); expires when it no longer matters |
 //!
 //! Outside any hash tag, touched only by plain commands (each command one
@@ -28,6 +31,10 @@
 //! | `P:workers` | ZSET | worker id -> the time its entry expires (ms, server clock: last beat + 3 beats); readers keep the ids scored in the future and anyone may trim the rest |
 //! | `P:worker:<id>` | STRING | the worker's heartbeat (JSON [`crate::broker::WorkerInfo`]), with a TTL of 3 beats |
 //! | `P:worker:<id>:control` | STRING | `quiet` or `stop`, set by `worker quiet` / `worker stop`, read at every beat; TTL one day |
+//!
+//! The sub-queue and per-key rate keys are named inside the fetch and
+//! enqueue scripts from the ring's name (they cannot be listed up front),
+//! always under the topic's hash tag, so they sit on its Cluster slot.
 //!
 //! The stats hash also holds `last_completed_ms` (server time of the last
 //! ack) and per-minute dead-letter counts `d<minute>` (kept an hour), for
@@ -58,6 +65,9 @@ pub struct TopicKeys {
     pub paused: String,
     /// The rate limiter's state (topics with a `rate`).
     pub rate: String,
+    /// The ring of keys with work (topics with a `rate_key`); each key's
+    /// jobs wait in `<keyed>:q:<key>`.
+    pub keyed: String,
 }
 
 impl TopicKeys {
@@ -81,6 +91,7 @@ impl TopicKeys {
             wake: key("wake"),
             paused: key("paused"),
             rate: key("rate"),
+            keyed: key("keyed"),
         }
     }
 
@@ -98,8 +109,18 @@ impl TopicKeys {
             self.wake.as_str(),
             self.paused.as_str(),
             self.rate.as_str(),
+            self.keyed.as_str(),
         ]);
         keys
+    }
+}
+
+impl TopicKeys {
+    /// The sub-queue of fair-queueing key `key` (topics with a `rate_key`).
+    pub fn sub_queue(&self, key: &[u8]) -> Vec<u8> {
+        let mut name = format!("{}:q:", self.keyed).into_bytes();
+        name.extend_from_slice(key);
+        name
     }
 }
 

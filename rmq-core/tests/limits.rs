@@ -431,3 +431,196 @@ async fn a_plain_topic_is_never_throttled() {
     let exists: bool = raw.exists(&env.keys("t").rate).await.unwrap();
     assert!(!exists);
 }
+
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Tenanted {
+    tenant: String,
+    n: u64,
+}
+
+fn run_nothing(_: Invocation) -> BoxFuture<Result<(), TaskError>> {
+    Box::pin(async { Ok(()) })
+}
+
+static TENANTED: TaskDescriptor = TaskDescriptor {
+    topic: "fair",
+    function: "fair",
+    module_path: "limits",
+    payload_type: "Tenanted",
+    fields: &[("tenant", "String"), ("n", "u64")],
+    policy: TaskPolicy {
+        rate_key: Some("tenant"),
+        ..TaskPolicy::DEFAULT
+    },
+    handler: run_nothing,
+    state: &[],
+    encode_json: rmq_core::codec::encode_json::<Tenanted>,
+};
+
+impl Task for Tenanted {
+    fn descriptor() -> &'static TaskDescriptor {
+        &TENANTED
+    }
+}
+
+fn tenants(jobs: &[rmq_core::envelope::Envelope]) -> Vec<String> {
+    jobs.iter()
+        .map(|job| {
+            let t: Tenanted = rmq_core::codec::decode(job.payload()).unwrap();
+            assert_eq!(job.fair_key(), Some(t.tenant.as_bytes()));
+            t.tenant
+        })
+        .collect()
+}
+
+const KEYED: Limits = Limits {
+    rate: None,
+    concurrency: None,
+    keyed: true,
+};
+
+on_both!(
+    a_tenant_backlog_does_not_delay_another_tenant,
+    ["fair"],
+    |env| {
+        let client = Client::connect(env.config.clone()).await.unwrap();
+        client
+            .enqueue_many((0..10_000).map(|n| Tenanted {
+                tenant: "big".into(),
+                n,
+            }))
+            .await
+            .unwrap();
+        client
+            .enqueue(Tenanted {
+                tenant: "small".into(),
+                n: 0,
+            })
+            .await
+            .unwrap();
+        let stats = env.broker.stats("fair").await.unwrap();
+        assert_eq!((stats.keyed, stats.pending), (10_001, [0, 0, 0]));
+        // One fetch round: the small tenant's job is in it, right after the
+        // first of the big tenant's.
+        let first = env
+            .broker
+            .fetch_limited("fair", 10, LEASE, &KEYED)
+            .await
+            .unwrap();
+        assert_eq!(
+            tenants(&first.jobs),
+            ["big", "small", "big", "big", "big", "big", "big", "big", "big", "big"]
+        );
+        // FIFO within a tenant.
+        let ns: Vec<u64> = first
+            .jobs
+            .iter()
+            .map(|j| rmq_core::codec::decode::<Tenanted>(j.payload()).unwrap().n)
+            .collect();
+        assert_eq!(ns, [0, 0, 1, 2, 3, 4, 5, 6, 7, 8]);
+        assert_eq!(env.broker.stats("fair").await.unwrap().keyed, 9_991);
+        // A later arrival is served within one round too.
+        client
+            .enqueue(Tenanted {
+                tenant: "late".into(),
+                n: 0,
+            })
+            .await
+            .unwrap();
+        let next = env
+            .broker
+            .fetch_limited("fair", 2, LEASE, &KEYED)
+            .await
+            .unwrap();
+        assert_eq!(tenants(&next.jobs), ["big", "late"]);
+    }
+);
+
+on_both!(
+    keyed_jobs_survive_delay_release_and_recovery,
+    ["fair"],
+    |env| {
+        let client = Client::connect(env.config.clone()).await.unwrap();
+        client
+            .enqueue_with(
+                Tenanted {
+                    tenant: "a".into(),
+                    n: 1,
+                },
+                rmq_core::JobOptions {
+                    delay: Some(Duration::from_millis(30)),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        // Promoted into its key's sub-queue when due.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let job = loop {
+            let fetched = env
+                .broker
+                .fetch_limited("fair", 5, LEASE, &KEYED)
+                .await
+                .unwrap();
+            if !fetched.jobs.is_empty() {
+                break fetched.jobs;
+            }
+            assert!(Instant::now() < deadline);
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        assert_eq!(tenants(&job), ["a"]);
+        // Given back (shutdown): to the pending list, then to its sub-queue.
+        env.broker.release("fair", &job).await.unwrap();
+        let again = env
+            .broker
+            .fetch_limited("fair", 5, LEASE, &KEYED)
+            .await
+            .unwrap();
+        assert_eq!(tenants(&again.jobs), ["a"]);
+        assert_eq!(again.jobs[0].retries_used(), 0);
+        let stats = env.broker.stats("fair").await.unwrap();
+        assert_eq!((stats.keyed, stats.processing), (0, 1));
+    }
+);
+
+on_both!(a_rate_per_key_holds_each_key_apart, ["fair"], |env| {
+    let client = Client::connect(env.config.clone()).await.unwrap();
+    for tenant in ["a", "b"] {
+        client
+            .enqueue_many((0..5).map(|n| Tenanted {
+                tenant: tenant.into(),
+                n,
+            }))
+            .await
+            .unwrap();
+    }
+    // 10/s per key: a burst of one each.
+    let limits = Limits {
+        rate: Some(Rate::new(10, SECOND)),
+        ..KEYED
+    };
+    let first = env
+        .broker
+        .fetch_limited("fair", 10, LEASE, &limits)
+        .await
+        .unwrap();
+    assert_eq!(tenants(&first.jobs), ["a", "b"]);
+    assert_eq!(first.throttled, Some(Throttle::Rate));
+    let wait = first.wait.unwrap();
+    assert!(wait <= Duration::from_millis(100), "{wait:?}");
+    let mut got = first.jobs.len();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while got < 10 {
+        let fetched = env
+            .broker
+            .fetch_limited("fair", 10, LEASE, &limits)
+            .await
+            .unwrap();
+        // Never more than one job per key per interval.
+        assert!(fetched.jobs.len() <= 2);
+        got += fetched.jobs.len();
+        tokio::time::sleep(fetched.wait.unwrap_or(Duration::from_millis(5))).await;
+        assert!(Instant::now() < deadline);
+    }
+    assert_eq!(env.broker.stats("fair").await.unwrap().keyed, 0);
+});

@@ -344,6 +344,7 @@ impl Broker {
             throttled_rate: get("throttled_rate"),
             throttled_concurrency: get("throttled_concurrency"),
             throttled_now,
+            keyed: get("keyed"),
         })
     }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 use redis::FromRedisValue;
 
 use super::{connection, ms, Broker};
-use crate::envelope::{FLAG_EXPLICIT_ID, FLAG_TRACE_CONTEXT};
+use crate::envelope::{FLAG_EXPLICIT_ID, FLAG_KEYED, FLAG_TRACE_CONTEXT};
 use crate::trace::TraceContext;
 use crate::{scripts, Error, JobId, Priority};
 
@@ -71,7 +71,7 @@ impl Broker {
         spec: &EnqueueSpec,
         jobs: &[NewJob<'_>],
     ) -> Result<Vec<JobId>, Error> {
-        self.enqueue_jobs(topic, spec, jobs, false).await
+        self.enqueue_jobs(topic, spec, jobs, 0).await
     }
 
     /// [`Broker::enqueue`] with the trace context of the span the jobs were
@@ -101,18 +101,21 @@ impl Broker {
                 id: job.id,
             })
             .collect();
-        self.enqueue_jobs(topic, spec, &jobs, true).await
+        self.enqueue_jobs(topic, spec, &jobs, FLAG_TRACE_CONTEXT)
+            .await
     }
 
-    /// [`Broker::enqueue`]; with `traced`, every payload ends in a trace
-    /// context trailer ([`crate::trace::TraceContext::append_trailer`]) and
-    /// the envelopes get the flag that announces it.
+    /// [`Broker::enqueue`] with envelope `flags`: with `FLAG_TRACE_CONTEXT`,
+    /// every payload ends in a trace context trailer
+    /// ([`crate::trace::TraceContext::append_trailer`]); with `FLAG_KEYED`,
+    /// it starts with a fair-queueing key (length byte, key) and the jobs go
+    /// to per-key sub-queues. The envelopes get the flags.
     pub(crate) async fn enqueue_jobs(
         &self,
         topic: &str,
         spec: &EnqueueSpec,
         jobs: &[NewJob<'_>],
-        traced: bool,
+        flags: u8,
     ) -> Result<Vec<JobId>, Error> {
         check_times(spec)?;
         let mut ids = Vec::with_capacity(jobs.len());
@@ -129,7 +132,7 @@ impl Broker {
                 .count()
                 .max(1);
             let (call, after) = rest.split_at(take);
-            ids.extend(self.enqueue_call(topic, spec, call, traced).await?);
+            ids.extend(self.enqueue_call(topic, spec, call, flags).await?);
             rest = after;
         }
         self.record_topic(topic).await;
@@ -181,7 +184,7 @@ impl Broker {
         topic: &str,
         spec: &EnqueueSpec,
         jobs: &[NewJob<'_>],
-        traced: bool,
+        flags: u8,
     ) -> Result<Vec<JobId>, Error> {
         let explicit = jobs[0].id.is_some();
         for job in jobs {
@@ -216,13 +219,15 @@ impl Broker {
             .key(&keys.seq)
             .key(&keys.wake)
             .key(&keys.paused)
+            .key(&keys.keyed)
+            .key(&keys.stats)
             .arg(spec.priority.as_u8())
             .arg(ms(spec.delay))
             .arg(spec.ttl.map_or(0, ms))
             .arg(spec.max_retries.min(255))
             .arg(
                 if explicit { FLAG_EXPLICIT_ID } else { 0 }
-                    | if traced { FLAG_TRACE_CONTEXT } else { 0 },
+                    | (flags & (FLAG_TRACE_CONTEXT | FLAG_KEYED)),
             );
         for job in jobs {
             invocation.arg(job.payload);

@@ -79,6 +79,7 @@ impl Broker {
             .key(&keys.wake)
             .key(&keys.paused)
             .key(&keys.rate)
+            .key(&keys.keyed)
             .arg(max)
             .arg(ms(lease).max(1))
             .arg(self.inner.batch_size.max(max))
@@ -97,7 +98,8 @@ impl Broker {
         invocation
             .arg(interval)
             .arg(burst)
-            .arg(limits.concurrency.unwrap_or(0));
+            .arg(limits.concurrency.unwrap_or(0))
+            .arg(u8::from(limits.keyed));
         let result = invocation.invoke_async(&mut handle.conn).await;
         let (raw, next_due, server_ms, expired, wait, held_back): (
             Vec<Vec<u8>>,

@@ -98,6 +98,9 @@ pub struct TopicStats {
     /// The limit that held a fetch back in the last
     /// [`THROTTLED_RECENTLY_MS`], if one did (the rate when both did).
     pub throttled_now: Option<Throttle>,
+    /// Jobs waiting in fair per-key sub-queues (topics with a `rate_key`;
+    /// not in `pending`, whatever their priority).
+    pub keyed: u64,
 }
 
 /// How recent a held-back fetch must be to show in [`TopicStats::throttled_now`].

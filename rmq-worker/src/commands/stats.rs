@@ -103,7 +103,7 @@ pub(crate) async fn show(client: &Client, args: StatsArgs) -> Result<(), Error> 
             "{:<24} {:>7} {:>7} {:>7} {:>10} {:>8} {:>7} {:>7} {:>10} {:>8} {:>8} {:>8} {:>9.3} {:>9.3} {:>9} {:>8} {:>9} {:>7} {:>7} {:>7} {:<20} {:<9}",
             s.topic,
             s.pending[0],
-            s.pending[1],
+            s.pending[1] + s.keyed,
             s.pending[2],
             s.processing,
             s.delayed,

@@ -339,6 +339,36 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_fair_key_sits_between_the_id_and_the_payload() {
+        // As the enqueue script writes it with flag bit 5: length, key.
+        let mut keyed = b"\x04acme".to_vec();
+        keyed.extend_from_slice(b"\x80");
+        let mut bytes = encode(Priority::Normal, 0, 3, 1, 0, "7", false, &keyed);
+        bytes[4] |= FLAG_KEYED;
+        let env = Envelope::parse(bytes.clone()).unwrap();
+        assert_eq!(env.id(), "7");
+        assert_eq!(env.fair_key(), Some(&b"acme"[..]));
+        assert_eq!(env.payload(), b"\x80");
+        // With a trace trailer too.
+        context().append_trailer(&mut bytes);
+        bytes[4] |= FLAG_TRACE_CONTEXT;
+        let env = Envelope::parse(bytes).unwrap();
+        assert_eq!(
+            (env.fair_key(), env.payload()),
+            (Some(&b"acme"[..]), &b"\x80"[..])
+        );
+        assert_eq!(env.trace_context(), Some(context()));
+        // A key longer than what is left is a truncated envelope.
+        let mut short = encode(Priority::Normal, 0, 3, 1, 0, "7", false, b"\x09ab");
+        short[4] |= FLAG_KEYED;
+        assert_eq!(Envelope::parse(short), Err(EnvelopeError::Truncated(22)));
+        // Without the flag there is no key.
+        let plain =
+            Envelope::parse(encode(Priority::Normal, 0, 3, 1, 0, "7", false, b"\x80")).unwrap();
+        assert_eq!(plain.fair_key(), None);
+    }
+
+    #[test]
     fn parses_what_it_encodes() {
         let bytes = encode(
             Priority::Low,

@@ -7,8 +7,9 @@
 pub use rmq_core::{broker, codec, envelope, registry, telemetry, trace, unique, worker};
 pub use rmq_core::{
     Backoff, Broker, Cancelled, Client, Config, Enqueue, Error, FakeJob, JobContext, JobId,
-    JobOptions, JobOutcome, JobState, JobStatus, Outcome, Priority, Registry, ResultExt, State,
-    Task, TaskDescriptor, TaskError, TaskErrorKind, TaskPolicy, Worker, WorkerBuilder,
+    JobOptions, JobOutcome, JobState, JobStatus, Limits, Outcome, Priority, Rate, Registry,
+    ResultExt, State, Task, TaskDescriptor, TaskError, TaskErrorKind, TaskPolicy, Worker,
+    WorkerBuilder,
 };
 pub use rmq_core::{Enqueued, Unique, UniqueMode, UniquePolicy, UniqueTask, DEFAULT_UNIQUE_TTL};
 

@@ -497,3 +497,43 @@ fn tasks_written_by_macro_rules_run() {
         );
     });
 }
+
+/// Answers like an upstream at its limit.
+#[rmq::task(rate = "5/s", concurrency = 2, rate_key = "tenant")]
+async fn upstream_call(tenant: String) -> Result<(), TaskError> {
+    let _ = tenant;
+    Err(TaskError::rate_limited(Duration::from_secs(3)))
+}
+
+#[test]
+fn limits_are_in_the_policy_and_inline_reports_a_rate_limited_job() {
+    let policy = UpstreamCall::descriptor().policy;
+    assert_eq!(policy.rate, Some(rmq::Rate::new(5, Duration::from_secs(1))));
+    assert_eq!(policy.concurrency, Some(2));
+    assert_eq!(policy.rate_key, Some("tenant"));
+    runtime().block_on(async {
+        let client = Client::inline();
+        UpstreamCall {
+            tenant: "acme".into(),
+        }
+        .enqueue(&client)
+        .await
+        .unwrap();
+        let outcome = &client.outcomes()[0];
+        // Not retried, not dead: the back-off asked for, once.
+        assert_eq!(
+            outcome.result,
+            JobOutcome::RateLimited(Duration::from_secs(3))
+        );
+        assert_eq!(outcome.attempts, 1);
+        // The fake client records the payload as it is.
+        let fake = Client::fake();
+        UpstreamCall {
+            tenant: "acme".into(),
+        }
+        .enqueue(&fake)
+        .await
+        .unwrap();
+        assert_eq!(fake.enqueued::<UpstreamCall>()[0].tenant, "acme");
+    });
+}

@@ -235,3 +235,72 @@ local function release_lock(locks_key, env, at_start)
   local lock = lock_key(locks_key, key)
   if redis.pcall('GET', lock) == id then redis.call('DEL', lock) end
 end
+
+-- Rate and concurrency limits ------------------------------------------------
+
+-- How often a worker held back by a topic's concurrency re-checks it (acks
+-- free slots without waking anyone).
+local CONCURRENCY_POLL_MS = 20
+
+-- `env` with flag bit `bit` (a power of two) set.
+local function with_flag(env, bit)
+  local flags = string.byte(env, 5)
+  if math.floor(flags / bit) % 2 == 1 then return env end
+  return string.sub(env, 1, 4) .. string.char(flags + bit) .. string.sub(env, 6)
+end
+
+local function now_us()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
+
+-- GCRA over the theoretical arrival time (µs) stored at `key` (a STRING)
+-- or, with `field`, in the HASH `key`: how many of `want` jobs may start
+-- now at one every `interval` µs with a burst of `burst`, and, when fewer
+-- than `want` may, the ms until the next one may. Nothing is written:
+-- call `gcra_take` with the number actually started.
+local function gcra_allow(tat, now, interval, burst, want)
+  if tat < now then tat = now end
+  local room = now + burst * interval - tat
+  local n = math.floor(room / interval)
+  if n < 0 then n = 0 end
+  if n >= want then return want, 0, tat end
+  local wait = math.ceil((tat + (n + 1 - burst) * interval - now) / 1000)
+  return n, math.max(1, wait), tat
+end
+
+-- Fair per-key sub-queues (topics with a `rate_key`): an envelope with flag
+-- bit 32 carries its key after the id (1 length byte, then the key). Its
+-- topic's jobs wait in `<ring>:q:<key>` lists, and the ring (a LIST) holds
+-- each key with work once.
+
+local function fair_key(env)
+  if math.floor(string.byte(env, 5) / 32) % 2 == 0 then return '' end
+  local at = 19 + string.byte(env, 18)
+  return string.sub(env, at + 1, at + string.byte(env, at))
+end
+
+-- Appends envelopes to their keys' sub-queues (keys under the ring's hash
+-- tag), adding each key that had no work to the ring; returns how many.
+local function push_keyed(ring, envs)
+  local by_key = {}
+  local order = {}
+  for _, env in ipairs(envs) do
+    local key = fair_key(env)
+    local list = by_key[key]
+    if not list then
+      list = {}
+      by_key[key] = list
+      order[#order + 1] = key
+    end
+    list[#list + 1] = env
+  end
+  for _, key in ipairs(order) do
+    local list = by_key[key]
+    local sub = ring .. ':q:' .. key
+    local before = redis.call('LLEN', sub)
+    call_chunked({'RPUSH', sub}, list)
+    if before == 0 then redis.call('RPUSH', ring, key) end
+  end
+  return #envs
+end

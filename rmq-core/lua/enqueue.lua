@@ -1,12 +1,16 @@
 -- Enqueues jobs of one topic.
 -- KEYS: 1 pending list of the priority, 2 delayed, 3 ids, 4 seq, 5 wake,
---       6 paused, 7 index, (unique) 8 locks, 9 the lock
+--       6 paused, 7 index, 8 (limits) the ring of keys with work, 9 stats,
+--       (unique) 10 locks, 11 the lock
 -- ARGV: 1 priority byte, 2 delay ms, 3 ttl ms (0 = never), 4 max retries,
 --       5 the envelope flags byte (bit 0: explicit ids; bit 1: each payload
 --       ends in a trace context trailer; bit 3: indexed by id; bit 4: one
 --       unique job), then the
 --       payloads, then (explicit) their ids, then (unique) the mode byte,
 --       the lock's time to live ms and its key (after `{P:T}:unique:`).
+--       With flag bit 5 (topics with a `rate_key`) each payload starts
+--       with its key's length and the key, and the jobs go to per-key
+--       sub-queues.
 -- Returns the last generated id number (0 with explicit ids), or, when an
 -- explicit id is already in use, the list of such ids (nothing enqueued).
 -- A unique enqueue returns {'n' new | 'd' duplicate | 'r' replaced, id},
@@ -16,7 +20,10 @@ local delay = tonumber(ARGV[2])
 -- The keys written after the first write; the id set and the counter are
 -- read or written first, and fail before anything changed.
 local indexed = math.floor(tonumber(ARGV[5]) / 8) % 2 == 1
-if delay > 0 then check_types('_z__l') else check_types('l___l') end
+local keyed = tonumber(ARGV[5]) % 64 >= 32
+if delay > 0 then check_types('_z__l')
+elseif keyed then check_types('l___l__lh')
+else check_types('l___l') end
 if indexed then check_types('______h') end
 local ttl = tonumber(ARGV[3])
 local max_retries = tonumber(ARGV[4])
@@ -40,13 +47,13 @@ if ttl > 0 then expire = now + delay + ttl end
 if unique then
   -- The locks hash is written after the lock: a foreign one must stop the
   -- script before anything is written.
-  if u_mode ~= 'w' then check_types('_______h') end
-  local held = redis.pcall('GET', KEYS[9])
-  if type(held) == 'table' then check_types('________t') end
+  if u_mode ~= 'w' then check_types('_________h') end
+  local held = redis.pcall('GET', KEYS[11])
+  if type(held) == 'table' then check_types('__________t') end
   if held then
     if u_mode ~= 'd' then return {'d', held} end
     -- Debounce: the waiting job takes the new payload and waits again.
-    local v = redis.call('HGET', KEYS[8], held)
+    local v = redis.call('HGET', KEYS[10], held)
     local old = ''
     if v then
       local _
@@ -65,8 +72,8 @@ if unique then
       if redis.call('EXISTS', KEYS[6]) == 0 then wake_if_earliest(KEYS[2], KEYS[5], due) end
       redis.call('ZADD', KEYS[2], due, fresh)
       index_put(KEYS[7], fresh, 'd')
-      redis.call('HSET', KEYS[8], held, lock_entry_pack('d', u_key, fresh))
-      redis.call('PEXPIRE', KEYS[9], u_px)
+      redis.call('HSET', KEYS[10], held, lock_entry_pack('d', u_key, fresh))
+      redis.call('PEXPIRE', KEYS[11], u_px)
       return {'r', held}
     end
     -- Due already (promoted to its pending list, not yet leased: a lease
@@ -115,15 +122,21 @@ for i = 1, n do
 end
 
 if unique then
-  redis.call('SET', KEYS[9], ids[1], 'PX', u_px)
+  redis.call('SET', KEYS[11], ids[1], 'PX', u_px)
   if u_mode ~= 'w' then
     local queued = ''
     if u_mode == 'd' then queued = envs[1] end
-    redis.call('HSET', KEYS[8], ids[1], lock_entry_pack(u_mode, u_key, queued))
+    redis.call('HSET', KEYS[10], ids[1], lock_entry_pack(u_mode, u_key, queued))
   end
 end
 
-if delay <= 0 then
+if delay <= 0 and keyed then
+  count(KEYS[9], 'keyed', push_keyed(KEYS[8], envs))
+  if indexed then
+    for i = 1, n do index_put(KEYS[7], envs[i], 'p') end
+  end
+  if not paused then wake(KEYS[5]) end
+elseif delay <= 0 then
   call_chunked({'RPUSH', KEYS[1]}, envs)
   if indexed then
     for i = 1, n do index_put(KEYS[7], envs[i], 'p') end

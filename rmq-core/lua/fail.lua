@@ -3,14 +3,27 @@
 --       8 cancel, 9 locks
 -- ARGV: 1 envelope, 2 error, 3 permanent (0/1), 4 retry delay ms,
 --       5 dead-letter enabled (0/1), 6 dead max entries, 7 the handler
---       stopped for a cancellation (0/1), 8 keep cancelled jobs (0/1)
--- Returns 0 retrying, 1 dead, 2 lease lost, 3 cancelled (never retried).
+--       stopped for a cancellation (0/1), 8 keep cancelled jobs (0/1),
+--       9 (limits) rate-limited re-delay ms; absent for a plain failure
+-- Returns 0 retrying, 1 dead, 2 lease lost, 3 cancelled (never retried),
+-- 4 re-delayed (rate limited).
 local env = ARGV[1]
 check_types('zzzhslhh')
 if redis.call('ZREM', KEYS[1], env) == 0 then return 2 end
 local now = now_ms()
-count(KEYS[4], 'failed', 1)
 local request = cancel_request(KEYS[8], env)
+if ARGV[9] and not request then
+  -- Rate limited upstream: the same attempt runs again later, marked
+  -- delayed (its due time is no longer its enqueue time).
+  local due = now + tonumber(ARGV[9])
+  wake_if_earliest(KEYS[2], KEYS[6], due)
+  local again = with_flag(env, 4)
+  redis.call('ZADD', KEYS[2], due, again)
+  index_put(KEYS[7], again, 'd', again, ARGV[2])
+  count(KEYS[4], 'rate_limited', 1)
+  return 4
+end
+count(KEYS[4], 'failed', 1)
 if request or ARGV[7] == '1' then
   local keep = request or ARGV[8]
   if ARGV[5] ~= '1' then keep = '0' end

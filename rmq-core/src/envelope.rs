@@ -11,13 +11,17 @@
 //!  4     1    flags (bit 0: the id was given explicitly;
 //!                    bit 1: a trace context trailer follows the payload;
 //!                    bit 2: enqueued with a delay;
-//!                    bit 3: indexed by id)
-//!                    bit 4: holds a unique lock, see `{P:T}:locks`)
+//!                    bit 3: indexed by id;
+//!                    bit 4: holds a unique lock, see `{P:T}:locks`;
+//!                    bit 5: a fair-queueing key follows the id)
 //!  5     6    enqueued_at, ms since the Unix epoch, Redis server time
 //! 11     6    expire_at, ms (0 = never)
 //! 17     1    id length n
 //! 18     n    id
-//! 18+n   ..   payload (one MessagePack value)
+//! with flag bit 5 only (topics with a `rate_key`):
+//! 18+n   1    key length k
+//! 19+n   k    key
+//! 18+n   ..   payload (one MessagePack value; after the key with bit 5)
 //! with flag bit 1 only, the trailer, the last t+1 bytes:
 //! end-t-1 1   trace context format (0: W3C traceparent version 00)
 //! end-t   16  trace id
@@ -71,6 +75,9 @@ pub const FLAG_INDEXED: u8 = 8;
 /// Flag bit: the job holds a unique lock that a transition releases (its
 /// entry is in `{P:T}:locks`).
 pub const FLAG_UNIQUE: u8 = 16;
+/// Flag bit: a fair-queueing key (1 length byte, the key) follows the id;
+/// the job waits in its key's sub-queue (topics with a `rate_key`).
+pub const FLAG_KEYED: u8 = 32;
 
 /// A job as stored in Redis, parsed. Holding one is holding its lease token.
 #[derive(Clone, PartialEq, Eq)]
@@ -78,6 +85,7 @@ pub struct Envelope {
     bytes: Bytes,
     priority: Priority,
     id_end: usize,
+    payload_start: usize,
     payload_end: usize,
 }
 
@@ -114,10 +122,18 @@ impl Envelope {
             return Err(EnvelopeError::Truncated(bytes.len()));
         }
         std::str::from_utf8(&bytes[HEADER_LEN..id_end]).map_err(|_| EnvelopeError::Id)?;
+        let mut payload_start = id_end;
+        if bytes[4] & FLAG_KEYED != 0 {
+            let len = bytes.get(id_end).map_or(0, |&b| usize::from(b));
+            payload_start = id_end + 1 + len;
+            if bytes.len() < payload_start {
+                return Err(EnvelopeError::Truncated(bytes.len()));
+            }
+        }
         let mut payload_end = bytes.len();
         if bytes[4] & FLAG_TRACE_CONTEXT != 0 {
             // The trailer and its length byte, after the id.
-            let trailer = bytes.len() - id_end;
+            let trailer = bytes.len() - payload_start;
             let len = bytes.last().map_or(0, |&b| usize::from(b));
             if trailer < len + 1 {
                 return Err(EnvelopeError::Truncated(bytes.len()));
@@ -128,6 +144,7 @@ impl Envelope {
             bytes,
             priority,
             id_end,
+            payload_start,
             payload_end,
         })
     }
@@ -150,12 +167,18 @@ impl Envelope {
 
     /// The encoded payload.
     pub fn payload(&self) -> &[u8] {
-        &self.bytes[self.id_end..self.payload_end]
+        &self.bytes[self.payload_start..self.payload_end]
+    }
+
+    /// The fair-queueing key (the `rate_key` field's value), for jobs of a
+    /// topic with a `rate_key`.
+    pub fn fair_key(&self) -> Option<&[u8]> {
+        (self.bytes[4] & FLAG_KEYED != 0).then(|| &self.bytes[self.id_end + 1..self.payload_start])
     }
 
     /// The encoded payload, shared with the envelope (no copy).
     pub fn payload_bytes(&self) -> Bytes {
-        self.bytes.slice(self.id_end..self.payload_end)
+        self.bytes.slice(self.payload_start..self.payload_end)
     }
 
     /// Whether the job carries a trace context trailer (flag bit 1).
@@ -328,6 +351,36 @@ pub fn encode_traced(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_fair_key_sits_between_the_id_and_the_payload() {
+        // As the enqueue script writes it with flag bit 5: length, key.
+        let mut keyed = b"\x04acme".to_vec();
+        keyed.extend_from_slice(b"\x80");
+        let mut bytes = encode(Priority::Normal, 0, 3, 1, 0, "7", false, &keyed);
+        bytes[4] |= FLAG_KEYED;
+        let env = Envelope::parse(bytes.clone()).unwrap();
+        assert_eq!(env.id(), "7");
+        assert_eq!(env.fair_key(), Some(&b"acme"[..]));
+        assert_eq!(env.payload(), b"\x80");
+        // With a trace trailer too.
+        context().append_trailer(&mut bytes);
+        bytes[4] |= FLAG_TRACE_CONTEXT;
+        let env = Envelope::parse(bytes).unwrap();
+        assert_eq!(
+            (env.fair_key(), env.payload()),
+            (Some(&b"acme"[..]), &b"\x80"[..])
+        );
+        assert_eq!(env.trace_context(), Some(context()));
+        // A key longer than what is left is a truncated envelope.
+        let mut short = encode(Priority::Normal, 0, 3, 1, 0, "7", false, b"\x09ab");
+        short[4] |= FLAG_KEYED;
+        assert_eq!(Envelope::parse(short), Err(EnvelopeError::Truncated(22)));
+        // Without the flag there is no key.
+        let plain =
+            Envelope::parse(encode(Priority::Normal, 0, 3, 1, 0, "7", false, b"\x80")).unwrap();
+        assert_eq!(plain.fair_key(), None);
+    }
 
     #[test]
     fn parses_what_it_encodes() {

@@ -3,6 +3,7 @@
 use std::borrow::Cow;
 use std::error::Error as StdError;
 use std::fmt;
+use std::time::Duration;
 
 /// Characters of a user-supplied value that an error message quotes.
 const QUOTED_CHARS: usize = 64;
@@ -41,6 +42,8 @@ pub struct TaskError {
     /// Set by the runtime for a timeout or a panic (not user-visible: both
     /// stay plain retryable errors); feeds the `outcome` metric label.
     cause: Cause,
+    /// For [`TaskErrorKind::RateLimited`]: when to run the job again.
+    retry_after: Option<Duration>,
 }
 
 /// What produced a [`TaskError`]: the handler itself, or the runtime
@@ -68,6 +71,9 @@ pub enum TaskErrorKind {
     /// The handler stopped because the job was cancelled: it is never
     /// retried, and ends cancelled.
     Cancelled,
+    /// Something upstream asked to slow down (an HTTP 429): run the job
+    /// again after [`TaskError::retry_after`], without counting an attempt.
+    RateLimited,
 }
 
 impl TaskError {
@@ -77,6 +83,7 @@ impl TaskError {
             kind: TaskErrorKind::Retryable,
             source: error.into(),
             cause: Cause::Handler,
+            retry_after: None,
         }
     }
 
@@ -86,6 +93,7 @@ impl TaskError {
             kind: TaskErrorKind::Permanent,
             source: error.into(),
             cause: Cause::Handler,
+            retry_after: None,
         }
     }
 
@@ -95,6 +103,7 @@ impl TaskError {
             kind: TaskErrorKind::Malformed,
             source: error.into(),
             cause: Cause::Handler,
+            retry_after: None,
         }
     }
 
@@ -106,7 +115,34 @@ impl TaskError {
             kind: TaskErrorKind::Cancelled,
             source: "cancelled".into(),
             cause: Cause::Handler,
+            retry_after: None,
         }
+    }
+
+    /// An upstream rate limit (an HTTP 429 with `Retry-After`): the job goes
+    /// back to the delayed set, due in `retry_after`, with its attempt
+    /// number unchanged. It never dead-letters for this, however often it
+    /// happens; the worker's `rate_limited` counter and the topic's
+    /// `rate_limited` statistic count the re-delays.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use rmq_core::TaskError;
+    /// let error = TaskError::rate_limited(Duration::from_secs(2));
+    /// assert_eq!(error.retry_after(), Some(Duration::from_secs(2)));
+    /// ```
+    pub fn rate_limited(retry_after: Duration) -> Self {
+        TaskError {
+            kind: TaskErrorKind::RateLimited,
+            source: format!("rate limited; run again in {retry_after:?}").into(),
+            cause: Cause::Handler,
+            retry_after: Some(retry_after),
+        }
+    }
+
+    /// For a rate-limited error, how long to wait before the next run.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
     }
 
     /// A retryable error the runtime made for a timeout or a panic.
@@ -129,7 +165,10 @@ impl TaskError {
 
     /// Whether the job should not be retried.
     pub fn is_permanent(&self) -> bool {
-        self.kind != TaskErrorKind::Retryable
+        matches!(
+            self.kind,
+            TaskErrorKind::Permanent | TaskErrorKind::Malformed
+        )
     }
 
     /// The underlying error.

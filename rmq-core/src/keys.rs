@@ -24,6 +24,10 @@
 //! The scripts that end a job find a lock key from `{P:T}:locks` (it is not
 //! in their KEYS); it is built from that hash's own name, so it always has
 //! the topic's hash tag and lives on the script's Cluster slot.
+//! | `{P:T}:keyed` | LIST | topics with a `rate_key`: the ring of keys with queued jobs, each once; fetch turns it (LMOVE) one job per key |
+//! | `{P:T}:keyed:q:<key>` | LIST | topics with a `rate_key`: the jobs of one key, FIFO (whole envelopes); gone when empty |
+//! | `{P:T}:keyed:r:<key>` | STRING | topics with a `rate_key` and a `rate`: the key's GCRA state (µs); expires when it no longer matters |
+//! | `{P:T}:rate` | STRING | topics with a `rate`: the GCRA theoretical start time of the next job (µs, server clock); expires when it no longer matters |
 //!
 //! Outside any hash tag, touched only by plain commands (each command one
 //! key), never by scripts, so they may live on any Cluster slot (`P:` is
@@ -35,6 +39,10 @@
 //! | `P:workers` | ZSET | worker id -> the time its entry expires (ms, server clock: last beat + 3 beats); readers keep the ids scored in the future and anyone may trim the rest |
 //! | `P:worker:<id>` | STRING | the worker's heartbeat (JSON [`crate::broker::WorkerInfo`]), with a TTL of 3 beats |
 //! | `P:worker:<id>:control` | STRING | `quiet` or `stop`, set by `worker quiet` / `worker stop`, read at every beat; TTL one day |
+//!
+//! The sub-queue and per-key rate keys are named inside the fetch and
+//! enqueue scripts from the ring's name (they cannot be listed up front),
+//! always under the topic's hash tag, so they sit on its Cluster slot.
 //!
 //! The stats hash also holds `last_completed_ms` (server time of the last
 //! ack) and per-minute dead-letter counts `d<minute>` (kept an hour), for
@@ -71,6 +79,11 @@ pub struct TopicKeys {
     pub locks: String,
     /// `{P:T}:unique:`, the prefix of every unique lock.
     pub unique_prefix: String,
+    /// The rate limiter's state (topics with a `rate`).
+    pub rate: String,
+    /// The ring of keys with work (topics with a `rate_key`); each key's
+    /// jobs wait in `<keyed>:q:<key>`.
+    pub keyed: String,
 }
 
 impl TopicKeys {
@@ -97,6 +110,8 @@ impl TopicKeys {
             cancel: key("cancel"),
             locks: key("locks"),
             unique_prefix: key("unique:"),
+            rate: key("rate"),
+            keyed: key("keyed"),
         }
     }
 
@@ -121,8 +136,19 @@ impl TopicKeys {
             self.index.as_str(),
             self.cancel.as_str(),
             self.locks.as_str(),
+            self.rate.as_str(),
+            self.keyed.as_str(),
         ]);
         keys
+    }
+}
+
+impl TopicKeys {
+    /// The sub-queue of fair-queueing key `key` (topics with a `rate_key`).
+    pub fn sub_queue(&self, key: &[u8]) -> Vec<u8> {
+        let mut name = format!("{}:q:", self.keyed).into_bytes();
+        name.extend_from_slice(key);
+        name
     }
 }
 

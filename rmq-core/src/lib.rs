@@ -30,6 +30,6 @@ pub use handler::{HandlerFn, Invocation, State, StateMap, StateNeed};
 pub use job::{JobContext, JobId};
 pub use priority::{ParsePriorityError, Priority};
 pub use registry::{Registration, Registry};
-pub use task::{Backoff, Task, TaskDescriptor, TaskPolicy, UniqueTask};
+pub use task::{Backoff, Limits, Rate, Task, TaskDescriptor, TaskPolicy, UniqueTask};
 pub use unique::{Enqueued, Unique, UniqueLock, UniqueMode, UniquePolicy, DEFAULT_UNIQUE_TTL};
 pub use worker::{Worker, WorkerBuilder};

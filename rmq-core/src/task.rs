@@ -77,6 +77,15 @@ pub struct TaskPolicy {
     /// At most one job per unique key while its lock is held; `None`: no
     /// lock.
     pub unique: Option<UniquePolicy>,
+    /// Jobs started per period across every worker (`rate = "100/s"`); per
+    /// key when [`rate_key`](Self::rate_key) is set.
+    pub rate: Option<Rate>,
+    /// Jobs of the topic leased at once across every worker
+    /// (`concurrency = 10`).
+    pub concurrency: Option<u32>,
+    /// The payload field whose value splits the topic into fair per-key
+    /// sub-queues (`rate_key = "customer_id"`).
+    pub rate_key: Option<&'static str>,
 }
 
 impl TaskPolicy {
@@ -89,7 +98,88 @@ impl TaskPolicy {
         ttl: None,
         index: false,
         unique: None,
+        rate: None,
+        concurrency: None,
+        rate_key: None,
     };
+
+    /// The limits the fetch script enforces for this task's topic.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            rate: self.rate,
+            concurrency: self.concurrency,
+            keyed: self.rate_key.is_some(),
+        }
+    }
+}
+
+/// A rate: `count` jobs per `per`, spread evenly (GCRA): one job every
+/// `per / count`, with a burst of [`Rate::burst`] jobs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rate {
+    /// Jobs per period (at least 1).
+    pub count: u32,
+    /// The period (at least 1 ms).
+    pub per: Duration,
+}
+
+impl Rate {
+    /// `count` jobs per `per`.
+    pub const fn new(count: u32, per: Duration) -> Rate {
+        Rate { count, per }
+    }
+
+    /// Time between two starts, in microseconds (at least 1).
+    pub fn interval_us(&self) -> u64 {
+        let per = self.per.as_micros().min(u128::from(u64::MAX)) as u64;
+        (per / u64::from(self.count.max(1))).max(1)
+    }
+
+    /// Jobs that may start back to back after an idle spell: 50 ms worth
+    /// of the rate, at least one. A fetch then takes a few jobs per call
+    /// at high rates instead of one, and any window of the period still
+    /// sees at most `count + burst` starts.
+    pub fn burst(&self) -> u64 {
+        (50_000 / self.interval_us()).max(1)
+    }
+}
+
+impl std::fmt::Display for Rate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let unit = match self.per.as_millis() {
+            1_000 => "s".to_owned(),
+            60_000 => "min".to_owned(),
+            3_600_000 => "h".to_owned(),
+            86_400_000 => "d".to_owned(),
+            ms => format!("{ms}ms"),
+        };
+        write!(f, "{}/{unit}", self.count)
+    }
+}
+
+/// The flow limits of one topic, as the fetch script receives them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Limits {
+    /// Starts per period (per key when `keyed`).
+    pub rate: Option<Rate>,
+    /// Jobs leased at once across workers.
+    pub concurrency: Option<u32>,
+    /// Jobs wait in fair per-key sub-queues.
+    pub keyed: bool,
+}
+
+impl Limits {
+    /// No limit: the plain fetch.
+    pub const NONE: Limits = Limits {
+        rate: None,
+        concurrency: None,
+        keyed: false,
+    };
+
+    /// Whether any limit is set.
+    pub fn any(&self) -> bool {
+        *self != Limits::NONE
+    }
 }
 
 impl Default for TaskPolicy {

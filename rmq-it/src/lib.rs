@@ -176,3 +176,19 @@ pub async fn unique_slow(
     tokio::time::sleep(Duration::from_millis(millis)).await;
     recorder.push(RAN, format!("unique_slow:{key}")).await
 }
+
+/// Two at a time across every worker: records its start, sleeps `millis`,
+/// then records that it ran.
+#[rmq::task(concurrency = 2, retries = 3, retry_delays = ["50ms"])]
+pub async fn capped(
+    seq: u64,
+    millis: u64,
+    ctx: JobContext,
+    recorder: State<Recorder>,
+) -> Result<(), TaskError> {
+    recorder
+        .push(STARTED, format!("capped:{seq}:{}", ctx.attempt))
+        .await?;
+    tokio::time::sleep(Duration::from_millis(millis)).await;
+    recorder.push(RAN, format!("capped:{seq}")).await
+}

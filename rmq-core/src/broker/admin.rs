@@ -309,7 +309,19 @@ impl Broker {
             *slot = get(&format!("h{i}"));
         }
         let timed: u64 = histogram.iter().sum();
-        let minute = (time.0 * 1000 + time.1 / 1000) / 60_000;
+        let now_ms = time.0 * 1000 + time.1 / 1000;
+        let minute = now_ms / 60_000;
+        let recent = |field: &str| {
+            let at = get(field);
+            at > 0 && now_ms.saturating_sub(at) <= super::THROTTLED_RECENTLY_MS
+        };
+        let throttled_now = if recent("throttled_rate_at") {
+            Some(super::Throttle::Rate)
+        } else if recent("throttled_concurrency_at") {
+            Some(super::Throttle::Concurrency)
+        } else {
+            None
+        };
         Ok(TopicStats {
             topic: topic.to_owned(),
             pending: [high, normal, low],
@@ -328,6 +340,11 @@ impl Broker {
                 percentile(&histogram, timed, 0.99),
             ],
             skipped_fields,
+            rate_limited: get("rate_limited"),
+            throttled_rate: get("throttled_rate"),
+            throttled_concurrency: get("throttled_concurrency"),
+            throttled_now,
+            keyed: get("keyed"),
         })
     }
 

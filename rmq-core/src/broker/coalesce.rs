@@ -13,8 +13,9 @@ use tokio::sync::oneshot;
 use super::{Broker, EnqueueSpec, NewJob};
 use crate::{Error, JobId};
 
-/// Topic, options, and whether the payloads end in a trace context trailer.
-type Key = (String, EnqueueSpec, bool);
+/// Topic, options, and the envelope flags of the payloads (trace trailer,
+/// fair-queueing key).
+type Key = (String, EnqueueSpec, u8);
 type Reply = oneshot::Sender<Result<JobId, Error>>;
 /// Jobs waiting for the next script call of their key.
 type Queues = HashMap<Key, Vec<(Vec<u8>, Reply)>>;
@@ -42,21 +43,22 @@ impl Broker {
         spec: &EnqueueSpec,
         payload: Vec<u8>,
     ) -> Result<JobId, Error> {
-        self.enqueue_one_traced(topic, spec, payload, false).await
+        self.enqueue_one_traced(topic, spec, payload, 0).await
     }
 
-    /// [`Broker::enqueue_one`]; with `traced`, the payload ends in a trace
-    /// context trailer.
+    /// [`Broker::enqueue_one`] with envelope `flags`: the payload ends in a
+    /// trace context trailer (`FLAG_TRACE_CONTEXT`), starts with a
+    /// fair-queueing key (`FLAG_KEYED`), or both.
     pub(crate) async fn enqueue_one_traced(
         &self,
         topic: &str,
         spec: &EnqueueSpec,
         payload: Vec<u8>,
-        traced: bool,
+        flags: u8,
     ) -> Result<JobId, Error> {
         super::check_times(spec)?;
         let (reply, answer) = oneshot::channel();
-        let key = (topic.to_owned(), spec.clone(), traced);
+        let key = (topic.to_owned(), spec.clone(), flags);
         let first = {
             let mut queues = self.inner.coalescer.lock();
             match queues.get_mut(&key) {

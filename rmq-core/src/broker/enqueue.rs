@@ -6,7 +6,9 @@ use std::time::Duration;
 use redis::FromRedisValue;
 
 use super::{connection, ms, Broker};
-use crate::envelope::{FLAG_EXPLICIT_ID, FLAG_INDEXED, FLAG_TRACE_CONTEXT, FLAG_UNIQUE};
+use crate::envelope::{
+    FLAG_EXPLICIT_ID, FLAG_INDEXED, FLAG_KEYED, FLAG_TRACE_CONTEXT, FLAG_UNIQUE,
+};
 use crate::trace::TraceContext;
 use crate::unique::{Enqueued, UniqueLock};
 use crate::{scripts, Error, JobId, Priority};
@@ -76,7 +78,7 @@ impl Broker {
         spec: &EnqueueSpec,
         jobs: &[NewJob<'_>],
     ) -> Result<Vec<JobId>, Error> {
-        self.enqueue_jobs(topic, spec, jobs, false).await
+        self.enqueue_jobs(topic, spec, jobs, 0).await
     }
 
     /// [`Broker::enqueue`] with the trace context of the span the jobs were
@@ -106,18 +108,21 @@ impl Broker {
                 id: job.id,
             })
             .collect();
-        self.enqueue_jobs(topic, spec, &jobs, true).await
+        self.enqueue_jobs(topic, spec, &jobs, FLAG_TRACE_CONTEXT)
+            .await
     }
 
-    /// [`Broker::enqueue`]; with `traced`, every payload ends in a trace
-    /// context trailer ([`crate::trace::TraceContext::append_trailer`]) and
-    /// the envelopes get the flag that announces it.
+    /// [`Broker::enqueue`] with envelope `flags`: with `FLAG_TRACE_CONTEXT`,
+    /// every payload ends in a trace context trailer
+    /// ([`crate::trace::TraceContext::append_trailer`]); with `FLAG_KEYED`,
+    /// it starts with a fair-queueing key (length byte, key) and the jobs go
+    /// to per-key sub-queues. The envelopes get the flags.
     pub(crate) async fn enqueue_jobs(
         &self,
         topic: &str,
         spec: &EnqueueSpec,
         jobs: &[NewJob<'_>],
-        traced: bool,
+        flags: u8,
     ) -> Result<Vec<JobId>, Error> {
         check_times(spec)?;
         let mut ids = Vec::with_capacity(jobs.len());
@@ -134,7 +139,7 @@ impl Broker {
                 .count()
                 .max(1);
             let (call, after) = rest.split_at(take);
-            ids.extend(self.enqueue_call(topic, spec, call, traced).await?);
+            ids.extend(self.enqueue_call(topic, spec, call, flags).await?);
             rest = after;
         }
         self.record_topic(topic).await;
@@ -186,7 +191,7 @@ impl Broker {
         topic: &str,
         spec: &EnqueueSpec,
         jobs: &[NewJob<'_>],
-        traced: bool,
+        flags: u8,
     ) -> Result<Vec<JobId>, Error> {
         let explicit = jobs[0].id.is_some();
         for job in jobs {
@@ -221,7 +226,7 @@ impl Broker {
             spec,
             jobs,
             explicit,
-            traced,
+            flags,
             indexed,
             None,
         );
@@ -289,7 +294,7 @@ impl Broker {
             spec,
             &[job],
             job.id.is_some(),
-            traced,
+            if traced { FLAG_TRACE_CONTEXT } else { 0 },
             job.id.is_some() || spec.index || self.inner.index_jobs,
             Some(lock),
         );
@@ -370,7 +375,7 @@ fn enqueue_args(
     spec: &EnqueueSpec,
     jobs: &[NewJob<'_>],
     explicit: bool,
-    traced: bool,
+    flags: u8,
     indexed: bool,
     lock: Option<&UniqueLock>,
 ) {
@@ -382,13 +387,15 @@ fn enqueue_args(
         .key(&keys.wake)
         .key(&keys.paused)
         .key(&keys.index)
+        .key(&keys.keyed)
+        .key(&keys.stats)
         .arg(spec.priority.as_u8())
         .arg(ms(spec.delay))
         .arg(spec.ttl.map_or(0, ms))
         .arg(spec.max_retries.min(255))
         .arg(
             if explicit { FLAG_EXPLICIT_ID } else { 0 }
-                | if traced { FLAG_TRACE_CONTEXT } else { 0 }
+                | (flags & (FLAG_TRACE_CONTEXT | FLAG_KEYED))
                 | if indexed { FLAG_INDEXED } else { 0 }
                 | if lock.is_some() { FLAG_UNIQUE } else { 0 },
         );

@@ -34,6 +34,9 @@ pub enum FailOutcome {
     /// The lease was no longer ours: the job had been recovered and handed
     /// elsewhere; nothing changed.
     LeaseLost,
+    /// Rate limited upstream: delayed again with its attempt number
+    /// unchanged ([`Broker::redelay`]).
+    Redelayed,
 }
 
 impl Broker {
@@ -73,6 +76,48 @@ impl Broker {
             other => Err(Error::Corrupt {
                 op: "fail",
                 detail: format!("the fail script returned {other}"),
+            }),
+        }
+    }
+
+    /// Gives a leased job back to the delayed set, due in `after`, with its
+    /// attempt number unchanged ([`TaskError::rate_limited`](crate::TaskError::rate_limited)):
+    /// [`FailOutcome::Redelayed`], or [`FailOutcome::LeaseLost`].
+    pub async fn redelay(
+        &self,
+        topic: &str,
+        job: &Envelope,
+        after: Duration,
+    ) -> Result<FailOutcome, Error> {
+        let keys = self.keys(topic);
+        let mut invocation = scripts::FAIL.prepare_invoke();
+        invocation
+            .key(&keys.processing)
+            .key(&keys.delayed)
+            .key(&keys.dead)
+            .key(&keys.stats)
+            .key(&keys.ids)
+            .key(&keys.wake)
+            .key(&keys.index)
+            .key(&keys.cancel)
+            .key(&keys.locks)
+            .arg(job.as_bytes())
+            .arg("rate limited")
+            .arg(0)
+            .arg(0)
+            .arg(flag(self.inner.dead_letter))
+            .arg(self.inner.dead_max)
+            .arg(flag(false))
+            .arg(flag(self.inner.keep_cancelled))
+            .arg(ms(after));
+        let code: i64 = self.run("fail", &invocation).await?;
+        match code {
+            4 => Ok(FailOutcome::Redelayed),
+            3 => Ok(FailOutcome::Cancelled),
+            2 => Ok(FailOutcome::LeaseLost),
+            other => Err(Error::Corrupt {
+                op: "fail",
+                detail: format!("the fail script returned {other} for a re-delay"),
             }),
         }
     }

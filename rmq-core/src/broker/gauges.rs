@@ -126,6 +126,9 @@ impl Broker {
             let value = value.max(0) as u64;
             match &field[..] {
                 b"dur_sum" => gauges.duration_sum_us = value,
+                // Jobs in fair per-key sub-queues (topics with a `rate_key`)
+                // ignore priorities: counted as normal.
+                b"keyed" => gauges.pending[1] += value,
                 [b'h', digits @ ..] => {
                     if let Some(slot) = std::str::from_utf8(digits)
                         .ok()

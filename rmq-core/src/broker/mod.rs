@@ -52,7 +52,7 @@ use enqueue::check_times;
 pub use enqueue::{EnqueueSpec, NewJob};
 pub use extend::Extended;
 pub use fail::{FailOutcome, Failure};
-pub use fetch::Fetched;
+pub use fetch::{Fetched, Throttle};
 pub use gauges::QueueGauges;
 pub use health::{Finding, HealthOptions, HealthReport, TopicHealth};
 pub use locks::LockInfo;
@@ -96,7 +96,22 @@ pub struct TopicStats {
     /// Fields of the topic's stats hash that are not integers (changed by
     /// hand or by another program): left out of the numbers above.
     pub skipped_fields: Vec<String>,
+    /// Jobs delayed again by [`TaskError::rate_limited`](crate::TaskError::rate_limited), ever.
+    pub rate_limited: u64,
+    /// Fetches held back by the topic's rate, ever.
+    pub throttled_rate: u64,
+    /// Fetches held back by the topic's concurrency limit, ever.
+    pub throttled_concurrency: u64,
+    /// The limit that held a fetch back in the last
+    /// [`THROTTLED_RECENTLY_MS`], if one did (the rate when both did).
+    pub throttled_now: Option<Throttle>,
+    /// Jobs waiting in fair per-key sub-queues (topics with a `rate_key`;
+    /// not in `pending`, whatever their priority).
+    pub keyed: u64,
 }
+
+/// How recent a held-back fetch must be to show in [`TopicStats::throttled_now`].
+pub const THROTTLED_RECENTLY_MS: u64 = 5_000;
 
 /// A dead-lettered job.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -39,6 +39,11 @@ pub enum JobOutcome {
     /// The handler returned [`crate::TaskError::cancelled`]: a Redis-backed
     /// worker would have ended the job cancelled, not retried.
     Cancelled,
+    /// The handler returned [`TaskError::rate_limited`](crate::TaskError::rate_limited):
+    /// a Redis-backed worker would have run the same attempt again after
+    /// this delay. The inline client neither sleeps nor runs it again (a
+    /// test can see the back-off asked for and decide what comes next).
+    RateLimited(std::time::Duration),
 }
 
 #[derive(Default)]
@@ -141,6 +146,9 @@ impl InlineRunner {
                         break JobOutcome::Dead(error.to_string())
                     }
                     TaskErrorKind::Retryable => continue,
+                    TaskErrorKind::RateLimited => {
+                        break JobOutcome::RateLimited(error.retry_after().unwrap_or_default())
+                    }
                 },
             }
         };

@@ -13,6 +13,7 @@ pub use fake::FakeJob;
 pub use inline::{JobOutcome, Outcome};
 
 use crate::broker::{Broker, EnqueueSpec, NewJob};
+use crate::envelope::{FLAG_KEYED, FLAG_TRACE_CONTEXT};
 use crate::telemetry::EnqueueCounters;
 use crate::unique::{self, UniqueLock};
 use crate::{
@@ -361,21 +362,31 @@ impl Client {
         let spec = self.spec(descriptor, options);
         match &*self.backend {
             Backend::Redis(broker) => {
+                let (payloads, keyed) = match descriptor.policy.rate_key {
+                    Some(field) => (
+                        payloads
+                            .into_iter()
+                            .map(|payload| keyed_payload(field, payload))
+                            .collect(),
+                        FLAG_KEYED,
+                    ),
+                    None => (payloads, 0),
+                };
                 let ids = match crate::trace::propagator() {
-                    None => enqueue_redis(broker, topic, &spec, payloads, options, false).await,
+                    None => enqueue_redis(broker, topic, &spec, payloads, options, keyed).await,
                     Some(propagator) => {
                         let mut payloads = payloads;
                         let span = propagator.send_span(topic, payloads.len());
-                        let traced = match propagator.inject(&span) {
+                        let flags = match propagator.inject(&span) {
                             Some(context) => {
                                 for payload in &mut payloads {
                                     context.append_trailer(payload);
                                 }
-                                true
+                                keyed | FLAG_TRACE_CONTEXT
                             }
-                            None => false,
+                            None => keyed,
                         };
-                        enqueue_redis(broker, topic, &spec, payloads, options, traced)
+                        enqueue_redis(broker, topic, &spec, payloads, options, flags)
                             .instrument(span)
                             .await
                     }
@@ -460,22 +471,54 @@ impl Client {
     }
 }
 
+/// `payload` with its fair-queueing key in front, as the enqueue script
+/// reads it with [`FLAG_KEYED`]: the key's length, the key (the value of payload field `field`: a string as it is,
+/// anything else as JSON; cut to 255 bytes).
+fn keyed_payload(field: &str, payload: Vec<u8>) -> Vec<u8> {
+    let key = fair_key(field, &payload);
+    let key = &key.as_bytes()[..key.len().min(255)];
+    let mut out = Vec::with_capacity(payload.len() + key.len() + 1);
+    out.push(key.len() as u8);
+    out.extend_from_slice(key);
+    out.extend_from_slice(&payload);
+    out
+}
+
+/// The value of field `field` of an encoded payload (a MessagePack map), as
+/// text; empty when there is no such field.
+pub(crate) fn fair_key(field: &str, payload: &[u8]) -> String {
+    let Ok(rmpv::Value::Map(entries)) = codec::decode::<rmpv::Value>(payload) else {
+        return String::new();
+    };
+    let value = entries
+        .into_iter()
+        .find(|(name, _)| name.as_str() == Some(field))
+        .map(|(_, value)| value);
+    match value {
+        Some(rmpv::Value::String(text)) => text.into_str().unwrap_or_default(),
+        Some(rmpv::Value::Nil) | None => String::new(),
+        Some(other) => serde_json::to_string(&other).unwrap_or_default(),
+    }
+}
+
 /// Enqueues encoded payloads into Redis: a single job with a generated id
-/// through the coalescer, anything else in batches. With `traced`, every
-/// payload ends in a trace context trailer.
+/// through the coalescer, anything else in batches. `flags` are envelope
+/// flags: with [`FLAG_TRACE_CONTEXT`], every payload ends in a trace
+/// context trailer; with [`FLAG_KEYED`], it starts with its fair-queueing
+/// key.
 async fn enqueue_redis(
     broker: &Broker,
     topic: &str,
     spec: &EnqueueSpec,
     payloads: Vec<Vec<u8>>,
     options: &JobOptions,
-    traced: bool,
+    flags: u8,
 ) -> Result<Vec<JobId>, Error> {
     if payloads.len() == 1 && options.id.is_none() {
         let payload = payloads.into_iter().next().unwrap_or_default();
         return Ok(vec![
             broker
-                .enqueue_one_traced(topic, spec, payload, traced)
+                .enqueue_one_traced(topic, spec, payload, flags)
                 .await?,
         ]);
     }
@@ -486,7 +529,7 @@ async fn enqueue_redis(
             id: options.id.as_ref().map(JobId::as_str),
         })
         .collect();
-    broker.enqueue_jobs(topic, spec, &jobs, traced).await
+    broker.enqueue_jobs(topic, spec, &jobs, flags).await
 }
 
 impl std::fmt::Debug for Client {

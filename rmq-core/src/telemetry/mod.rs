@@ -21,6 +21,7 @@
 //! | `rmq_job_running_max_seconds` | gauge | topic |
 //! | `rmq_worker_concurrency` | gauge | |
 //! | `rmq_leases_lost_total` | counter | topic |
+//! | `rmq_fetches_throttled_total` | counter | topic, limit (`rate`, `concurrency`) |
 //! | `rmq_redis_errors_total` | counter | op |
 //! | `rmq_build_info` | gauge | version |
 
@@ -59,6 +60,8 @@ pub const WORKER_PREFETCHED: &str = "rmq_worker_prefetched_jobs";
 pub const JOB_RUNNING_MAX: &str = "rmq_job_running_max_seconds";
 /// Leases this worker lost (expired and handed elsewhere before it reported).
 pub const LEASES_LOST: &str = "rmq_leases_lost_total";
+/// Fetches a topic's rate or concurrency limit held back.
+pub const FETCHES_THROTTLED: &str = "rmq_fetches_throttled_total";
 /// Redis calls of the worker's loops that failed.
 pub const REDIS_ERRORS: &str = "rmq_redis_errors_total";
 /// Always 1, labelled with the rmq version.
@@ -103,11 +106,14 @@ pub enum Outcome {
     /// Cancelled while it ran (or the handler returned
     /// [`crate::TaskError::cancelled`]): ended cancelled, not retried.
     Cancelled,
+    /// The handler returned [`TaskError::rate_limited`](crate::TaskError::rate_limited):
+    /// delayed again, no attempt counted.
+    RateLimited,
 }
 
 impl Outcome {
     /// Every outcome, in label order.
-    pub const ALL: [Outcome; 9] = [
+    pub const ALL: [Outcome; 10] = [
         Outcome::Completed,
         Outcome::Retried,
         Outcome::Dead,
@@ -117,6 +123,7 @@ impl Outcome {
         Outcome::Malformed,
         Outcome::LeaseLost,
         Outcome::Cancelled,
+        Outcome::RateLimited,
     ];
 
     /// The label value.
@@ -131,6 +138,7 @@ impl Outcome {
             Outcome::Malformed => "malformed",
             Outcome::LeaseLost => "lease_lost",
             Outcome::Cancelled => "cancelled",
+            Outcome::RateLimited => "rate_limited",
         }
     }
 }
@@ -153,7 +161,7 @@ pub fn describe() {
     describe_counter!(
         JOBS_PROCESSED,
         Unit::Count,
-        "Attempts this worker finished, by outcome (completed, retried, dead, expired, timeout, panicked, malformed, lease_lost)."
+        "Attempts this worker finished, by outcome (completed, retried, dead, expired, timeout, panicked, malformed, lease_lost, rate_limited)."
     );
     describe_histogram!(JOB_DURATION, Unit::Seconds, JOB_DURATION_HELP);
     describe_histogram!(JOB_WAIT, Unit::Seconds, JOB_WAIT_HELP);
@@ -177,6 +185,11 @@ pub fn describe() {
         LEASES_LOST,
         Unit::Count,
         "Leases this worker lost before it reported the job."
+    );
+    describe_counter!(
+        FETCHES_THROTTLED,
+        Unit::Count,
+        "Fetches held back by a topic's rate or concurrency limit, by limit."
     );
     describe_counter!(
         REDIS_ERRORS,

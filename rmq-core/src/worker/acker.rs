@@ -204,6 +204,29 @@ async fn report_failure(shared: &Shared, done: &Done, after_error: bool) -> Resu
         }
         return Ok(());
     }
+    if error.kind() == TaskErrorKind::RateLimited {
+        let after = error.retry_after().unwrap_or_default();
+        match shared.broker.redelay(&topic.name, envelope, after).await? {
+            FailOutcome::LeaseLost if after_error => {}
+            FailOutcome::LeaseLost => lease_lost(shared, done),
+            FailOutcome::Cancelled => {
+                Metrics::add(&shared.metrics.cancelled, 1);
+                shared
+                    .telemetry
+                    .topic(done.job.topic)
+                    .processed(Outcome::Cancelled, 1);
+            }
+            _ => {
+                Metrics::add(&shared.metrics.rate_limited, 1);
+                shared
+                    .telemetry
+                    .topic(done.job.topic)
+                    .processed(Outcome::RateLimited, 1);
+                tracing::info!(topic = %topic.name, id = envelope.id(), attempt = envelope.attempt(), retry_in = ?after, "rate limited upstream; delayed again, no attempt counted");
+            }
+        }
+        return Ok(());
+    }
     let failure = Failure {
         error: &message,
         permanent: error.kind() == TaskErrorKind::Permanent,
@@ -237,6 +260,7 @@ async fn report_failure(shared: &Shared, done: &Done, after_error: bool) -> Resu
             tracing::info!(topic = %topic.name, id = envelope.id(), "failure already recorded by an earlier report whose reply was lost");
         }
         FailOutcome::LeaseLost => lease_lost(shared, done),
+        FailOutcome::Redelayed => {}
     }
     Ok(())
 }

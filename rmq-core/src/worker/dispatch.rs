@@ -69,6 +69,13 @@ async fn fetch_loop(
     // the others are served.
     let mut failing: Vec<(Backoff, Option<Instant>)> =
         (0..topics).map(|_| (Backoff::default(), None)).collect();
+    // Per topic: held back by its rate or concurrency limit until then.
+    let mut throttled: Vec<Option<Instant>> = vec![None; topics];
+    let limits: Vec<_> = shared
+        .topics
+        .iter()
+        .map(|t| t.descriptor.policy.limits())
+        .collect();
     let mut backoff = Backoff::default();
     let mut waiting: Option<WaitFuture> = None;
     let mut empty_streak = 0;
@@ -88,14 +95,17 @@ async fn fetch_loop(
             reserved.merge(more);
         }
         let now = Instant::now();
-        if failing.iter().all(|(_, at)| at.is_some_and(|at| at > now)) {
-            // Every topic is failing: wait for the first one's retry.
+        // When each topic may be fetched again (failing or held back).
+        let ready_at = |i: usize| -> Option<Instant> {
+            let failing_at = failing[i].1.filter(|&at| at > now);
+            let throttled_at = throttled[i].filter(|&at| at > now);
+            failing_at.max(throttled_at)
+        };
+        if (0..topics).all(|i| ready_at(i).is_some()) {
+            // Every topic is failing or held back by a limit: wait for the
+            // first one's retry.
             drop(reserved);
-            let at = failing
-                .iter()
-                .filter_map(|(_, at)| *at)
-                .min()
-                .unwrap_or(now);
+            let at = (0..topics).filter_map(ready_at).min().unwrap_or(now);
             tokio::select! {
                 () = fetch.cancelled() => return,
                 () = tokio::time::sleep_until(at.into()) => {}
@@ -104,13 +114,13 @@ async fn fetch_loop(
         }
         let index = first % topics;
         first = first.wrapping_add(1);
-        if failing[index].1.is_some_and(|at| at > now) {
+        if ready_at(index).is_some() {
             continue;
         }
         let topic = &shared.topics[index].name;
         let fetched = match shared
             .broker
-            .fetch(topic, reserved.num_permits(), config.lease)
+            .fetch_limited(topic, reserved.num_permits(), config.lease, &limits[index])
             .await
         {
             Ok(fetched) => {
@@ -136,6 +146,14 @@ async fn fetch_loop(
         next_due = min_opt(next_due, fetched.next_due);
         let fetched_at = Instant::now();
         let telemetry = shared.telemetry.topic(index);
+        if let (Some(limit), Some(wait)) = (fetched.throttled, fetched.wait) {
+            // Held back: sleep exactly until the limit lets more through
+            // (the other topics are served meanwhile).
+            throttled[index] = Some(fetched_at + wait);
+            super::metrics::Metrics::add(&shared.metrics.throttled, 1);
+            telemetry.throttled(limit);
+            tracing::trace!(topic = %topic, limit = limit.as_str(), ?wait, "fetch held back by a limit");
+        }
         if fetched.expired > 0 {
             telemetry.processed(Outcome::Expired, fetched.expired as usize);
             tracing::info!(topic = %topic, jobs = fetched.expired, "jobs not started within their TTL; dead-lettered as expired");
@@ -179,6 +197,10 @@ async fn fetch_loop(
             continue;
         }
         drop(reserved);
+        if fetched.throttled.is_some() {
+            // Not empty, only held back: the topic is skipped until then.
+            continue;
+        }
         empty_streak += 1;
         if empty_streak < topics {
             continue;
@@ -187,7 +209,11 @@ async fn fetch_loop(
         // Every topic came back empty: block until an enqueue wakes us, the
         // next delayed job is due, or the fallback interval passes.
         let fallback = config.expired_check_interval;
-        let timer = next_due.take().map_or(fallback, |due| due.min(fallback));
+        let mut timer = next_due.take().map_or(fallback, |due| due.min(fallback));
+        let now = Instant::now();
+        if let Some(at) = throttled.iter().flatten().filter(|&&at| at > now).min() {
+            timer = timer.min(at.duration_since(now));
+        }
         let wait = waiting.get_or_insert_with(|| {
             let broker = shared.broker.clone();
             // A failing topic's wake-up key may be what fails.

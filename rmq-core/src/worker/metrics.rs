@@ -12,6 +12,8 @@ pub(super) struct Metrics {
     pub(super) lease_lost: AtomicU64,
     pub(super) redis_errors: AtomicU64,
     pub(super) cancelled: AtomicU64,
+    pub(super) throttled: AtomicU64,
+    pub(super) rate_limited: AtomicU64,
 }
 
 /// What one worker has done since it started.
@@ -32,6 +34,11 @@ pub struct MetricsSnapshot {
     pub redis_errors: u64,
     /// Jobs cancelled while they ran here.
     pub cancelled: u64,
+    /// Fetches a topic's rate or concurrency limit held back.
+    pub throttled: u64,
+    /// Jobs delayed again because their handler returned
+    /// [`TaskError::rate_limited`](crate::TaskError::rate_limited).
+    pub rate_limited: u64,
 }
 
 impl Metrics {
@@ -49,6 +56,8 @@ impl Metrics {
             lease_lost: get(&self.lease_lost),
             redis_errors: get(&self.redis_errors),
             cancelled: get(&self.cancelled),
+            throttled: get(&self.throttled),
+            rate_limited: get(&self.rate_limited),
         }
     }
 }

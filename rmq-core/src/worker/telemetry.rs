@@ -10,6 +10,7 @@ use metrics::{counter, gauge, histogram, Counter, Gauge, Histogram};
 use tokio_util::sync::CancellationToken;
 
 use super::Shared;
+use crate::broker::Throttle;
 use crate::telemetry::{self as names, AtomicHistogram, LocalHistogram, Outcome};
 use crate::Priority;
 
@@ -58,6 +59,8 @@ pub(super) struct TopicTelemetry {
     fetched: Counter,
     outcomes: [Counter; Outcome::ALL.len()],
     leases_lost: Counter,
+    /// Fetches held back by the rate, by the concurrency limit.
+    throttled: [Counter; 2],
     duration: JobHistogram,
     wait: [JobHistogram; 3],
     active: Gauge,
@@ -74,6 +77,9 @@ impl TopicTelemetry {
                 |o| counter!(names::JOBS_PROCESSED, "topic" => t.clone(), "outcome" => o.as_str()),
             ),
             leases_lost: counter!(names::LEASES_LOST, "topic" => t.clone()),
+            throttled: [Throttle::Rate, Throttle::Concurrency].map(
+                |l| counter!(names::FETCHES_THROTTLED, "topic" => t.clone(), "limit" => l.as_str()),
+            ),
             duration: if names::collecting() {
                 JobHistogram::Local(names::register(
                     names::JOB_DURATION,
@@ -113,6 +119,10 @@ impl TopicTelemetry {
 
     pub(super) fn lease_lost(&self, n: usize) {
         self.leases_lost.increment(n as u64);
+    }
+
+    pub(super) fn throttled(&self, limit: Throttle) {
+        self.throttled[usize::from(limit == Throttle::Concurrency)].increment(1);
     }
 }
 

@@ -26,6 +26,9 @@ const KEYS: &[&str] = &[
     "payload",
     "index",
     "unique",
+    "rate",
+    "concurrency",
+    "rate_key",
 ];
 
 /// The keys of `unique(...)`.
@@ -54,6 +57,12 @@ pub(crate) struct TaskArgs {
     pub(crate) ttl: Option<u64>,
     /// `payload = Name`: the payload struct's name.
     pub(crate) payload: Option<Ident>,
+    /// `rate = "100/s"`: jobs per period (ms).
+    pub(crate) rate: Option<(u32, u64)>,
+    /// `concurrency = 10`.
+    pub(crate) concurrency: Option<u32>,
+    /// `rate_key = "customer_id"`, checked against the payload fields later.
+    pub(crate) rate_key: Option<LitStr>,
     /// `index = true`: index generated ids too (status, cancel by id).
     pub(crate) index: Option<bool>,
     /// `unique = "30m"` or `unique(key = [..], mode = .., ttl = "..")`.
@@ -184,6 +193,10 @@ impl TaskArgs {
                     fields: None,
                 })
             }),
+            "rate" => rate(&value).map(|v| self.rate = Some(v)),
+            "concurrency" => concurrency(&value).map(|v| self.concurrency = Some(v)),
+            "rate_key" => string_literal(&value, "rate_key", "rate_key = \"customer_id\"")
+                .map(|v| self.rate_key = Some(v.clone())),
             _ => unreachable!("every key of KEYS has a parser"),
         };
         errors.ok(result);
@@ -600,6 +613,63 @@ fn payload(value: &Expr) -> syn::Result<Ident> {
             other,
             format_args!("payload must be a type name, {example}"),
         )),
+    }
+}
+
+/// `rate = "100/s"`: a positive count of jobs per unit (`s`, `m` or `min`,
+/// `h`, `d`) or per duration (`"5/10s"`).
+fn rate(value: &Expr) -> syn::Result<(u32, u64)> {
+    const FORM: &str = "expected jobs per period, e.g. `rate = \"100/s\"`, `\"10/m\"`, \
+                        `\"5/10s\"` (units `s`, `m` or `min`, `h`, `d`, or a duration)";
+    let lit = string_literal(value, "rate", "rate = \"100/s\"")?;
+    let text = lit.value();
+    let error = |message: String| syn::Error::new(lit.span(), message);
+    let Some((count, per)) = text.split_once('/') else {
+        return Err(error(format!("invalid rate \"{text}\": {FORM}")));
+    };
+    let count: u32 = count
+        .trim()
+        .parse()
+        .map_err(|_| error(format!("invalid rate \"{text}\": {FORM}")))?;
+    if count == 0 {
+        return Err(error(format!(
+            "rate \"{text}\" lets no job run: the count must be at least 1 \
+             (leave `rate` out for no limit)"
+        )));
+    }
+    let per = per.trim();
+    let millis = match per {
+        "s" | "sec" => 1_000,
+        "m" | "min" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        other => {
+            duration::parse(other).map_err(|_| error(format!("invalid rate \"{text}\": {FORM}")))?
+        }
+    };
+    if millis == 0 {
+        return Err(error(format!(
+            "rate \"{text}\" has an empty period: it must be at least 1ms"
+        )));
+    }
+    Ok((count, millis))
+}
+
+fn concurrency(value: &Expr) -> syn::Result<u32> {
+    const MESSAGE: &str = "concurrency must be an integer of at least 1 (jobs of the topic \
+                           running at once across every worker)";
+    match ungroup(value) {
+        Expr::Lit(ExprLit {
+            lit: Lit::Int(lit), ..
+        }) => match lit.base10_parse::<u32>() {
+            Ok(0) => Err(syn::Error::new(
+                lit.span(),
+                "concurrency must be at least 1: 0 would run no job (leave it out for no limit)",
+            )),
+            Ok(n) => Ok(n),
+            Err(_) => Err(syn::Error::new(lit.span(), MESSAGE)),
+        },
+        other => Err(syn::Error::new_spanned(other, MESSAGE)),
     }
 }
 

@@ -372,6 +372,22 @@ fn policy(args: &TaskArgs) -> TokenStream {
         }
         None => none.clone(),
     };
+    let rate = match args.rate {
+        Some((count, per)) => {
+            let count = Literal::u32_suffixed(count);
+            let per = duration(per);
+            some(quote!(::rmq::Rate::new(#count, #per)))
+        }
+        None => none.clone(),
+    };
+    let concurrency = match args.concurrency {
+        Some(n) => some(Literal::u32_suffixed(n).into_token_stream()),
+        None => none.clone(),
+    };
+    let rate_key = match &args.rate_key {
+        Some(key) => some(quote!(#key)),
+        None => none,
+    };
     quote! {
         ::rmq::TaskPolicy {
             retries: #retries,
@@ -381,6 +397,9 @@ fn policy(args: &TaskArgs) -> TokenStream {
             ttl: #ttl,
             index: #index,
             unique: #unique,
+            rate: #rate,
+            concurrency: #concurrency,
+            rate_key: #rate_key,
         }
     }
 }
@@ -415,7 +434,7 @@ fn hidden(name: &str) -> Ident {
 }
 
 /// An identifier without its `r#` prefix.
-fn unraw(ident: &Ident) -> String {
+pub(crate) fn unraw(ident: &Ident) -> String {
     let name = ident.to_string();
     name.strip_prefix("r#").map(str::to_owned).unwrap_or(name)
 }

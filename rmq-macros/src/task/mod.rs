@@ -33,6 +33,27 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     if let Some(task) = &task {
         check_unique_fields(task, &args, &mut errors);
     }
+    if let (Some(task), Some(key)) = (&task, &args.rate_key) {
+        let name = key.value();
+        if !task
+            .fields()
+            .any(|(ident, _)| codegen::unraw(ident) == name)
+        {
+            let fields: Vec<String> = task
+                .fields()
+                .map(|(ident, _)| format!("`{}`", codegen::unraw(ident)))
+                .collect();
+            let message = if fields.is_empty() {
+                format!("rate_key `{name}` is not a payload field: this task has none")
+            } else {
+                format!(
+                    "rate_key `{name}` is not a payload field; expected one of: {}",
+                    fields.join(", ")
+                )
+            };
+            errors.push(syn::Error::new(key.span(), message));
+        }
+    }
     match (task, errors.into_error()) {
         (Some(task), None) => codegen::expand(&task, &args),
         (task, error) => {

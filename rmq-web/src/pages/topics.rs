@@ -121,7 +121,7 @@ fn row(ctx: &Ctx, topic: &Topic) -> Markup {
         tr data-topic=(s.topic) {
             td.name title=(s.topic) { a href=(href) { (s.topic) } }
             td.num { (s.pending[0]) }
-            td.num { (s.pending[1]) }
+            td.num { (s.pending[1] + s.keyed) }
             td.num { (s.pending[2]) }
             td.num { (s.delayed) }
             td.num { (s.processing) }

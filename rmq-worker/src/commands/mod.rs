@@ -207,3 +207,23 @@ fn id_list(ids: &[String]) -> String {
     };
     format!(": {}{more}", shown.join(", "))
 }
+
+/// A task's flow limits in one column: `50/s`, `c=5`, `key=customer_id`
+/// joined by commas, or `-`.
+fn limits(policy: &rmq::TaskPolicy) -> String {
+    let mut parts = Vec::new();
+    if let Some(rate) = policy.rate {
+        parts.push(rate.to_string());
+    }
+    if let Some(n) = policy.concurrency {
+        parts.push(format!("c={n}"));
+    }
+    if let Some(key) = policy.rate_key {
+        parts.push(format!("key={key}"));
+    }
+    if parts.is_empty() {
+        "-".to_owned()
+    } else {
+        parts.join(",")
+    }
+}

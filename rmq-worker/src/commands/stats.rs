@@ -72,7 +72,7 @@ pub(crate) async fn show(client: &Client, args: StatsArgs) -> Result<(), Error> 
         return Ok(());
     }
     println!(
-        "{:<24} {:>7} {:>7} {:>7} {:>10} {:>8} {:>7} {:>7} {:>10} {:>8} {:>8} {:>8} {:>9} {:>9} {:>9} {:>8} {:>9} {:>7} {:>7} {:>7}",
+        "{:<24} {:>7} {:>7} {:>7} {:>10} {:>8} {:>7} {:>7} {:>10} {:>8} {:>8} {:>8} {:>9} {:>9} {:>9} {:>8} {:>9} {:>7} {:>7} {:>7} {:<20} {:<9}",
         "topic",
         "high",
         "normal",
@@ -92,14 +92,18 @@ pub(crate) async fn show(client: &Client, args: StatsArgs) -> Result<(), Error> 
         "idle_s",
         "workers",
         "dead_5m",
-        "state"
+        "state",
+        "limits",
+        "throttled"
     );
+    // Limits are declared on the tasks: shown for the topics linked here.
+    let registry = rmq::Registry::global().ok();
     for (s, h) in all.iter().zip(&health) {
         println!(
-            "{:<24} {:>7} {:>7} {:>7} {:>10} {:>8} {:>7} {:>7} {:>10} {:>8} {:>8} {:>8} {:>9.3} {:>9.3} {:>9} {:>8} {:>9} {:>7} {:>7} {:>7}",
+            "{:<24} {:>7} {:>7} {:>7} {:>10} {:>8} {:>7} {:>7} {:>10} {:>8} {:>8} {:>8} {:>9.3} {:>9.3} {:>9} {:>8} {:>9} {:>7} {:>7} {:>7} {:<20} {:<9}",
             s.topic,
             s.pending[0],
-            s.pending[1],
+            s.pending[1] + s.keyed,
             s.pending[2],
             s.processing,
             s.delayed,
@@ -117,6 +121,11 @@ pub(crate) async fn show(client: &Client, args: StatsArgs) -> Result<(), Error> 
             h.workers,
             h.dead_in_window,
             if s.paused { "paused" } else { "running" },
+            registry
+                .as_ref()
+                .and_then(|r| r.get(&s.topic))
+                .map_or_else(|| "?".to_owned(), |task| super::limits(&task.policy)),
+            s.throttled_now.map_or("-", |limit| limit.as_str()),
         );
     }
     broken.map_or(Ok(()), Err)

@@ -11,8 +11,8 @@ pub(crate) fn list() -> Result<(), Error> {
         return Ok(());
     }
     println!(
-        "{:<24} {:<8} {:<8} {:<20} {:<10} {:<10} {:<28} payload",
-        "topic", "priority", "retries", "retry delays", "timeout", "ttl", "function"
+        "{:<24} {:<8} {:<8} {:<20} {:<10} {:<10} {:<24} {:<28} payload",
+        "topic", "priority", "retries", "retry delays", "timeout", "ttl", "limits", "function"
     );
     let or_default = |d: Option<std::time::Duration>| {
         d.map_or("default".to_owned(), |d| {
@@ -27,7 +27,7 @@ pub(crate) fn list() -> Result<(), Error> {
             .map(|(name, ty)| format!("{name}: {ty}"))
             .collect();
         println!(
-            "{:<24} {:<8} {:<8} {:<20} {:<10} {:<10} {:<28} {} {{ {} }}",
+            "{:<24} {:<8} {:<8} {:<20} {:<10} {:<10} {:<24} {:<28} {} {{ {} }}",
             task.topic,
             policy.priority,
             policy
@@ -36,6 +36,7 @@ pub(crate) fn list() -> Result<(), Error> {
             backoff(policy.backoff),
             or_default(policy.timeout),
             or_default(policy.ttl),
+            super::limits(policy),
             task.qualified_name(),
             task.payload_type,
             fields.join(", ")

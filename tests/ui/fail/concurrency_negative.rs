@@ -1,0 +1,7 @@
+#[rmq::task(concurrency = -1)]
+async fn call_api(customer_id: u64) -> Result<(), rmq::TaskError> {
+    let _ = customer_id;
+    Ok(())
+}
+
+fn main() {}

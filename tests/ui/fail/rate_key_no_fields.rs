@@ -1,0 +1,6 @@
+#[rmq::task(rate_key = "tenant")]
+async fn nightly() -> Result<(), rmq::TaskError> {
+    Ok(())
+}
+
+fn main() {}

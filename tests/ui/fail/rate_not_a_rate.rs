@@ -1,0 +1,7 @@
+#[rmq::task(rate = "abc")]
+async fn call_api(customer_id: u64) -> Result<(), rmq::TaskError> {
+    let _ = customer_id;
+    Ok(())
+}
+
+fn main() {}

@@ -4,12 +4,13 @@
 //! struct and enqueue helpers, registers the task at link time, and runs it
 //! in a worker that pulls jobs from Lua-scripted Redis queues.
 
-pub use rmq_core::{broker, codec, envelope, registry, telemetry, trace, worker};
+pub use rmq_core::{broker, codec, cron, envelope, registry, telemetry, trace, worker};
 pub use rmq_core::{
     Backoff, Broker, Client, Config, Enqueue, Error, FakeJob, JobContext, JobId, JobOptions,
     JobOutcome, Outcome, Priority, Registry, ResultExt, State, Task, TaskDescriptor, TaskError,
     TaskErrorKind, TaskPolicy, Worker, WorkerBuilder,
 };
+pub use rmq_core::{CatchUp, CronClock, CronPolicy, Overlap};
 
 /// OpenTelemetry trace context through jobs (feature `otel`): call
 /// `rmq::otel::install()` in producers and workers.

@@ -105,6 +105,7 @@ fn descriptor_reflects_the_attribute() {
             priority: Priority::High,
             timeout: Some(Duration::from_secs(30)),
             ttl: None,
+            ..TaskPolicy::DEFAULT
         }
     );
 }
@@ -140,6 +141,7 @@ fn retry_delays_ttl_and_payload_name() {
             priority: Priority::Low,
             timeout: None,
             ttl: Some(Duration::from_secs(3600)),
+            ..TaskPolicy::DEFAULT
         }
     );
 }

@@ -16,6 +16,7 @@
 //! | `{P:T}:stats` | HASH | counters, processing-time histogram `h<i>` + `dur_sum`, per-minute completions `m<minute>` (kept an hour) |
 //! | `{P:T}:wake` | LIST | wake-up tokens for idle workers (at most one, usually) |
 //! | `{P:T}:paused` | STRING | present while the topic is paused: fetch leases nothing, enqueue wakes nobody |
+//! | `{P:T}:cron` | HASH | cron schedules of the topic, per name `N`: `N` next fire instant (ms, UTC), `N:spec` definition (JSON), `N:payload`, `N:last`, `N:last_id`, `N:paused` |
 //!
 //! Outside any hash tag, touched only by plain commands (each command one
 //! key), never by scripts, so they may live on any Cluster slot (`P:` is
@@ -55,6 +56,8 @@ pub struct TopicKeys {
     pub wake: String,
     /// Present while the topic is paused.
     pub paused: String,
+    /// Cron schedules whose runs go to the topic.
+    pub cron: String,
 }
 
 impl TopicKeys {
@@ -77,6 +80,7 @@ impl TopicKeys {
             stats: key("stats"),
             wake: key("wake"),
             paused: key("paused"),
+            cron: key("cron"),
         }
     }
 
@@ -93,6 +97,7 @@ impl TopicKeys {
             self.stats.as_str(),
             self.wake.as_str(),
             self.paused.as_str(),
+            self.cron.as_str(),
         ]);
         keys
     }

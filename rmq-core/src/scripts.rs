@@ -114,8 +114,15 @@ script!(
     "Delete a slice of a pending list or of the delayed set."
 );
 
+script!(
+    CRON,
+    "cron.lua",
+    "#!lua",
+    "Add a cron schedule, fire its due occurrences, or run it now."
+);
+
 /// Every script, for loading ahead of time.
-pub(crate) fn all() -> [&'static Script; 14] {
+pub(crate) fn all() -> [&'static Script; 15] {
     [
         &ENQUEUE,
         &FETCH,
@@ -131,5 +138,6 @@ pub(crate) fn all() -> [&'static Script; 14] {
         &TRIM,
         &REMOVE,
         &PURGE,
+        &CRON,
     ]
 }

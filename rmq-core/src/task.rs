@@ -61,6 +61,9 @@ pub struct TaskPolicy {
     /// How long a job may wait before it starts; `None` uses the client's
     /// `message_ttl`.
     pub ttl: Option<Duration>,
+    /// A periodic task's schedule (`cron = "..."`); `None` for tasks that
+    /// run only when enqueued.
+    pub cron: Option<crate::cron::CronPolicy>,
 }
 
 impl TaskPolicy {
@@ -71,6 +74,7 @@ impl TaskPolicy {
         priority: Priority::Normal,
         timeout: None,
         ttl: None,
+        cron: None,
     };
 }
 

@@ -132,6 +132,7 @@ static UPLOAD: TaskDescriptor = TaskDescriptor {
         priority: Priority::High,
         timeout: None,
         ttl: None,
+        ..TaskPolicy::DEFAULT
     },
     handler: run_upload,
     state: &[],

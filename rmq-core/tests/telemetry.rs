@@ -50,6 +50,7 @@ static PROBE: TaskDescriptor = TaskDescriptor {
         priority: Priority::Normal,
         timeout: Some(Duration::from_millis(100)),
         ttl: None,
+        ..TaskPolicy::DEFAULT
     },
     handler: run_probe,
     state: &[],

@@ -24,6 +24,10 @@ const KEYS: &[&str] = &[
     "timeout",
     "ttl",
     "payload",
+    "cron",
+    "tz",
+    "overlap",
+    "catch_up",
 ];
 
 /// The variants of `rmq::Priority`.
@@ -46,6 +50,27 @@ pub(crate) struct TaskArgs {
     pub(crate) ttl: Option<u64>,
     /// `payload = Name`: the payload struct's name.
     pub(crate) payload: Option<Ident>,
+    /// `cron = "0 */5 * * * *"`, already checked.
+    pub(crate) cron: Option<LitStr>,
+    /// `tz = "Europe/Berlin"`, a known IANA time zone.
+    pub(crate) tz: Option<LitStr>,
+    /// `overlap = Skip | Allow`.
+    pub(crate) overlap: Option<Ident>,
+    /// `catch_up = None | One | All("6h")`.
+    pub(crate) catch_up: Option<CatchUpArg>,
+    /// The keys that only apply with `cron`, as written, for the error
+    /// when `cron` is missing.
+    pub(crate) cron_only: Vec<syn::Path>,
+}
+
+/// `catch_up = ...`.
+pub(crate) enum CatchUpArg {
+    /// `None`.
+    None,
+    /// `One`.
+    One,
+    /// `All("6h")`: every missed occurrence within the bound (ms).
+    All(u64),
 }
 
 /// The retry delays of a task, in milliseconds.
@@ -134,8 +159,15 @@ impl TaskArgs {
             "timeout" => positive_duration(&value, "timeout").map(|v| self.timeout = Some(v)),
             "ttl" => positive_duration(&value, "ttl").map(|v| self.ttl = Some(v)),
             "payload" => payload(&value).map(|v| self.payload = Some(v)),
+            "cron" => cron(&value).map(|v| self.cron = Some(v)),
+            "tz" => tz(&value).map(|v| self.tz = Some(v)),
+            "overlap" => overlap(&value).map(|v| self.overlap = Some(v)),
+            "catch_up" => catch_up(&value).map(|v| self.catch_up = Some(v)),
             _ => unreachable!("every key of KEYS has a parser"),
         };
+        if matches!(key.as_str(), "tz" | "overlap" | "catch_up") {
+            self.cron_only.push(meta.path.clone());
+        }
         errors.ok(result);
         Ok(())
     }
@@ -390,6 +422,105 @@ fn payload(value: &Expr) -> syn::Result<Ident> {
         other => Err(syn::Error::new_spanned(
             other,
             format_args!("payload must be a type name, {example}"),
+        )),
+    }
+}
+
+impl TaskArgs {
+    /// The errors of keys that apply only to cron tasks, given without
+    /// `cron`.
+    pub(crate) fn check_cron_keys(&self, errors: &mut Errors) {
+        if self.cron.is_some() {
+            return;
+        }
+        for path in &self.cron_only {
+            let key = path.get_ident().map(Ident::to_string).unwrap_or_default();
+            errors.push(syn::Error::new_spanned(
+                path,
+                format_args!(
+                    "`{key}` applies only to periodic tasks: add a schedule, e.g. \
+                     `cron = \"0 */5 * * * *\"`"
+                ),
+            ));
+        }
+    }
+}
+
+fn cron(value: &Expr) -> syn::Result<LitStr> {
+    let lit = string_literal(value, "cron", "cron = \"0 */5 * * * *\"")?;
+    croner::parser::CronParser::builder()
+        .seconds(croner::parser::Seconds::Optional)
+        .build()
+        .parse(&lit.value())
+        .map_err(|e| {
+            syn::Error::new(
+                lit.span(),
+                format_args!(
+                    "invalid cron expression {:?}: {e}; expected 5 fields (minute hour \
+                     day-of-month month day-of-week) or 6 (second first), e.g. \"0 */5 * * * *\"",
+                    lit.value()
+                ),
+            )
+        })?;
+    Ok(lit.clone())
+}
+
+fn tz(value: &Expr) -> syn::Result<LitStr> {
+    let lit = string_literal(value, "tz", "tz = \"Europe/Berlin\"")?;
+    lit.value().parse::<chrono_tz::Tz>().map_err(|_| {
+        syn::Error::new(
+            lit.span(),
+            format_args!(
+                "unknown time zone {:?}: expected an IANA name such as \"Europe/Berlin\" or \"UTC\"",
+                lit.value()
+            ),
+        )
+    })?;
+    Ok(lit.clone())
+}
+
+fn overlap(value: &Expr) -> syn::Result<Ident> {
+    let valid = "expected `Skip` (the default: no run while the previous one is queued or \
+                 running) or `Allow`";
+    let value = ungroup(value);
+    let Expr::Path(path) = value else {
+        return Err(syn::Error::new_spanned(
+            value,
+            format_args!("overlap must be an identifier, e.g. `overlap = Allow`; {valid}"),
+        ));
+    };
+    match path.path.get_ident() {
+        Some(ident) if ident == "Skip" || ident == "Allow" => Ok(ident.clone()),
+        _ => Err(syn::Error::new_spanned(
+            path,
+            format_args!("unknown overlap policy; {valid}"),
+        )),
+    }
+}
+
+fn catch_up(value: &Expr) -> syn::Result<CatchUpArg> {
+    const VALID: &str = "expected `None`, `One` (the default) or `All(\"6h\")` (every missed \
+                         occurrence of the last 6 hours)";
+    match ungroup(value) {
+        Expr::Path(path) if path.path.is_ident("None") => Ok(CatchUpArg::None),
+        Expr::Path(path) if path.path.is_ident("One") => Ok(CatchUpArg::One),
+        Expr::Call(call) if matches!(ungroup(&call.func), Expr::Path(p) if p.path.is_ident("All")) =>
+        {
+            if call.args.len() != 1 {
+                return Err(syn::Error::new_spanned(
+                    call,
+                    "`All` takes how far back missed occurrences still run, e.g. `All(\"6h\")`",
+                ));
+            }
+            positive_duration(&call.args[0], "the catch-up bound").map(CatchUpArg::All)
+        }
+        Expr::Path(path) if path.path.is_ident("All") => Err(syn::Error::new_spanned(
+            path,
+            "`All` takes how far back missed occurrences still run, e.g. `All(\"6h\")`",
+        )),
+        other => Err(syn::Error::new_spanned(
+            other,
+            format_args!("unknown catch-up policy; {VALID}"),
         )),
     }
 }

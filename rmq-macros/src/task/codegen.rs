@@ -10,7 +10,7 @@ use quote::{format_ident, quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
 use syn::{Ident, Type};
 
-use super::args::{BackoffArg, TaskArgs};
+use super::args::{BackoffArg, CatchUpArg, TaskArgs};
 use super::model::{Param, TaskFn};
 
 /// Names shared by the pieces of one expansion.
@@ -305,6 +305,35 @@ fn policy(args: &TaskArgs) -> TokenStream {
     let ttl = args
         .ttl
         .map_or_else(|| none.clone(), |ms| some(duration(ms)));
+    let cron = match &args.cron {
+        Some(expression) => {
+            let tz = args
+                .tz
+                .as_ref()
+                .map_or_else(|| "UTC".to_owned(), |lit| lit.value());
+            let overlap = match &args.overlap {
+                Some(variant) => quote!(::rmq::Overlap::#variant),
+                None => quote!(::rmq::Overlap::Skip),
+            };
+            let catch_up = match &args.catch_up {
+                Some(CatchUpArg::None) => quote!(::rmq::CatchUp::None),
+                Some(CatchUpArg::One) | None => quote!(::rmq::CatchUp::One),
+                Some(CatchUpArg::All(ms)) => {
+                    let within = duration(*ms);
+                    quote!(::rmq::CatchUp::All { within: #within })
+                }
+            };
+            some(quote! {
+                ::rmq::CronPolicy {
+                    expression: #expression,
+                    tz: #tz,
+                    overlap: #overlap,
+                    catch_up: #catch_up,
+                }
+            })
+        }
+        None => none.clone(),
+    };
     quote! {
         ::rmq::TaskPolicy {
             retries: #retries,
@@ -312,6 +341,7 @@ fn policy(args: &TaskArgs) -> TokenStream {
             priority: #priority,
             timeout: #timeout,
             ttl: #ttl,
+            cron: #cron,
         }
     }
 }

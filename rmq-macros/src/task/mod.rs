@@ -29,7 +29,11 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
 
     let mut errors = Errors::default();
     let args = args::parse(args, &mut errors);
+    args.check_cron_keys(&mut errors);
     let task = model::analyse(&item_fn, &mut errors);
+    if let (Some(task), Some(_)) = (&task, &args.cron) {
+        model::check_cron(task, &mut errors);
+    }
     match (task, errors.into_error()) {
         (Some(task), None) => codegen::expand(&task, &args),
         (task, error) => {

@@ -127,6 +127,23 @@ pub(crate) fn analyse<'a>(item: &'a ItemFn, errors: &mut Errors) -> Option<TaskF
     understood.then_some(TaskFn { item, params })
 }
 
+/// A `cron` task's runs carry no payload: it may not take payload
+/// arguments.
+pub(crate) fn check_cron(task: &TaskFn<'_>, errors: &mut Errors) {
+    for (ident, ty) in task.fields() {
+        let name = ident.to_string();
+        let span_tokens = quote::quote!(#ident: #ty);
+        errors.push(syn::Error::new_spanned(
+            span_tokens,
+            format_args!(
+                "a `cron` task cannot take payload arguments (`{name}` is one): its runs carry \
+                 no payload. Take the value from `State<T>`, or schedule a task with arguments \
+                 at run time with `Broker::set_schedule` and a fixed payload"
+            ),
+        ));
+    }
+}
+
 fn plain_ident(pat: &Pat) -> Option<&Ident> {
     match pat {
         Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none() => Some(&p.ident),

@@ -1,0 +1,190 @@
+//! The cron loop: fires the cron schedules of the topics this worker serves.
+//!
+//! Leaderless: every worker runs it, sleeps until the earliest next fire time
+//! of its topics' schedules (server clock) and then ticks each due schedule
+//! with one `lua/cron.lua` call. The call compares and sets the schedule's
+//! next fire time and enqueues the occurrence in one atomic step, so
+//! whichever worker comes first fires it and the others learn where it
+//! moved. A worker that dies between ticks loses nothing: the next fire time
+//! stays due until someone ticks it.
+//!
+//! At start, each served task with a `cron = ...` attribute has its
+//! schedule (named after its topic) set to the attribute's definition; a
+//! task schedule whose attribute is gone is removed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use super::dispatch::Backoff;
+use super::{Shared, Topic};
+use crate::broker::{RunSpec, ScheduleInfo, ScheduleSpec, Tick};
+use crate::Error;
+
+/// Longest sleep between passes: a schedule added at run time by another
+/// process (or a changed definition) is picked up within this.
+const REFRESH: Duration = Duration::from_secs(30);
+
+/// Shortest sleep after a tick that found its schedule not due yet (the
+/// server clock estimate runs a little early).
+const MIN_WAIT: Duration = Duration::from_millis(2);
+
+pub(super) async fn run(shared: Arc<Shared>, token: CancellationToken) {
+    let mut registered: Vec<bool> = shared
+        .topics
+        .iter()
+        .map(|t| t.descriptor.policy.cron.is_none())
+        .collect();
+    let mut backoff = Backoff::default();
+    loop {
+        let mut wait = REFRESH;
+        let mut failed = false;
+        for (topic, registered) in shared.topics.iter().zip(registered.iter_mut()) {
+            let result = async {
+                if !*registered {
+                    register(&shared, topic).await?;
+                    *registered = true;
+                }
+                topic_pass(&shared, topic).await
+            }
+            .await;
+            match result {
+                Ok(next) => wait = wait.min(next),
+                Err(error) => {
+                    failed = true;
+                    if shared.fatal.raise(&shared.config, &error) {
+                        return;
+                    }
+                    tracing::warn!(%error, topic = %topic.name, "firing the topic's cron schedules failed; retrying");
+                }
+            }
+        }
+        if failed {
+            wait = wait.min(backoff.next());
+        } else {
+            backoff.reset();
+        }
+        tokio::select! {
+            () = token.cancelled() => return,
+            () = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+/// Sets the schedule of a task with a `cron = ...` attribute.
+async fn register(shared: &Shared, topic: &Topic) -> Result<(), Error> {
+    let Some(policy) = topic.descriptor.policy.cron else {
+        return Ok(());
+    };
+    let payload = (topic.descriptor.encode_json)("{}").map_err(|reason| Error::Payload {
+        topic: topic.name.clone(),
+        reason,
+    })?;
+    let spec = ScheduleSpec {
+        expression: policy.expression.to_owned(),
+        tz: policy.tz.to_owned(),
+        overlap: policy.overlap,
+        catch_up: policy.catch_up,
+        from_task: true,
+    };
+    let next = shared
+        .broker
+        .set_schedule(&topic.name, &topic.name, &spec, &payload, shared.cron_clock)
+        .await?;
+    tracing::info!(topic = %topic.name, expression = policy.expression, tz = policy.tz, next_ms = next, "cron schedule set");
+    Ok(())
+}
+
+/// How the runs of `topic`'s schedules are enqueued.
+pub(super) fn run_spec(shared: &Shared, topic: &Topic) -> RunSpec {
+    let policy = &topic.descriptor.policy;
+    RunSpec {
+        priority: policy.priority,
+        ttl: policy.ttl.or(Some(shared.config.message_ttl)),
+        max_retries: policy.retries.unwrap_or(shared.config.max_retries),
+    }
+}
+
+/// Ticks every due schedule of `topic`; returns the time until the earliest
+/// next fire time.
+async fn topic_pass(shared: &Shared, topic: &Topic) -> Result<Duration, Error> {
+    let schedules = shared.broker.schedules(&topic.name).await?;
+    let mut wait = REFRESH;
+    for schedule in schedules {
+        if schedule.name == topic.name
+            && topic.descriptor.policy.cron.is_none()
+            && schedule.spec.as_ref().is_some_and(|s| s.from_task)
+        {
+            shared
+                .broker
+                .remove_schedule(&topic.name, &schedule.name)
+                .await?;
+            tracing::info!(topic = %topic.name, "removed the cron schedule of a task that no longer has a `cron` attribute");
+            continue;
+        }
+        if let Some(next) = fire_due(shared, topic, &schedule).await? {
+            wait = wait.min(next);
+        }
+    }
+    Ok(wait)
+}
+
+/// Ticks one schedule until its next fire time is in the future; returns
+/// the time until then (`None` when it never fires again or is unreadable).
+async fn fire_due(
+    shared: &Shared,
+    topic: &Topic,
+    schedule: &ScheduleInfo,
+) -> Result<Option<Duration>, Error> {
+    let (Some(spec), Some(mut next)) = (&schedule.spec, schedule.next_ms) else {
+        return Ok(None);
+    };
+    let expression = match spec.parse() {
+        Ok(expression) => expression,
+        Err(reason) => {
+            tracing::warn!(topic = %topic.name, schedule = %schedule.name, %reason, "cron schedule cannot be read; it does not fire");
+            return Ok(None);
+        }
+    };
+    let clock = shared.cron_clock;
+    let run = run_spec(shared, topic);
+    loop {
+        let now = shared.broker.server_now_ms() + clock.offset_ms;
+        if next > now {
+            return Ok(Some(until(next - now)));
+        }
+        let occurrences = expression.occurrences(next, now);
+        if occurrences.len() < 2 {
+            return Ok(None);
+        }
+        match shared
+            .broker
+            .cron_tick(&topic.name, &schedule.name, spec, &run, &occurrences, clock)
+            .await?
+        {
+            Tick::Fired {
+                next: moved,
+                fired,
+                skipped,
+            } => {
+                if fired > 0 {
+                    tracing::info!(topic = %topic.name, schedule = %schedule.name, occurrence_ms = next, fired, skipped, next_ms = moved, "cron schedule fired");
+                } else {
+                    tracing::debug!(topic = %topic.name, schedule = %schedule.name, occurrence_ms = next, skipped, next_ms = moved, "cron occurrences skipped");
+                }
+                next = moved;
+            }
+            Tick::Moved { next: moved } => next = moved,
+            Tick::Wait { next: stored } => {
+                let now = shared.broker.server_now_ms() + clock.offset_ms;
+                return Ok(Some(until(stored - now).max(MIN_WAIT)));
+            }
+            Tick::Gone => return Ok(None),
+        }
+    }
+}
+
+fn until(ms: i64) -> Duration {
+    Duration::from_millis(u64::try_from(ms).unwrap_or(0))
+}

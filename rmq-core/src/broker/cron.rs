@@ -141,6 +141,26 @@ pub struct RunSpec {
     pub max_retries: u32,
 }
 
+/// What [`Broker::fire_due`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Fired {
+    /// Runs this call enqueued.
+    pub fired: u32,
+    /// Due occurrences this call passed without a run.
+    pub skipped: u32,
+    /// Time until the schedule's next fire time (`None`: it never fires
+    /// again, or its definition cannot be read).
+    pub wait: Option<Duration>,
+}
+
+/// Shortest wait after a tick that found its schedule not due yet (the
+/// server clock estimate runs a little early).
+const MIN_WAIT: Duration = Duration::from_millis(2);
+
+fn until(ms: i64) -> Duration {
+    Duration::from_millis(u64::try_from(ms).unwrap_or(0))
+}
+
 fn schedule_error(topic: &str, name: &str, reason: impl Into<String>) -> Error {
     Error::Schedule {
         topic: topic.to_owned(),
@@ -343,6 +363,81 @@ impl Broker {
             "gone" => Tick::Gone,
             _ => return Err(corrupt()),
         })
+    }
+
+    /// Fires `schedule` (as read by [`Broker::schedules`]) if it is due:
+    /// ticks it until its next fire time is in the future, following where
+    /// other workers moved it. What the cron loop of every worker does.
+    pub async fn fire_due(
+        &self,
+        schedule: &ScheduleInfo,
+        run: &RunSpec,
+        clock: CronClock,
+    ) -> Result<Fired, Error> {
+        let mut out = Fired::default();
+        let (Some(spec), Some(mut next)) = (&schedule.spec, schedule.next_ms) else {
+            return Ok(out);
+        };
+        let (topic, name) = (schedule.topic.as_str(), schedule.name.as_str());
+        let expression = match spec.parse() {
+            Ok(expression) => expression,
+            Err(reason) => {
+                tracing::warn!(topic, schedule = name, %reason, "cron schedule cannot be read; it does not fire");
+                return Ok(out);
+            }
+        };
+        loop {
+            let now = self.server_now_ms() + clock.offset_ms;
+            if next > now {
+                out.wait = Some(until(next - now));
+                return Ok(out);
+            }
+            let occurrences = expression.occurrences(next, now);
+            if occurrences.len() < 2 {
+                return Ok(out);
+            }
+            match self
+                .cron_tick(topic, name, spec, run, &occurrences, clock)
+                .await?
+            {
+                Tick::Fired {
+                    next: moved,
+                    fired,
+                    skipped,
+                } => {
+                    if fired > 0 {
+                        tracing::info!(
+                            topic,
+                            schedule = name,
+                            occurrence_ms = next,
+                            fired,
+                            skipped,
+                            next_ms = moved,
+                            "cron schedule fired"
+                        );
+                    } else {
+                        tracing::debug!(
+                            topic,
+                            schedule = name,
+                            occurrence_ms = next,
+                            skipped,
+                            next_ms = moved,
+                            "cron occurrences passed without a run"
+                        );
+                    }
+                    out.fired += fired;
+                    out.skipped += skipped;
+                    next = moved;
+                }
+                Tick::Moved { next: moved } => next = moved,
+                Tick::Wait { next: stored } => {
+                    let now = self.server_now_ms() + clock.offset_ms;
+                    out.wait = Some(until(stored - now).max(MIN_WAIT));
+                    return Ok(out);
+                }
+                Tick::Gone => return Ok(out),
+            }
+        }
     }
 
     /// Enqueues one run of schedule `name` now, whatever its next fire time,

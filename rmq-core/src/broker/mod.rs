@@ -45,7 +45,7 @@ pub use connection::{check_server_version, mask_password};
 pub(crate) use connection::{
     denied, is_cluster_url, is_sentinel_url, parse_cluster_url, parse_sentinel_url,
 };
-pub use cron::{RunSpec, ScheduleInfo, ScheduleSpec, Tick};
+pub use cron::{Fired, RunSpec, ScheduleInfo, ScheduleSpec, Tick};
 use enqueue::check_times;
 pub use enqueue::{EnqueueSpec, NewJob};
 pub use fail::{FailOutcome, Failure};

@@ -19,16 +19,12 @@ use tokio_util::sync::CancellationToken;
 
 use super::dispatch::Backoff;
 use super::{Shared, Topic};
-use crate::broker::{RunSpec, ScheduleInfo, ScheduleSpec, Tick};
+use crate::broker::{RunSpec, ScheduleSpec};
 use crate::Error;
 
 /// Longest sleep between passes: a schedule added at run time by another
 /// process (or a changed definition) is picked up within this.
 const REFRESH: Duration = Duration::from_secs(30);
-
-/// Shortest sleep after a tick that found its schedule not due yet (the
-/// server clock estimate runs a little early).
-const MIN_WAIT: Duration = Duration::from_millis(2);
 
 pub(super) async fn run(shared: Arc<Shared>, token: CancellationToken) {
     let mut registered: Vec<bool> = shared
@@ -97,7 +93,7 @@ async fn register(shared: &Shared, topic: &Topic) -> Result<(), Error> {
 }
 
 /// How the runs of `topic`'s schedules are enqueued.
-pub(super) fn run_spec(shared: &Shared, topic: &Topic) -> RunSpec {
+fn run_spec(shared: &Shared, topic: &Topic) -> RunSpec {
     let policy = &topic.descriptor.policy;
     RunSpec {
         priority: policy.priority,
@@ -123,68 +119,14 @@ async fn topic_pass(shared: &Shared, topic: &Topic) -> Result<Duration, Error> {
             tracing::info!(topic = %topic.name, "removed the cron schedule of a task that no longer has a `cron` attribute");
             continue;
         }
-        if let Some(next) = fire_due(shared, topic, &schedule).await? {
+        let run = run_spec(shared, topic);
+        let fired = shared
+            .broker
+            .fire_due(&schedule, &run, shared.cron_clock)
+            .await?;
+        if let Some(next) = fired.wait {
             wait = wait.min(next);
         }
     }
     Ok(wait)
-}
-
-/// Ticks one schedule until its next fire time is in the future; returns
-/// the time until then (`None` when it never fires again or is unreadable).
-async fn fire_due(
-    shared: &Shared,
-    topic: &Topic,
-    schedule: &ScheduleInfo,
-) -> Result<Option<Duration>, Error> {
-    let (Some(spec), Some(mut next)) = (&schedule.spec, schedule.next_ms) else {
-        return Ok(None);
-    };
-    let expression = match spec.parse() {
-        Ok(expression) => expression,
-        Err(reason) => {
-            tracing::warn!(topic = %topic.name, schedule = %schedule.name, %reason, "cron schedule cannot be read; it does not fire");
-            return Ok(None);
-        }
-    };
-    let clock = shared.cron_clock;
-    let run = run_spec(shared, topic);
-    loop {
-        let now = shared.broker.server_now_ms() + clock.offset_ms;
-        if next > now {
-            return Ok(Some(until(next - now)));
-        }
-        let occurrences = expression.occurrences(next, now);
-        if occurrences.len() < 2 {
-            return Ok(None);
-        }
-        match shared
-            .broker
-            .cron_tick(&topic.name, &schedule.name, spec, &run, &occurrences, clock)
-            .await?
-        {
-            Tick::Fired {
-                next: moved,
-                fired,
-                skipped,
-            } => {
-                if fired > 0 {
-                    tracing::info!(topic = %topic.name, schedule = %schedule.name, occurrence_ms = next, fired, skipped, next_ms = moved, "cron schedule fired");
-                } else {
-                    tracing::debug!(topic = %topic.name, schedule = %schedule.name, occurrence_ms = next, skipped, next_ms = moved, "cron occurrences skipped");
-                }
-                next = moved;
-            }
-            Tick::Moved { next: moved } => next = moved,
-            Tick::Wait { next: stored } => {
-                let now = shared.broker.server_now_ms() + clock.offset_ms;
-                return Ok(Some(until(stored - now).max(MIN_WAIT)));
-            }
-            Tick::Gone => return Ok(None),
-        }
-    }
-}
-
-fn until(ms: i64) -> Duration {
-    Duration::from_millis(u64::try_from(ms).unwrap_or(0))
 }

@@ -138,7 +138,7 @@ pub(crate) fn check_cron(task: &TaskFn<'_>, errors: &mut Errors) {
             format_args!(
                 "a `cron` task cannot take payload arguments (`{name}` is one): its runs carry \
                  no payload. Take the value from `State<T>`, or schedule a task with arguments \
-                 at run time with `Broker::set_schedule` and a fixed payload"
+                 at run time with `Client::set_schedule` and a fixed payload"
             ),
         ));
     }

@@ -153,6 +153,11 @@ async fn three_workers_fire_each_occurrence_once_across_a_kill_and_a_dst_transit
 async fn cli_lists_triggers_pauses_and_resumes_a_task_schedule() {
     let redis = RedisServer::start();
     let probe = Probe::new(redis.url());
+    let tasks = stdout(&cli(&redis.url(), &["tasks"]));
+    assert!(
+        tasks.contains(r#"cron "0 0 3 1 1 *" tz Europe/Berlin overlap skip catch-up none"#),
+        "{tasks}"
+    );
     let _worker = Worker::run(&redis.url(), &["--concurrency", "2"], &[]);
 
     // The worker sets the schedule of the `cron = ...` task at start.

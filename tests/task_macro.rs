@@ -486,3 +486,39 @@ fn tasks_written_by_macro_rules_run() {
         );
     });
 }
+
+static SWEEPS: AtomicU32 = AtomicU32::new(0);
+
+/// A periodic task: its function stays callable, and the fake and inline
+/// clients run or record its schedule without Redis.
+#[rmq::task(cron = "0 */5 * * * *", tz = "Europe/Berlin", catch_up = None)]
+async fn sweep(ctx: JobContext) -> Result<(), TaskError> {
+    assert!(ctx.id.as_str().starts_with("cron:sweep:"), "{}", ctx.id);
+    SWEEPS.fetch_add(1, Ordering::SeqCst);
+    Ok(())
+}
+
+#[test]
+fn cron_tasks_run_without_redis() {
+    runtime().block_on(async {
+        let policy = Sweep::descriptor().policy.cron.expect("a cron policy");
+        assert_eq!(policy.expression, "0 */5 * * * *");
+        assert_eq!(policy.catch_up, rmq::CatchUp::None);
+
+        let fake = Client::fake();
+        let id = fake.trigger_schedule::<Sweep>("sweep").await.unwrap();
+        assert_eq!(id.as_str(), "cron:sweep:now:0");
+        assert_eq!(fake.enqueued::<Sweep>().len(), 1);
+
+        let inline = Client::inline();
+        inline.trigger_schedule::<Sweep>("sweep").await.unwrap();
+        assert_eq!(inline.outcomes()[0].result, JobOutcome::Completed);
+        assert_eq!(SWEEPS.load(Ordering::SeqCst), 1);
+
+        let spec = rmq::broker::ScheduleSpec::new("* * * * *", "UTC");
+        assert!(matches!(
+            fake.set_schedule("s", &spec, &Sweep {}).await,
+            Err(rmq::Error::NotRedis(_))
+        ));
+    });
+}

@@ -213,18 +213,28 @@ impl CronClock {
     }
 }
 
-/// A schedule's name must fit a job id (`cron:<name>:<instant>`) and a
-/// field of the topic's cron hash (`<name>:spec`).
+/// The fields a schedule `N` keeps in its topic's cron hash besides `N`
+/// itself (its next fire instant).
+pub const FIELD_SUFFIXES: [&str; 5] = [":spec", ":payload", ":last", ":last_id", ":paused"];
+
+/// A schedule's name must fit a job id (`cron:<name>:<instant>`) and the
+/// fields of the topic's cron hash: no braces or whitespace, and no name
+/// ending in a field suffix (`a:spec` would be the definition of `a`).
 pub fn check_name(name: &str) -> Result<(), String> {
     if name.is_empty() || name.len() > 200 {
         return Err("a schedule name must be 1 to 200 bytes long".to_owned());
     }
     if let Some(c) = name
         .chars()
-        .find(|c| *c == ':' || *c == '{' || *c == '}' || c.is_whitespace())
+        .find(|c| *c == '{' || *c == '}' || c.is_whitespace())
     {
         return Err(format!(
             "a schedule name must not contain {c:?} (it is part of job ids `cron:<name>:<instant>`)"
+        ));
+    }
+    if let Some(suffix) = FIELD_SUFFIXES.iter().find(|s| name.ends_with(*s)) {
+        return Err(format!(
+            "a schedule name must not end in `{suffix}` (the cron hash keeps `<name>{suffix}` beside each schedule)"
         ));
     }
     Ok(())
@@ -347,6 +357,8 @@ mod tests {
         }
         assert_eq!("allow".parse::<Overlap>(), Ok(Overlap::Allow));
         assert!(check_name("nightly-report").is_ok());
-        assert!(check_name("a:b").is_err());
+        assert!(check_name("orders:v2").is_ok());
+        assert!(check_name("a:spec").is_err());
+        assert!(check_name("a b").is_err());
     }
 }

@@ -361,7 +361,7 @@ async fn bad_definitions_are_refused() {
     for (name, spec) in [
         ("s", ScheduleSpec::new("61 * * * *", "UTC")),
         ("s", ScheduleSpec::new("* * * * *", "Mars/Olympus")),
-        ("a:b", ScheduleSpec::new("* * * * *", "UTC")),
+        ("a:paused", ScheduleSpec::new("* * * * *", "UTC")),
     ] {
         let result = env
             .broker

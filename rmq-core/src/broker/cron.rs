@@ -224,7 +224,7 @@ impl Broker {
     pub async fn remove_schedule(&self, topic: &str, name: &str) -> Result<bool, Error> {
         let mut cmd = redis::cmd("HDEL");
         cmd.arg(&self.keys(topic).cron).arg(name);
-        for suffix in [":spec", ":payload", ":last", ":last_id", ":paused"] {
+        for suffix in crate::cron::FIELD_SUFFIXES {
             cmd.arg(format!("{name}{suffix}"));
         }
         let removed: u64 = self.cmd("removing a cron schedule", &cmd).await?;

@@ -5,8 +5,8 @@
 //!
 //! The schedule math runs on a shifted clock (`RMQ_IT_CRON_OFFSET_MS`, the
 //! same offset in the test and in every worker) that puts the run a few
-//! seconds before Europe/Berlin falls back from CEST to CET; due times come
-//! from Redis `TIME` plus that offset.
+//! seconds before Europe/Berlin falls back from CEST to CET (or springs
+//! forward); due times come from Redis `TIME` plus that offset.
 
 mod common;
 
@@ -21,6 +21,9 @@ use rmq_testkit::RedisServer;
 
 /// 2026-10-25T01:00:00Z: 03:00 CEST becomes 02:00 CET in Berlin.
 const FALL_BACK_MS: i64 = 1_792_890_000_000;
+
+/// 2026-03-29T01:00:00Z: 02:00 CET becomes 03:00 CEST in Berlin.
+const SPRING_FORWARD_MS: i64 = 1_774_746_000_000;
 
 const SHORT_LEASE: [(&str, &str); 2] = [("MQ_LEASE", "1"), ("MQ_PROCESSING_MONITOR_INTERVAL", "1")];
 
@@ -55,22 +58,36 @@ fn stdout(output: &std::process::Output) -> String {
 }
 
 #[tokio::test]
-async fn three_workers_fire_each_occurrence_once_across_a_kill_and_a_dst_transition() {
+async fn three_workers_fire_each_occurrence_once_across_a_kill_and_the_fall_back() {
+    // Every second of the local hour 2: 02:59:5x CEST, then (the clocks go
+    // back) 02:00:00 CET onwards, the second pass of hour 2.
+    across_a_kill_and_a_transition(FALL_BACK_MS, "* * 2 * * *").await;
+}
+
+#[tokio::test]
+async fn three_workers_fire_each_occurrence_once_across_a_kill_and_the_spring_forward() {
+    // Every second of the local hours 1 and 3: 01:59:5x CET, then (the
+    // clocks jump) 03:00:00 CEST onwards, with no second lost.
+    across_a_kill_and_a_transition(SPRING_FORWARD_MS, "* * 1,3 * * *").await;
+}
+
+/// Three workers fire `expression` (Europe/Berlin) from 5 s before
+/// `transition_ms` until at least 24 occurrences ran, one worker killed
+/// after 5.
+async fn across_a_kill_and_a_transition(transition_ms: i64, expression: &str) {
     let redis = RedisServer::start();
     let probe = Probe::new(redis.url());
     let client = probe.client().await;
     let broker = client.broker().expect("redis client").clone();
 
-    // Every second of the local hour 2: 02:59:5x CEST, then (the clocks go
-    // back) 02:00:00 CET onwards, the second pass of hour 2.
-    let clock = CronClock::shifted(broker.server_now_ms(), FALL_BACK_MS - 5_000);
+    let clock = CronClock::shifted(broker.server_now_ms(), transition_ms - 5_000);
     let offset = clock.offset_ms.to_string();
     let spec = ScheduleSpec {
         overlap: Overlap::Allow,
         catch_up: CatchUp::All {
             within: Duration::from_secs(60),
         },
-        ..ScheduleSpec::new("* * 2 * * *", "Europe/Berlin")
+        ..ScheduleSpec::new(expression, "Europe/Berlin")
     };
     let payload = rmq::codec::encode(&rmq_it::CronTick {}).unwrap();
     let first = broker
@@ -78,7 +95,7 @@ async fn three_workers_fire_each_occurrence_once_across_a_kill_and_a_dst_transit
         .await
         .expect("set the schedule");
     assert!(
-        (FALL_BACK_MS - 5_000..FALL_BACK_MS).contains(&first),
+        (transition_ms - 5_000..transition_ms).contains(&first),
         "first occurrence {first} is just before the transition"
     );
 
@@ -120,7 +137,7 @@ async fn three_workers_fire_each_occurrence_once_across_a_kill_and_a_dst_transit
     assert_eq!(fired, expected, "one run per second, no gap");
     assert!(fired.len() >= 20);
     assert!(
-        first < FALL_BACK_MS && last >= FALL_BACK_MS + 10_000,
+        first < transition_ms && last >= transition_ms + 10_000,
         "the runs cross the transition: {first}..{last}"
     );
     for (id, attempts) in &recorded {

@@ -13,7 +13,7 @@
 //! task schedule whose attribute is gone is removed.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
@@ -32,11 +32,22 @@ pub(super) async fn run(shared: Arc<Shared>, token: CancellationToken) {
         .iter()
         .map(|t| t.descriptor.policy.cron.is_none())
         .collect();
+    // When each topic is next read: only a topic whose earliest schedule is
+    // due (or whose refresh is) costs a round trip at a wake-up.
+    let mut due_at: Vec<Instant> = shared.topics.iter().map(|_| Instant::now()).collect();
     let mut backoff = Backoff::default();
     loop {
-        let mut wait = REFRESH;
-        let mut failed = false;
-        for (topic, registered) in shared.topics.iter().zip(registered.iter_mut()) {
+        let mut failed = Vec::new();
+        for (index, ((topic, registered), due_at)) in shared
+            .topics
+            .iter()
+            .zip(registered.iter_mut())
+            .zip(due_at.iter_mut())
+            .enumerate()
+        {
+            if *due_at > Instant::now() {
+                continue;
+            }
             let result = async {
                 if !*registered {
                     register(&shared, topic).await?;
@@ -46,9 +57,9 @@ pub(super) async fn run(shared: Arc<Shared>, token: CancellationToken) {
             }
             .await;
             match result {
-                Ok(next) => wait = wait.min(next),
+                Ok(next) => *due_at = Instant::now() + next,
                 Err(error) => {
-                    failed = true;
+                    failed.push(index);
                     if shared.fatal.raise(&shared.config, &error) {
                         return;
                     }
@@ -56,11 +67,20 @@ pub(super) async fn run(shared: Arc<Shared>, token: CancellationToken) {
                 }
             }
         }
-        if failed {
-            wait = wait.min(backoff.next());
-        } else {
+        let now = Instant::now();
+        if failed.is_empty() {
             backoff.reset();
+        } else {
+            let retry = now + backoff.next();
+            for index in failed {
+                due_at[index] = retry;
+            }
         }
+        let wait = due_at
+            .iter()
+            .map(|at| at.saturating_duration_since(now))
+            .min()
+            .unwrap_or(REFRESH);
         tokio::select! {
             () = token.cancelled() => return,
             () = tokio::time::sleep(wait) => {}

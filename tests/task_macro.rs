@@ -522,3 +522,32 @@ fn cron_tasks_run_without_redis() {
         ));
     });
 }
+
+static EXPORTED: Mutex<Vec<(String, Option<u32>)>> = Mutex::new(Vec::new());
+
+#[rmq::task(cron = "0 0 6 * * *", cron_payload = r#"{"region": "eu"}"#)]
+async fn export(region: String, limit: Option<u32>) -> Result<(), TaskError> {
+    EXPORTED.lock().unwrap().push((region, limit));
+    Ok(())
+}
+
+/// `n` is a number: the JSON compiles (its keys are right), its value is
+/// refused at run time.
+#[rmq::task(cron = "0 0 6 * * *", cron_payload = r#"{"n": "seven"}"#)]
+async fn mistyped(n: u32) -> Result<(), TaskError> {
+    let _ = n;
+    Ok(())
+}
+
+#[test]
+fn a_cron_payload_is_the_payload_of_every_run() {
+    runtime().block_on(async {
+        let inline = Client::inline();
+        inline.trigger_schedule::<Export>("export").await.unwrap();
+        assert_eq!(*EXPORTED.lock().unwrap(), [("eu".to_owned(), None)]);
+        assert!(matches!(
+            inline.trigger_schedule::<Mistyped>("mistyped").await,
+            Err(Error::Payload { .. })
+        ));
+    });
+}

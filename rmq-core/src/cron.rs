@@ -44,6 +44,16 @@ pub struct CronPolicy {
     pub overlap: Overlap,
     /// Which missed occurrences fire after a downtime.
     pub catch_up: CatchUp,
+    /// The payload of every run, as JSON (`cron_payload = ...`); `None` for
+    /// a task without payload arguments.
+    pub payload: Option<&'static str>,
+}
+
+impl CronPolicy {
+    /// The payload of every run as JSON: `cron_payload`, or `{}`.
+    pub fn payload_json(&self) -> &'static str {
+        self.payload.unwrap_or("{}")
+    }
 }
 
 /// What an occurrence does while the previous run of its schedule is still

@@ -195,8 +195,8 @@ impl Client {
     /// Runs the cron schedule `name` of `T`'s topic once, now (a task's
     /// `cron = ...` schedule is named after its topic). On Redis the run
     /// carries the schedule's payload; a fake client records, and an inline
-    /// client runs, a job of `T` with an empty payload (a cron task takes no
-    /// payload arguments), with the id `cron:<name>:now:0`.
+    /// client runs, a job of `T` with the task's `cron_payload` (or an empty
+    /// one), with the id `cron:<name>:now:0`.
     pub async fn trigger_schedule<T: Task>(&self, name: &str) -> Result<JobId, Error> {
         let descriptor = T::descriptor();
         let options = JobOptions::default();
@@ -213,7 +213,8 @@ impl Client {
                     .await
             }
             _ => {
-                let payload = (descriptor.encode_json)("{}").map_err(|reason| Error::Payload {
+                let json = descriptor.policy.cron.map_or("{}", |c| c.payload_json());
+                let payload = (descriptor.encode_json)(json).map_err(|reason| Error::Payload {
                     topic: descriptor.topic.to_owned(),
                     reason,
                 })?;

@@ -108,6 +108,15 @@ impl WorkerBuilder {
             });
         }
         for descriptor in &selected {
+            if let Some(cron) = descriptor.policy.cron {
+                (descriptor.encode_json)(cron.payload_json()).map_err(|reason| Error::Payload {
+                    topic: descriptor.topic.to_owned(),
+                    reason: format!(
+                        "the `cron_payload` of {}: {reason}",
+                        descriptor.qualified_name()
+                    ),
+                })?;
+            }
             if let Some(need) = descriptor
                 .state
                 .iter()

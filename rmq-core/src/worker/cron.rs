@@ -93,10 +93,11 @@ async fn register(shared: &Shared, topic: &Topic) -> Result<(), Error> {
     let Some(policy) = topic.descriptor.policy.cron else {
         return Ok(());
     };
-    let payload = (topic.descriptor.encode_json)("{}").map_err(|reason| Error::Payload {
-        topic: topic.name.clone(),
-        reason,
-    })?;
+    let payload =
+        (topic.descriptor.encode_json)(policy.payload_json()).map_err(|reason| Error::Payload {
+            topic: topic.name.clone(),
+            reason,
+        })?;
     let spec = ScheduleSpec {
         expression: policy.expression.to_owned(),
         tz: policy.tz.to_owned(),

@@ -28,6 +28,7 @@ const KEYS: &[&str] = &[
     "tz",
     "overlap",
     "catch_up",
+    "cron_payload",
 ];
 
 /// The variants of `rmq::Priority`.
@@ -58,6 +59,8 @@ pub(crate) struct TaskArgs {
     pub(crate) overlap: Option<Ident>,
     /// `catch_up = None | One | All("6h")`.
     pub(crate) catch_up: Option<CatchUpArg>,
+    /// `cron_payload = r#"{...}"#`: the literal and the keys of its object.
+    pub(crate) cron_payload: Option<(LitStr, Vec<String>)>,
     /// The keys that only apply with `cron`, as written, for the error
     /// when `cron` is missing.
     pub(crate) cron_only: Vec<syn::Path>,
@@ -163,9 +166,10 @@ impl TaskArgs {
             "tz" => tz(&value).map(|v| self.tz = Some(v)),
             "overlap" => overlap(&value).map(|v| self.overlap = Some(v)),
             "catch_up" => catch_up(&value).map(|v| self.catch_up = Some(v)),
+            "cron_payload" => cron_payload(&value).map(|v| self.cron_payload = Some(v)),
             _ => unreachable!("every key of KEYS has a parser"),
         };
-        if matches!(key.as_str(), "tz" | "overlap" | "catch_up") {
+        if matches!(key.as_str(), "tz" | "overlap" | "catch_up" | "cron_payload") {
             self.cron_only.push(meta.path.clone());
         }
         errors.ok(result);
@@ -477,6 +481,26 @@ fn tz(value: &Expr) -> syn::Result<LitStr> {
         )
     })?;
     Ok(lit.clone())
+}
+
+fn cron_payload(value: &Expr) -> syn::Result<(LitStr, Vec<String>)> {
+    let example = r##"cron_payload = r#"{"region": "eu"}"#"##;
+    let lit = string_literal(value, "cron_payload", example)?;
+    let parsed: serde_json::Value = serde_json::from_str(&lit.value()).map_err(|e| {
+        syn::Error::new(
+            lit.span(),
+            format_args!("cron_payload is not valid JSON: {e}; e.g. `{example}`"),
+        )
+    })?;
+    match parsed {
+        serde_json::Value::Object(map) => Ok((lit.clone(), map.keys().cloned().collect())),
+        _ => Err(syn::Error::new(
+            lit.span(),
+            format_args!(
+                "cron_payload must be a JSON object with the payload arguments, e.g. `{example}`"
+            ),
+        )),
+    }
 }
 
 fn overlap(value: &Expr) -> syn::Result<Ident> {

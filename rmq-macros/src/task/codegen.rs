@@ -323,12 +323,17 @@ fn policy(args: &TaskArgs) -> TokenStream {
                     quote!(::rmq::CatchUp::All { within: #within })
                 }
             };
+            let payload = match &args.cron_payload {
+                Some((lit, _)) => some(lit.to_token_stream()),
+                None => none.clone(),
+            };
             some(quote! {
                 ::rmq::CronPolicy {
                     expression: #expression,
                     tz: #tz,
                     overlap: #overlap,
                     catch_up: #catch_up,
+                    payload: #payload,
                 }
             })
         }

@@ -30,7 +30,19 @@ async fn hourly() -> Result<(), TaskError> {
     Ok(())
 }
 
+/// A const payload: every run carries `{"region": "eu"}` (`limit` is left
+/// out: it is an `Option`).
+#[rmq::task(cron = "0 0 6 * * MON-FRI", cron_payload = r#"{"region": "eu"}"#)]
+async fn export(region: String, limit: Option<u32>) -> Result<(), TaskError> {
+    let _ = (region, limit);
+    Ok(())
+}
+
 fn main() {
+    assert_eq!(
+        Export::descriptor().policy.cron.map(|c| c.payload_json()),
+        Some(r#"{"region": "eu"}"#)
+    );
     assert_eq!(
         Sweep::descriptor().policy.cron,
         Some(CronPolicy {
@@ -38,6 +50,7 @@ fn main() {
             tz: "Europe/Berlin",
             overlap: Overlap::Skip,
             catch_up: CatchUp::One,
+            payload: None,
         })
     );
     assert_eq!(
@@ -49,6 +62,7 @@ fn main() {
             catch_up: CatchUp::All {
                 within: Duration::from_secs(6 * 3600)
             },
+            payload: None,
         })
     );
     assert_eq!(

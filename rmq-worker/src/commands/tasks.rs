@@ -42,12 +42,14 @@ pub(crate) fn list() -> Result<(), Error> {
         );
         if let Some(cron) = policy.cron {
             println!(
-                "{:<24} cron \"{}\" tz {} overlap {} catch-up {}",
+                "{:<24} cron \"{}\" tz {} overlap {} catch-up {}{}",
                 "",
                 cron.expression,
                 cron.tz,
                 cron.overlap.as_str(),
-                cron.catch_up
+                cron.catch_up,
+                cron.payload
+                    .map_or_else(String::new, |json| format!(" payload {json}"))
             );
         }
     }

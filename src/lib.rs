@@ -4,13 +4,14 @@
 //! struct and enqueue helpers, registers the task at link time, and runs it
 //! in a worker that pulls jobs from Lua-scripted Redis queues.
 
-pub use rmq_core::{broker, codec, envelope, registry, telemetry, trace, unique, worker};
+pub use rmq_core::{broker, codec, cron, envelope, registry, telemetry, trace, unique, worker};
 pub use rmq_core::{
     Backoff, Broker, Cancelled, Client, Config, Enqueue, Error, FakeJob, JobContext, JobId,
     JobOptions, JobOutcome, JobState, JobStatus, Limits, Outcome, Priority, Rate, Registry,
     ResultExt, State, Task, TaskDescriptor, TaskError, TaskErrorKind, TaskPolicy, Worker,
     WorkerBuilder,
 };
+pub use rmq_core::{CatchUp, CronClock, CronPolicy, Overlap};
 pub use rmq_core::{Enqueued, Unique, UniqueMode, UniquePolicy, UniqueTask, DEFAULT_UNIQUE_TTL};
 
 /// OpenTelemetry trace context through jobs (feature `otel`): call

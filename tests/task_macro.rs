@@ -537,3 +537,68 @@ fn limits_are_in_the_policy_and_inline_reports_a_rate_limited_job() {
         assert_eq!(fake.enqueued::<UpstreamCall>()[0].tenant, "acme");
     });
 }
+
+static SWEEPS: AtomicU32 = AtomicU32::new(0);
+
+/// A periodic task: its function stays callable, and the fake and inline
+/// clients run or record its schedule without Redis.
+#[rmq::task(cron = "0 */5 * * * *", tz = "Europe/Berlin", catch_up = None)]
+async fn sweep(ctx: JobContext) -> Result<(), TaskError> {
+    assert!(ctx.id.as_str().starts_with("cron:sweep:"), "{}", ctx.id);
+    SWEEPS.fetch_add(1, Ordering::SeqCst);
+    Ok(())
+}
+
+#[test]
+fn cron_tasks_run_without_redis() {
+    runtime().block_on(async {
+        let policy = Sweep::descriptor().policy.cron.expect("a cron policy");
+        assert_eq!(policy.expression, "0 */5 * * * *");
+        assert_eq!(policy.catch_up, rmq::CatchUp::None);
+
+        let fake = Client::fake();
+        let id = fake.trigger_schedule::<Sweep>("sweep").await.unwrap();
+        assert_eq!(id.as_str(), "cron:sweep:now:0");
+        assert_eq!(fake.enqueued::<Sweep>().len(), 1);
+
+        let inline = Client::inline();
+        inline.trigger_schedule::<Sweep>("sweep").await.unwrap();
+        assert_eq!(inline.outcomes()[0].result, JobOutcome::Completed);
+        assert_eq!(SWEEPS.load(Ordering::SeqCst), 1);
+
+        let spec = rmq::broker::ScheduleSpec::new("* * * * *", "UTC");
+        assert!(matches!(
+            fake.set_schedule("s", &spec, &Sweep {}).await,
+            Err(rmq::Error::NotRedis(_))
+        ));
+    });
+}
+
+static EXPORTED: Mutex<Vec<(String, Option<u32>)>> = Mutex::new(Vec::new());
+
+#[rmq::task(cron = "0 0 6 * * *", cron_payload = r#"{"region": "eu"}"#)]
+async fn export(region: String, limit: Option<u32>) -> Result<(), TaskError> {
+    EXPORTED.lock().unwrap().push((region, limit));
+    Ok(())
+}
+
+/// `n` is a number: the JSON compiles (its keys are right), its value is
+/// refused at run time.
+#[rmq::task(cron = "0 0 6 * * *", cron_payload = r#"{"n": "seven"}"#)]
+async fn mistyped(n: u32) -> Result<(), TaskError> {
+    let _ = n;
+    Ok(())
+}
+
+#[test]
+fn a_cron_payload_is_the_payload_of_every_run() {
+    runtime().block_on(async {
+        let inline = Client::inline();
+        inline.trigger_schedule::<Export>("export").await.unwrap();
+        assert_eq!(*EXPORTED.lock().unwrap(), [("eu".to_owned(), None)]);
+        assert!(matches!(
+            inline.trigger_schedule::<Mistyped>("mistyped").await,
+            Err(Error::Payload { .. })
+        ));
+    });
+}

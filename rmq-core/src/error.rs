@@ -457,6 +457,16 @@ pub enum Error {
     /// The operation needs a Redis-backed client.
     #[error("{0} needs a Redis-backed client (Client::connect), not a fake or inline one")]
     NotRedis(&'static str),
+    /// A cron schedule is invalid or does not exist.
+    #[error("cron schedule `{name}` of topic `{topic}`: {reason}")]
+    Schedule {
+        /// The topic.
+        topic: String,
+        /// The schedule's name.
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
 }
 
 impl Error {

@@ -28,6 +28,7 @@
 //! | `{P:T}:keyed:q:<key>` | LIST | topics with a `rate_key`: the jobs of one key, FIFO (whole envelopes); gone when empty |
 //! | `{P:T}:keyed:r:<key>` | STRING | topics with a `rate_key` and a `rate`: the key's GCRA state (µs); expires when it no longer matters |
 //! | `{P:T}:rate` | STRING | topics with a `rate`: the GCRA theoretical start time of the next job (µs, server clock); expires when it no longer matters |
+//! | `{P:T}:cron` | HASH | cron schedules of the topic, per name `N`: `N` next fire instant (ms, UTC), `N:spec` definition (JSON), `N:payload`, `N:last`, `N:last_id`, `N:paused` |
 //!
 //! Outside any hash tag, touched only by plain commands (each command one
 //! key), never by scripts, so they may live on any Cluster slot (`P:` is
@@ -84,6 +85,8 @@ pub struct TopicKeys {
     /// The ring of keys with work (topics with a `rate_key`); each key's
     /// jobs wait in `<keyed>:q:<key>`.
     pub keyed: String,
+    /// Cron schedules whose runs go to the topic.
+    pub cron: String,
 }
 
 impl TopicKeys {
@@ -112,6 +115,7 @@ impl TopicKeys {
             unique_prefix: key("unique:"),
             rate: key("rate"),
             keyed: key("keyed"),
+            cron: key("cron"),
         }
     }
 
@@ -138,6 +142,7 @@ impl TopicKeys {
             self.locks.as_str(),
             self.rate.as_str(),
             self.keyed.as_str(),
+            self.cron.as_str(),
         ]);
         keys
     }

@@ -127,6 +127,13 @@ script!(
     "Cancel a queued job, or ask a running one to stop."
 );
 
+script!(
+    CRON,
+    "cron.lua",
+    "#!lua",
+    "Add a cron schedule, fire its due occurrences, or run it now."
+);
+
 /// Every script, for loading ahead of time.
 pub(crate) fn all() -> Vec<&'static Script> {
     vec![
@@ -146,5 +153,6 @@ pub(crate) fn all() -> Vec<&'static Script> {
         &PURGE,
         &STATUS,
         &CANCEL,
+        &CRON,
     ]
 }

@@ -86,6 +86,9 @@ pub struct TaskPolicy {
     /// The payload field whose value splits the topic into fair per-key
     /// sub-queues (`rate_key = "customer_id"`).
     pub rate_key: Option<&'static str>,
+    /// A periodic task's schedule (`cron = "..."`); `None` for tasks that
+    /// run only when enqueued.
+    pub cron: Option<crate::cron::CronPolicy>,
 }
 
 impl TaskPolicy {
@@ -101,6 +104,7 @@ impl TaskPolicy {
         rate: None,
         concurrency: None,
         rate_key: None,
+        cron: None,
     };
 
     /// The limits the fetch script enforces for this task's topic.

@@ -17,6 +17,8 @@ pub const RAN: &str = "it:ran";
 pub const STARTED: &str = "it:started";
 /// List of every run of the failing tasks: `<topic>:<seq>:<attempt>`.
 pub const ATTEMPTS: &str = "it:attempts";
+/// List of every run of the cron tasks: `<job id>|<attempt>`.
+pub const CRON_RUNS: &str = "it:cron";
 
 /// Writes records to the Redis named by `REDIS_URL`, over one connection
 /// that is replaced when it breaks.
@@ -191,4 +193,23 @@ pub async fn capped(
         .await?;
     tokio::time::sleep(Duration::from_millis(millis)).await;
     recorder.push(RAN, format!("capped:{seq}")).await
+}
+
+/// The target of run-time cron schedules (`Broker::set_schedule`): records
+/// each run's job id and attempt.
+#[rmq::task(retries = 3, retry_delays = ["50ms"])]
+pub async fn cron_tick(ctx: JobContext, recorder: State<Recorder>) -> Result<(), TaskError> {
+    recorder
+        .push(CRON_RUNS, format!("{}|{}", ctx.id, ctx.attempt))
+        .await
+}
+
+/// A periodic task of the attribute kind, once a year (so it never fires in
+/// a test by itself): `worker cron list` shows it, `worker cron trigger`
+/// runs it.
+#[rmq::task(cron = "0 0 3 1 1 *", tz = "Europe/Berlin", catch_up = None)]
+pub async fn yearly_report(ctx: JobContext, recorder: State<Recorder>) -> Result<(), TaskError> {
+    recorder
+        .push(CRON_RUNS, format!("{}|{}", ctx.id, ctx.attempt))
+        .await
 }

@@ -123,6 +123,10 @@ pub(crate) enum Command {
     /// Unique jobs: list, show and clear the locks of a topic.
     #[command(subcommand)]
     Unique(UniqueCommand),
+    /// Cron schedules: list them, run one now, pause or resume one on every
+    /// worker.
+    #[command(subcommand)]
+    Cron(CronCommand),
     /// Check queue health: print the findings and exit 3 when there are
     /// any (for cron and Kubernetes probes), 0 when healthy.
     Health(HealthArgs),
@@ -255,6 +259,43 @@ pub(crate) struct StatsArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub(crate) json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum CronCommand {
+    /// Every schedule (of one topic, or of every known topic): name, topic,
+    /// expression, time zone, policies, next and last fire time, paused.
+    List {
+        /// Only this topic's schedules.
+        topic: Option<String>,
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Enqueue one run of a schedule now (whatever its next fire time, pause
+    /// and overlap policy).
+    Trigger {
+        /// The topic.
+        topic: String,
+        /// The schedule (default: the topic's task schedule, named after the
+        /// topic).
+        name: Option<String>,
+    },
+    /// Pause a schedule on every worker: its occurrences pass without runs
+    /// (and are not caught up) until `resume`.
+    Pause {
+        /// The topic.
+        topic: String,
+        /// The schedule (default: the one named after the topic).
+        name: Option<String>,
+    },
+    /// Resume a paused schedule from its next occurrence on.
+    Resume {
+        /// The topic.
+        topic: String,
+        /// The schedule (default: the one named after the topic).
+        name: Option<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]

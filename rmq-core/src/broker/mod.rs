@@ -10,6 +10,7 @@ mod cancel;
 mod clock;
 mod coalesce;
 mod connection;
+mod cron;
 mod enqueue;
 mod extend;
 mod fail;
@@ -48,6 +49,7 @@ pub use connection::{check_server_version, mask_password};
 pub(crate) use connection::{
     denied, is_cluster_url, is_sentinel_url, parse_cluster_url, parse_sentinel_url,
 };
+pub use cron::{Fired, RunSpec, ScheduleInfo, ScheduleSpec, Tick};
 use enqueue::check_times;
 pub use enqueue::{EnqueueSpec, NewJob};
 pub use extend::Extended;

@@ -331,6 +331,75 @@ impl Client {
         }
     }
 
+    /// Adds (or changes) the cron schedule `name` of `T`'s topic: at each
+    /// occurrence of `spec` a worker serving the topic enqueues a run
+    /// carrying `payload`. An unchanged definition keeps its next fire time;
+    /// returns it (ms since the epoch, UTC). Redis only.
+    pub async fn set_schedule<T: Task>(
+        &self,
+        name: &str,
+        spec: &crate::broker::ScheduleSpec,
+        payload: &T,
+    ) -> Result<i64, Error> {
+        let descriptor = T::descriptor();
+        let payload = self.encode(descriptor, payload)?;
+        let broker = self.broker().ok_or(Error::NotRedis("a cron schedule"))?;
+        broker
+            .set_schedule(
+                descriptor.topic,
+                name,
+                spec,
+                &payload,
+                crate::CronClock::SERVER,
+            )
+            .await
+    }
+
+    /// Removes the cron schedule `name` of `T`'s topic; returns whether it
+    /// existed. Redis only.
+    pub async fn remove_schedule<T: Task>(&self, name: &str) -> Result<bool, Error> {
+        let broker = self.broker().ok_or(Error::NotRedis("a cron schedule"))?;
+        broker.remove_schedule(T::descriptor().topic, name).await
+    }
+
+    /// Runs the cron schedule `name` of `T`'s topic once, now (a task's
+    /// `cron = ...` schedule is named after its topic). On Redis the run
+    /// carries the schedule's payload; a fake client records, and an inline
+    /// client runs, a job of `T` with the task's `cron_payload` (or an empty
+    /// one), with the id `cron:<name>:now:0`.
+    pub async fn trigger_schedule<T: Task>(&self, name: &str) -> Result<JobId, Error> {
+        let descriptor = T::descriptor();
+        let options = JobOptions::default();
+        match &*self.backend {
+            Backend::Redis(broker) => {
+                let spec = self.spec(descriptor, &options);
+                let run = crate::broker::RunSpec {
+                    priority: spec.priority,
+                    ttl: spec.ttl,
+                    max_retries: spec.max_retries,
+                };
+                broker
+                    .trigger_schedule(descriptor.topic, name, &run, crate::CronClock::SERVER)
+                    .await
+            }
+            _ => {
+                let json = descriptor.policy.cron.map_or("{}", |c| c.payload_json());
+                let payload = (descriptor.encode_json)(json).map_err(|reason| Error::Payload {
+                    topic: descriptor.topic.to_owned(),
+                    reason,
+                })?;
+                let options = JobOptions {
+                    id: Some(JobId::new(format!("cron:{name}:now:0"))),
+                    ..options
+                };
+                let mut ids = self
+                    .enqueue_encoded(descriptor.topic, descriptor, vec![payload], &options)
+                    .await?;
+                Ok(ids.remove(0))
+            }
+        }
+    }
+
     fn encode<T: Task>(&self, descriptor: &TaskDescriptor, task: &T) -> Result<Vec<u8>, Error> {
         let payload = codec::encode(task).map_err(|e| Error::Payload {
             topic: descriptor.topic.to_owned(),

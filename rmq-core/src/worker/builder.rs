@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::{heartbeat::Lifecycle, held::Held, metrics::Metrics, Shared, Topic, Worker};
-use crate::{Client, Error, Registry, StateMap, Task, TaskDescriptor};
+use crate::{Client, CronClock, Error, Registry, StateMap, Task, TaskDescriptor};
 
 /// Builds a [`Worker`]; made by [`Worker::builder`].
 #[must_use = "call `.build()` to get a worker"]
@@ -14,6 +14,7 @@ pub struct WorkerBuilder {
     topics: Option<Vec<String>>,
     concurrency: Option<usize>,
     state: StateMap,
+    cron_clock: CronClock,
 }
 
 impl WorkerBuilder {
@@ -24,6 +25,7 @@ impl WorkerBuilder {
             topics: None,
             concurrency: None,
             state: StateMap::default(),
+            cron_clock: CronClock::SERVER,
         }
     }
 
@@ -53,6 +55,15 @@ impl WorkerBuilder {
     /// Shared state for handlers that take `State<T>`.
     pub fn state<T: Send + Sync + 'static>(mut self, value: T) -> Self {
         self.state.insert(value);
+        self
+    }
+
+    /// The clock cron schedules are computed on (default: the Redis server
+    /// clock). A shifted clock lets a test run schedules as if it were
+    /// another date, a daylight-saving night say; due times still come from
+    /// Redis `TIME`, shifted alike.
+    pub fn cron_clock(mut self, clock: CronClock) -> Self {
+        self.cron_clock = clock;
         self
     }
 
@@ -97,6 +108,15 @@ impl WorkerBuilder {
             });
         }
         for descriptor in &selected {
+            if let Some(cron) = descriptor.policy.cron {
+                (descriptor.encode_json)(cron.payload_json()).map_err(|reason| Error::Payload {
+                    topic: descriptor.topic.to_owned(),
+                    reason: format!(
+                        "the `cron_payload` of {}: {reason}",
+                        descriptor.qualified_name()
+                    ),
+                })?;
+            }
             if let Some(need) = descriptor
                 .state
                 .iter()
@@ -138,6 +158,7 @@ impl WorkerBuilder {
                 starts: Default::default(),
                 lifecycle,
                 telemetry,
+                cron_clock: self.cron_clock,
             }),
         })
     }

@@ -10,10 +10,12 @@
 //! - the lease keeper (`lease`) extends the leases of held jobs;
 //! - the monitor (`monitor`) recovers expired leases and trims stores;
 //! - the heartbeat (`heartbeat`, beside the lease keeper) says who runs
-//!   what, and takes `worker quiet` / `worker stop` commands from Redis.
+//!   what, and takes `worker quiet` / `worker stop` commands from Redis;
+//! - the cron loop (`cron`) fires the cron schedules of the served topics.
 
 mod acker;
 mod builder;
+mod cron;
 mod dispatch;
 mod fatal;
 mod heartbeat;
@@ -64,6 +66,8 @@ struct Shared {
     starts: Arc<prefetch::Starts>,
     lifecycle: heartbeat::Lifecycle,
     telemetry: telemetry::Telemetry,
+    /// The clock cron schedules are computed on.
+    cron_clock: crate::CronClock,
 }
 
 /// A topic this worker serves.
@@ -208,6 +212,7 @@ impl Worker {
         let _keeper_guard = keeper_token.clone().drop_guard();
         let monitor = tokio::spawn(monitor::run(Arc::clone(&shared), token.clone()));
         let sampler = tokio::spawn(telemetry::run_sampler(Arc::clone(&shared), token.clone()));
+        let cron = tokio::spawn(cron::run(Arc::clone(&shared), token.clone()));
 
         // Fetching stops at shutdown, or earlier on `worker quiet`.
         let fetch = token.child_token();
@@ -259,6 +264,7 @@ impl Worker {
         }
         let _ = monitor.await;
         let _ = sampler.await;
+        let _ = cron.await;
         // Stop renewing only now, before giving the held jobs back: a renewal
         // after the release could extend another worker's lease.
         keeper_token.cancel();

@@ -29,6 +29,11 @@ const KEYS: &[&str] = &[
     "rate",
     "concurrency",
     "rate_key",
+    "cron",
+    "tz",
+    "overlap",
+    "catch_up",
+    "cron_payload",
 ];
 
 /// The keys of `unique(...)`.
@@ -67,6 +72,19 @@ pub(crate) struct TaskArgs {
     pub(crate) index: Option<bool>,
     /// `unique = "30m"` or `unique(key = [..], mode = .., ttl = "..")`.
     pub(crate) unique: Option<UniqueArg>,
+    /// `cron = "0 */5 * * * *"`, already checked.
+    pub(crate) cron: Option<LitStr>,
+    /// `tz = "Europe/Berlin"`, a known IANA time zone.
+    pub(crate) tz: Option<LitStr>,
+    /// `overlap = Skip | Allow`.
+    pub(crate) overlap: Option<Ident>,
+    /// `catch_up = None | One | All("6h")`.
+    pub(crate) catch_up: Option<CatchUpArg>,
+    /// `cron_payload = r#"{...}"#`: the literal and the keys of its object.
+    pub(crate) cron_payload: Option<(LitStr, Vec<String>)>,
+    /// The keys that only apply with `cron`, as written, for the error
+    /// when `cron` is missing.
+    pub(crate) cron_only: Vec<syn::Path>,
 }
 
 /// The parsed `unique` key.
@@ -78,6 +96,16 @@ pub(crate) struct UniqueArg {
     /// The payload fields of the key, as written (checked against the
     /// function's parameters later); `None`: the whole payload.
     pub(crate) fields: Option<Vec<Ident>>,
+}
+
+/// `catch_up = ...`.
+pub(crate) enum CatchUpArg {
+    /// `None`.
+    None,
+    /// `One`.
+    One,
+    /// `All("6h")`: every missed occurrence within the bound (ms).
+    All(u64),
 }
 
 /// The retry delays of a task, in milliseconds.
@@ -197,8 +225,16 @@ impl TaskArgs {
             "concurrency" => concurrency(&value).map(|v| self.concurrency = Some(v)),
             "rate_key" => string_literal(&value, "rate_key", "rate_key = \"customer_id\"")
                 .map(|v| self.rate_key = Some(v.clone())),
+            "cron" => cron(&value).map(|v| self.cron = Some(v)),
+            "tz" => tz(&value).map(|v| self.tz = Some(v)),
+            "overlap" => overlap(&value).map(|v| self.overlap = Some(v)),
+            "catch_up" => catch_up(&value).map(|v| self.catch_up = Some(v)),
+            "cron_payload" => cron_payload(&value).map(|v| self.cron_payload = Some(v)),
             _ => unreachable!("every key of KEYS has a parser"),
         };
+        if matches!(key.as_str(), "tz" | "overlap" | "catch_up" | "cron_payload") {
+            self.cron_only.push(meta.path.clone());
+        }
         errors.ok(result);
         Ok(())
     }
@@ -670,6 +706,125 @@ fn concurrency(value: &Expr) -> syn::Result<u32> {
             Err(_) => Err(syn::Error::new(lit.span(), MESSAGE)),
         },
         other => Err(syn::Error::new_spanned(other, MESSAGE)),
+    }
+}
+
+impl TaskArgs {
+    /// The errors of keys that apply only to cron tasks, given without
+    /// `cron`.
+    pub(crate) fn check_cron_keys(&self, errors: &mut Errors) {
+        if self.cron.is_some() {
+            return;
+        }
+        for path in &self.cron_only {
+            let key = path.get_ident().map(Ident::to_string).unwrap_or_default();
+            errors.push(syn::Error::new_spanned(
+                path,
+                format_args!(
+                    "`{key}` applies only to periodic tasks: add a schedule, e.g. \
+                     `cron = \"0 */5 * * * *\"`"
+                ),
+            ));
+        }
+    }
+}
+
+fn cron(value: &Expr) -> syn::Result<LitStr> {
+    let lit = string_literal(value, "cron", "cron = \"0 */5 * * * *\"")?;
+    croner::parser::CronParser::builder()
+        .seconds(croner::parser::Seconds::Optional)
+        .build()
+        .parse(&lit.value())
+        .map_err(|e| {
+            syn::Error::new(
+                lit.span(),
+                format_args!(
+                    "invalid cron expression {:?}: {e}; expected 5 fields (minute hour \
+                     day-of-month month day-of-week) or 6 (second first), e.g. \"0 */5 * * * *\"",
+                    lit.value()
+                ),
+            )
+        })?;
+    Ok(lit.clone())
+}
+
+fn tz(value: &Expr) -> syn::Result<LitStr> {
+    let lit = string_literal(value, "tz", "tz = \"Europe/Berlin\"")?;
+    lit.value().parse::<chrono_tz::Tz>().map_err(|_| {
+        syn::Error::new(
+            lit.span(),
+            format_args!(
+                "unknown time zone {:?}: expected an IANA name such as \"Europe/Berlin\" or \"UTC\"",
+                lit.value()
+            ),
+        )
+    })?;
+    Ok(lit.clone())
+}
+
+fn cron_payload(value: &Expr) -> syn::Result<(LitStr, Vec<String>)> {
+    let example = r##"cron_payload = r#"{"region": "eu"}"#"##;
+    let lit = string_literal(value, "cron_payload", example)?;
+    let parsed: serde_json::Value = serde_json::from_str(&lit.value()).map_err(|e| {
+        syn::Error::new(
+            lit.span(),
+            format_args!("cron_payload is not valid JSON: {e}; e.g. `{example}`"),
+        )
+    })?;
+    match parsed {
+        serde_json::Value::Object(map) => Ok((lit.clone(), map.keys().cloned().collect())),
+        _ => Err(syn::Error::new(
+            lit.span(),
+            format_args!(
+                "cron_payload must be a JSON object with the payload arguments, e.g. `{example}`"
+            ),
+        )),
+    }
+}
+
+fn overlap(value: &Expr) -> syn::Result<Ident> {
+    let valid = "expected `Skip` (the default: no run while the previous one is queued or \
+                 running) or `Allow`";
+    let value = ungroup(value);
+    let Expr::Path(path) = value else {
+        return Err(syn::Error::new_spanned(
+            value,
+            format_args!("overlap must be an identifier, e.g. `overlap = Allow`; {valid}"),
+        ));
+    };
+    match path.path.get_ident() {
+        Some(ident) if ident == "Skip" || ident == "Allow" => Ok(ident.clone()),
+        _ => Err(syn::Error::new_spanned(
+            path,
+            format_args!("unknown overlap policy; {valid}"),
+        )),
+    }
+}
+
+fn catch_up(value: &Expr) -> syn::Result<CatchUpArg> {
+    const VALID: &str = "expected `None`, `One` (the default) or `All(\"6h\")` (every missed \
+                         occurrence of the last 6 hours)";
+    match ungroup(value) {
+        Expr::Path(path) if path.path.is_ident("None") => Ok(CatchUpArg::None),
+        Expr::Path(path) if path.path.is_ident("One") => Ok(CatchUpArg::One),
+        Expr::Call(call) if matches!(ungroup(&call.func), Expr::Path(p) if p.path.is_ident("All")) =>
+        {
+            if call.args.len() != 1 {
+                return Err(syn::Error::new_spanned(
+                    call,
+                    "`All` takes how far back missed occurrences still run, e.g. `All(\"6h\")`",
+                ));
+            }
+            positive_duration(&call.args[0], "the catch-up bound").map(CatchUpArg::All)
+        }
+        Expr::Path(path) if path.path.is_ident("All") => Err(syn::Error::new_spanned(
+            path,
+            "`All` takes how far back missed occurrences still run, e.g. `All(\"6h\")`",
+        )),
+        other => Err(syn::Error::new_spanned(
+            other,
+            format_args!("unknown catch-up policy; {VALID}"),
+        )),
     }
 }
 

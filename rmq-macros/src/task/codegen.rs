@@ -10,7 +10,7 @@ use quote::{format_ident, quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
 use syn::{Ident, Type};
 
-use super::args::{BackoffArg, TaskArgs};
+use super::args::{BackoffArg, CatchUpArg, TaskArgs};
 use super::model::{Param, TaskFn};
 
 /// Names shared by the pieces of one expansion.
@@ -372,6 +372,40 @@ fn policy(args: &TaskArgs) -> TokenStream {
         }
         None => none.clone(),
     };
+    let cron = match &args.cron {
+        Some(expression) => {
+            let tz = args
+                .tz
+                .as_ref()
+                .map_or_else(|| "UTC".to_owned(), |lit| lit.value());
+            let overlap = match &args.overlap {
+                Some(variant) => quote!(::rmq::Overlap::#variant),
+                None => quote!(::rmq::Overlap::Skip),
+            };
+            let catch_up = match &args.catch_up {
+                Some(CatchUpArg::None) => quote!(::rmq::CatchUp::None),
+                Some(CatchUpArg::One) | None => quote!(::rmq::CatchUp::One),
+                Some(CatchUpArg::All(ms)) => {
+                    let within = duration(*ms);
+                    quote!(::rmq::CatchUp::All { within: #within })
+                }
+            };
+            let payload = match &args.cron_payload {
+                Some((lit, _)) => some(lit.to_token_stream()),
+                None => none.clone(),
+            };
+            some(quote! {
+                ::rmq::CronPolicy {
+                    expression: #expression,
+                    tz: #tz,
+                    overlap: #overlap,
+                    catch_up: #catch_up,
+                    payload: #payload,
+                }
+            })
+        }
+        None => none.clone(),
+    };
     let rate = match args.rate {
         Some((count, per)) => {
             let count = Literal::u32_suffixed(count);
@@ -400,6 +434,7 @@ fn policy(args: &TaskArgs) -> TokenStream {
             rate: #rate,
             concurrency: #concurrency,
             rate_key: #rate_key,
+            cron: #cron,
         }
     }
 }

@@ -29,6 +29,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
 
     let mut errors = Errors::default();
     let args = args::parse(args, &mut errors);
+    args.check_cron_keys(&mut errors);
     let task = model::analyse(&item_fn, &mut errors);
     if let Some(task) = &task {
         check_unique_fields(task, &args, &mut errors);
@@ -53,6 +54,12 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
             };
             errors.push(syn::Error::new(key.span(), message));
         }
+    }
+    // A `cron_payload` that did not parse has its own error already.
+    let bad_payload =
+        args.cron_payload.is_none() && args.cron_only.iter().any(|p| p.is_ident("cron_payload"));
+    if let (Some(task), Some(_), false) = (&task, &args.cron, bad_payload) {
+        model::check_cron(task, args.cron_payload.as_ref(), &mut errors);
     }
     match (task, errors.into_error()) {
         (Some(task), None) => codegen::expand(&task, &args),

@@ -127,6 +127,71 @@ pub(crate) fn analyse<'a>(item: &'a ItemFn, errors: &mut Errors) -> Option<TaskF
     understood.then_some(TaskFn { item, params })
 }
 
+/// A `cron` task's runs carry `cron_payload`, or no payload: every payload
+/// argument needs a value there (an `Option` may be left out), and every
+/// key there must be a payload argument.
+pub(crate) fn check_cron(
+    task: &TaskFn<'_>,
+    payload: Option<&(syn::LitStr, Vec<String>)>,
+    errors: &mut Errors,
+) {
+    let fields: Vec<(String, &Ident, &Type)> = task
+        .fields()
+        .map(|(ident, ty)| {
+            let name = ident.to_string();
+            (
+                name.strip_prefix("r#").unwrap_or(&name).to_owned(),
+                ident,
+                ty,
+            )
+        })
+        .collect();
+    let Some((lit, keys)) = payload else {
+        for (name, ident, ty) in &fields {
+            errors.push(syn::Error::new_spanned(
+                quote::quote!(#ident: #ty),
+                format_args!(
+                    "a `cron` task without `cron_payload` cannot take payload arguments \
+                     (`{name}` is one): give their values with e.g. \
+                     `cron_payload = r#\"{{\"{name}\": ...}}\"#`, take the value from \
+                     `State<T>`, or schedule the task at run time with `Client::set_schedule`"
+                ),
+            ));
+        }
+        return;
+    };
+    for key in keys {
+        if !fields.iter().any(|(name, _, _)| name == key) {
+            let valid = fields
+                .iter()
+                .map(|(name, _, _)| format!("`{name}`"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            errors.push(syn::Error::new(
+                lit.span(),
+                format_args!(
+                    "cron_payload has `{key}`, which is not a payload argument of the task; \
+                     expected {}",
+                    if valid.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        valid
+                    }
+                ),
+            ));
+        }
+    }
+    for (name, ident, ty) in &fields {
+        let optional = last_segment(ty).is_some_and(|segment| segment.ident == "Option");
+        if !optional && !keys.contains(name) {
+            errors.push(syn::Error::new_spanned(
+                quote::quote!(#ident: #ty),
+                format_args!("`{name}` has no value in `cron_payload`"),
+            ));
+        }
+    }
+}
+
 fn plain_ident(pat: &Pat) -> Option<&Ident> {
     match pat {
         Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none() => Some(&p.ident),

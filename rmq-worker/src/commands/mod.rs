@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+mod cron;
 mod dlq;
 mod enqueue;
 mod exporter;
@@ -87,6 +88,7 @@ pub(crate) async fn execute(cli: CommandLine, configure: Configure) -> Result<()
             purge::purge(&connect(&cli.global).await?, &topic, state, yes).await
         }
         Command::Unique(command) => unique::execute(&connect(&cli.global).await?, command).await,
+        Command::Cron(command) => Ok(cron::execute(&connect(&cli.global).await?, command).await?),
         Command::Health(args) => health::check(&connect(&cli.global).await?, args).await,
         Command::Exporter(args) => {
             let client = run::connect_with_retry(config(&cli.global)?).await?;

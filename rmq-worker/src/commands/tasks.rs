@@ -41,6 +41,18 @@ pub(crate) fn list() -> Result<(), Error> {
             task.payload_type,
             fields.join(", ")
         );
+        if let Some(cron) = policy.cron {
+            println!(
+                "{:<24} cron \"{}\" tz {} overlap {} catch-up {}{}",
+                "",
+                cron.expression,
+                cron.tz,
+                cron.overlap.as_str(),
+                cron.catch_up,
+                cron.payload
+                    .map_or_else(String::new, |json| format!(" payload {json}"))
+            );
+        }
     }
     Ok(())
 }

@@ -225,9 +225,9 @@ impl Broker {
             &keys,
             spec,
             jobs,
-            explicit,
-            flags,
-            indexed,
+            flags
+                | if explicit { FLAG_EXPLICIT_ID } else { 0 }
+                | if indexed { FLAG_INDEXED } else { 0 },
             None,
         );
         let (reply, acked) = self.send_enqueue(topic, &invocation).await?;
@@ -293,9 +293,16 @@ impl Broker {
             &keys,
             spec,
             &[job],
-            job.id.is_some(),
-            if traced { FLAG_TRACE_CONTEXT } else { 0 },
-            job.id.is_some() || spec.index || self.inner.index_jobs,
+            if job.id.is_some() {
+                FLAG_EXPLICIT_ID
+            } else {
+                0
+            } | if traced { FLAG_TRACE_CONTEXT } else { 0 }
+                | if job.id.is_some() || spec.index || self.inner.index_jobs {
+                    FLAG_INDEXED
+                } else {
+                    0
+                },
             Some(lock),
         );
         let (reply, acked) = self.send_enqueue(topic, &invocation).await?;
@@ -374,11 +381,10 @@ fn enqueue_args(
     keys: &crate::keys::TopicKeys,
     spec: &EnqueueSpec,
     jobs: &[NewJob<'_>],
-    explicit: bool,
     flags: u8,
-    indexed: bool,
     lock: Option<&UniqueLock>,
 ) {
+    let explicit = flags & FLAG_EXPLICIT_ID != 0;
     invocation
         .key(&keys.pending[usize::from(spec.priority.as_u8())])
         .key(&keys.delayed)
@@ -394,9 +400,7 @@ fn enqueue_args(
         .arg(spec.ttl.map_or(0, ms))
         .arg(spec.max_retries.min(255))
         .arg(
-            if explicit { FLAG_EXPLICIT_ID } else { 0 }
-                | (flags & (FLAG_TRACE_CONTEXT | FLAG_KEYED))
-                | if indexed { FLAG_INDEXED } else { 0 }
+            (flags & (FLAG_EXPLICIT_ID | FLAG_TRACE_CONTEXT | FLAG_KEYED | FLAG_INDEXED))
                 | if lock.is_some() { FLAG_UNIQUE } else { 0 },
         );
     for job in jobs {

@@ -71,7 +71,8 @@ struct Args {
     #[arg(long, default_value_t = 1)]
     runs: usize,
     /// Scenarios to run (default: all): ping, enqueue, enqueue16, bulk,
-    /// memory, processing, processing_defaults (the seed's
+    /// memory, memory_indexed (memory with every job in the status index),
+    /// processing, processing_defaults (the seed's
     /// `task_queue_size`, whatever `--queue-size` says), processes (1, 2
     /// and 4 worker processes on one Redis), cluster (a 3-primary cluster,
     /// one topic and worker process per primary), pickup, delayed, backlog,
@@ -225,7 +226,16 @@ async fn run(args: Args) {
         per_s,
         scenarios::enqueue_bulk(&setup, n * 5, setup.batch.max(100) * 10).await
     );
-    scenario!("memory", bytes, scenarios::memory(&setup, 100_000).await);
+    scenario!(
+        "memory",
+        bytes,
+        scenarios::memory(&setup, 100_000, false).await
+    );
+    scenario!(
+        "memory_indexed",
+        bytes,
+        scenarios::memory(&setup, 100_000, true).await
+    );
     scenario!(
         "processing",
         per_s,

@@ -171,14 +171,24 @@ pub(crate) async fn prefill(client: &Client, n: u64, batch: usize) {
     }
 }
 
-/// Redis bytes per queued job, from `INFO memory` around a bulk enqueue.
-pub(crate) async fn memory(setup: &Setup, n: u64) -> Record {
+/// Redis bytes per queued job, from `INFO memory` around a bulk enqueue;
+/// `indexed`: every job in the status-by-id index (`index_jobs`).
+pub(crate) async fn memory(setup: &Setup, n: u64, indexed: bool) -> Record {
     let mut conn = fresh(setup).await;
-    let client = setup.client().await;
+    let mut config = setup.config();
+    config.index_jobs = indexed;
+    let client = Client::connect(config)
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to {}: {e}", setup.url));
     let before = redis_info::used_memory(&mut conn).await;
     prefill(&client, n, 1000).await;
     let after = redis_info::used_memory(&mut conn).await;
-    let mut r = Record::new("bytes_per_queued_job", n, 1);
+    let name = if indexed {
+        "bytes_per_indexed_job"
+    } else {
+        "bytes_per_queued_job"
+    };
+    let mut r = Record::new(name, n, 1);
     r.bytes_per_job = Some((after - before) / n as f64);
     r
 }

@@ -23,9 +23,14 @@ if #mine > 0 then
   local explicit = {}
   local indexed = {}
   for _, env in ipairs(mine) do
-    if is_explicit(env) then explicit[#explicit + 1] = env_id(env) end
-    if is_indexed(env) then indexed[#indexed + 1] = env_id(env) end
-    if holds_lock(env) then release_lock(KEYS[6], env) end
+    -- One read of the flags byte per job; bits 3 and up (indexed, unique
+    -- lock, keyed) are rare, so a plain job is done after one comparison.
+    local flags = string.byte(env, 5)
+    if flags % 2 == 1 then explicit[#explicit + 1] = env_id(env) end
+    if flags >= 8 then
+      if is_indexed(env) then indexed[#indexed + 1] = env_id(env) end
+      if holds_lock(env) then release_lock(KEYS[6], env) end
+    end
   end
   call_chunked({'SREM', KEYS[2]}, explicit)
   call_chunked({'HDEL', KEYS[4]}, indexed)

@@ -95,6 +95,7 @@ end
 
 local out = {}
 local leases = {}
+local flagged = {}
 -- Formatted once: a Lua number passed to redis.call is printed per use.
 local deadline = string.format('%d', now + lease)
 -- Entries that do not run: {reason, envelope}, and whether any expired.
@@ -170,7 +171,7 @@ if keyed then
           out[#out + 1] = env
           leases[#leases + 1] = deadline
           leases[#leases + 1] = env
-          if is_indexed(env) then index_put(KEYS[12], env, 'x', env, ARGV[7]) end
+          if string.byte(env, 5) >= 8 then flagged[#flagged + 1] = env end
           if interval > 0 then
             -- Kept as long as it matters, then gone by itself.
             local tat = from + interval
@@ -208,7 +209,9 @@ for p = 1, 3 do
           out[#out + 1] = env
           leases[#leases + 1] = deadline
           leases[#leases + 1] = env
-          if is_indexed(env) then index_put(KEYS[12], env, 'x', env, ARGV[7]) end
+          -- Bits 3 and up (indexed, unique lock, keyed) are rare: a plain
+          -- job costs one comparison here.
+          if string.byte(env, 5) >= 8 then flagged[#flagged + 1] = env end
         end
       end
     end
@@ -251,8 +254,10 @@ end
 -- Budget spent on dead entries before a batch was found: call again at once.
 if budget <= 0 and #out < max then next_due = 0 end
 call_chunked({'ZADD', KEYS[5]}, leases)
--- Unique jobs released at their start (until started, debounce).
-for _, env in ipairs(out) do
+-- Leased jobs with rare flags: index records name the worker; unique
+-- locks of the modes released at the start (until started, debounce) go.
+for _, env in ipairs(flagged) do
+  if is_indexed(env) then index_put(KEYS[12], env, 'x', env, ARGV[7]) end
   if holds_lock(env) then release_lock(KEYS[13], env, true) end
 end
 

@@ -251,6 +251,15 @@ impl Envelope {
 
     /// The context a handler of this job sees.
     pub fn context(&self, topic: &str) -> JobContext {
+        self.context_with(topic, tokio_util::sync::CancellationToken::new())
+    }
+
+    /// [`Envelope::context`] with the token that cancels the job.
+    pub fn context_with(
+        &self,
+        topic: &str,
+        cancellation: tokio_util::sync::CancellationToken,
+    ) -> JobContext {
         JobContext {
             id: JobId::new(self.id()),
             topic: topic.to_owned(),
@@ -258,7 +267,7 @@ impl Envelope {
             max_retries: self.max_retries(),
             priority: self.priority,
             enqueued_at: UNIX_EPOCH + Duration::from_millis(self.enqueued_at_ms()),
-            cancellation: tokio_util::sync::CancellationToken::new(),
+            cancellation,
         }
     }
 

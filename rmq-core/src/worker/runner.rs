@@ -60,8 +60,7 @@ async fn run_jobs(
         };
         shared.starts.add();
         let topic = &shared.topics[job.topic];
-        let mut context = job.envelope.context(&topic.name);
-        context.cancellation = cancellation.clone();
+        let context = job.envelope.context_with(&topic.name, cancellation.clone());
         let span = tracing::info_span!(
             "job",
             topic = %topic.name,

@@ -186,3 +186,54 @@ async fn fake_and_inline_clients() {
 async fn give_up() -> Result<(), TaskError> {
     Err(TaskError::cancelled())
 }
+
+#[rmq::task(topic = "tenants", index = true, rate_key = "tenant")]
+async fn per_tenant(tenant: String, n: u32) -> Result<(), TaskError> {
+    let _ = (tenant, n);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_job_in_its_keys_sub_queue_is_found_and_cancelled() {
+    let env = Env::new().await;
+    let first = PerTenant {
+        tenant: "acme".into(),
+        n: 1,
+    }
+    .enqueue(&env.client)
+    .await
+    .unwrap();
+    let second = PerTenant {
+        tenant: "acme".into(),
+        n: 2,
+    }
+    .enqueue(&env.client)
+    .await
+    .unwrap();
+    let status = env.client.status("tenants", second.as_str()).await.unwrap();
+    assert!(
+        matches!(
+            status.map(|s| s.state),
+            Some(JobState::Pending {
+                position: Some(1),
+                ..
+            })
+        ),
+        "second in its tenant's sub-queue"
+    );
+    assert_eq!(
+        env.client.cancel("tenants", first.as_str()).await.unwrap(),
+        Cancelled::Removed
+    );
+    let limits = rmq::Limits {
+        keyed: true,
+        ..rmq::Limits::NONE
+    };
+    let fetched = env
+        .broker()
+        .fetch_limited("tenants", 10, Duration::from_secs(30), &limits)
+        .await
+        .unwrap();
+    let ids: Vec<&str> = fetched.jobs.iter().map(|j| j.id()).collect();
+    assert_eq!(ids, [second.as_str()], "the cancelled job never runs");
+}

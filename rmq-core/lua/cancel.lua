@@ -2,7 +2,9 @@
 -- retry) ends at once, cancelled; a running one is asked to stop (its
 -- worker learns of it at the next lease renewal).
 -- KEYS: 1 index, 2 high, 3 normal, 4 low, 5 delayed, 6 processing, 7 dead,
---       8 ids, 9 stats, 10 cancel, 11 locks
+--       8 ids, 9 stats, 10 cancel, 11 locks, 12 the ring of keys with
+--       work (topics with a `rate_key`: a pending job waits in
+--       `<12>:q:<key>`)
 -- ARGV: 1 job id, 2 keep the job in the dead-letter store marked cancelled
 --       (0/1), 3 dead max entries, 4 most running jobs scanned for a job
 --       that is not indexed
@@ -30,7 +32,17 @@ local r = cmsgpack.unpack(record)
 local state, env = r[1], r[2]
 local removed = 0
 if state == 'p' then
-  removed = redis.call('LREM', KEYS[2 + string.byte(env, 2)], 1, env)
+  local key = fair_key(env)
+  if key ~= '' then
+    local sub = KEYS[12] .. ':q:' .. key
+    removed = redis.call('LREM', sub, 1, env)
+    if removed == 1 then
+      count(KEYS[9], 'keyed', -1)
+      if redis.call('LLEN', sub) == 0 then redis.call('LREM', KEYS[12], 0, key) end
+    end
+  end
+  -- Not yet moved to its key's sub-queue (or a plain job).
+  if removed == 0 then removed = redis.call('LREM', KEYS[2 + string.byte(env, 2)], 1, env) end
 elseif state == 'd' then
   removed = redis.call('ZREM', KEYS[5], env)
 elseif state == 'x' then

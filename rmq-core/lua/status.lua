@@ -1,6 +1,7 @@
 -- Reads where an indexed job is, in one consistent view.
 -- KEYS: 1 index, 2 high, 3 normal, 4 low, 5 delayed, 6 processing, 7 dead,
---       8 errors, 9 cancel
+--       8 errors, 9 cancel, 10 the ring of keys with work (topics with a
+--       `rate_key`: a pending job waits in `<10>:q:<key>`)
 -- ARGV: 1 job id, 2 most list entries compared to find a pending job's
 --       position
 -- Returns {} for a job the index does not hold, else {state, member, note,
@@ -13,7 +14,11 @@ local r = cmsgpack.unpack(record)
 local state, member, note = r[1], r[2], r[3]
 local score
 if state == 'p' then
-  score = redis.call('LPOS', KEYS[2 + string.byte(member, 2)], member, 'MAXLEN', tonumber(ARGV[2])) or -1
+  local key = fair_key(member)
+  if key ~= '' then
+    score = redis.call('LPOS', KEYS[10] .. ':q:' .. key, member, 'MAXLEN', tonumber(ARGV[2]))
+  end
+  score = score or redis.call('LPOS', KEYS[2 + string.byte(member, 2)], member, 'MAXLEN', tonumber(ARGV[2])) or -1
 else
   local store = {d = 5, x = 6, D = 7, c = 7, E = 8}
   score = redis.call('ZSCORE', KEYS[store[state]], member)

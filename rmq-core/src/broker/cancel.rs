@@ -47,6 +47,7 @@ impl Broker {
             .key(&keys.stats)
             .key(&keys.cancel)
             .key(&keys.locks)
+            .key(&keys.keyed)
             .arg(id)
             .arg(flag(self.inner.dead_letter && self.inner.keep_cancelled))
             .arg(self.inner.dead_max)

@@ -22,7 +22,8 @@ pub enum JobState {
     Pending {
         /// The list it waits in.
         priority: Priority,
-        /// Jobs ahead of it in that list, when it is among the first 10,000.
+        /// Jobs ahead of it in that list (for a topic with a `rate_key`, in
+        /// its key's sub-queue), when it is among the first 10,000.
         position: Option<u64>,
     },
     /// Enqueued with a delay, due later.
@@ -165,6 +166,7 @@ impl Broker {
             .key(&keys.dead)
             .key(&keys.errors)
             .key(&keys.cancel)
+            .key(&keys.keyed)
             .arg(id)
             .arg(POSITION_SCAN);
         let reply: Vec<Vec<u8>> = self.run("status", &invocation).await?;

@@ -18,7 +18,8 @@
 //!
 //! Pages: `/` (overview), `/topics`, `/topics/{topic}` (entries by state,
 //! with retry / delete / run now / purge, pause / resume and enqueue),
-//! `/topics/{topic}/entries/{locator}` (job detail), `/workers` (with
+//! `/topics/{topic}/entries/{locator}` (job detail: status by id, cancel),
+//! `/workers` (with
 //! quiet / stop), `/tasks`; `/healthz`; `/metrics` with
 //! [`Options::metrics`].
 //!

@@ -1,7 +1,8 @@
 //! What the topic page and the job detail can do (POST, behind the
 //! read-only guard and the CSRF check): act on chosen entries
 //! ([`entries`]), on a whole state ([`states`]), pause or resume the topic
-//! ([`pause`]) and enqueue a job from JSON ([`enqueue`]).
+//! ([`pause`]), enqueue a job from JSON ([`enqueue`]) and cancel a job by
+//! id ([`cancel`]).
 //!
 //! Every action answers with a message saying what it did. To htmx: the
 //! message as a fragment for `#flash`, with `HX-Trigger: rmq-changed` when
@@ -10,6 +11,7 @@
 //! status that says why (400 bad input, 404 unknown, 409 not allowed in
 //! that state, 503 Redis failed).
 
+pub(crate) mod cancel;
 pub(crate) mod enqueue;
 pub(crate) mod entries;
 pub(crate) mod pause;
@@ -46,6 +48,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/topics/{topic}/pause", post(pause::pause))
         .route("/topics/{topic}/resume", post(pause::resume))
         .route("/topics/{topic}/enqueue", post(enqueue::enqueue))
+        .route("/topics/{topic}/cancel", post(cancel::cancel))
 }
 
 /// An action on chosen entries, as the pages offer it.

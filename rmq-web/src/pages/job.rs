@@ -1,7 +1,10 @@
 //! `/topics/{topic}/entries/{locator}`: one entry, found again by its
 //! locator: the envelope's fields, the payload as indented JSON (or a hex
 //! dump and why it does not decode), the last error, its time in its state,
-//! and the buttons its state allows. An entry no longer there (it ran,
+//! and the buttons its state allows (Cancel for a queued or running job).
+//! A job in the status index also shows where the index has it: its
+//! state, its worker and whether it was asked to cancel. An entry no
+//! longer there (it ran,
 //! moved or was deleted) is a 404 page that links back to its state.
 //!
 //! One live region (`?part=live`), reloaded after an action: an entry just
@@ -12,6 +15,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use maud::{html, Markup};
 use rmq::broker::{Entry, Locator, State};
+use rmq::{JobState, JobStatus};
 
 use super::topic::{entry_actions, entry_name, holders, label, time_label, topic_href, when};
 use crate::actions::{Action, CHANGED};
@@ -33,10 +37,14 @@ pub(crate) async fn show(
             error_banner(&reason),
         ),
         Ok(locator) => match load(&ctx, &topic, &locator).await {
-            Ok(Some((entry, holder))) => (
+            Ok(Some(Loaded {
+                entry,
+                holder,
+                status,
+            })) => (
                 StatusCode::OK,
                 format!("Job {}", entry_name(&entry)),
-                detail(&ctx, &topic, &entry, holder.as_ref()),
+                detail(&ctx, &topic, &entry, holder.as_ref(), &status),
             ),
             Ok(None) => (
                 StatusCode::NOT_FOUND,
@@ -80,13 +88,17 @@ pub(crate) async fn show(
     response
 }
 
-/// The entry, and the worker that runs it (with its start) if it is
-/// leased.
-async fn load(
-    ctx: &Ctx,
-    topic: &str,
-    locator: &Locator,
-) -> Result<Option<(Entry, Option<(String, u64)>)>, String> {
+/// What the detail shows.
+struct Loaded {
+    entry: Entry,
+    /// The worker that runs it (with its start) if it is leased.
+    holder: Option<(String, u64)>,
+    /// Its status by id: `Ok(None)` when the index does not hold it.
+    status: Result<Option<JobStatus>, String>,
+}
+
+/// The entry, the worker that runs it and its status by id.
+async fn load(ctx: &Ctx, topic: &str, locator: &Locator) -> Result<Option<Loaded>, String> {
     let broker = ctx.state.broker()?;
     let Some(entry) = broker
         .entry(topic, locator)
@@ -99,7 +111,100 @@ async fn load(
         (State::Processing, Some(id)) => holders(ctx, topic).await?.remove(id),
         _ => None,
     };
-    Ok(Some((entry, holder)))
+    let status = match entry.id() {
+        Some(id) => broker.status(topic, id).await.map_err(|e| e.to_string()),
+        None => Ok(None),
+    };
+    Ok(Some(Loaded {
+        entry,
+        holder,
+        status,
+    }))
+}
+
+/// Whether a job in `state` can be cancelled: queued or running.
+fn cancellable(state: State) -> bool {
+    matches!(
+        state,
+        State::Pending(_) | State::Delayed | State::Processing
+    )
+}
+
+/// The Cancel button for job `id`.
+fn cancel_form(ctx: &Ctx, topic: &str, id: &str, running: bool) -> Markup {
+    let href = ctx.href(&format!("/topics/{}/cancel", segment(topic)));
+    let confirm = if running {
+        format!(
+            "Cancel job {id} of topic {topic}? Its handler is asked to stop at the next lease renewal and the job is not retried."
+        )
+    } else {
+        format!("Cancel job {id} of topic {topic}? It is removed from the queue and will not run.")
+    };
+    html! {
+        form.inline method="post" action=(href) hx-post=(href) hx-target="#flash"
+            hx-swap="innerHTML" hx-confirm=(confirm) {
+            (ctx.csrf_field())
+            input type="hidden" name="id" value=(id);
+            button.danger type="submit" #cancel-entry { "Cancel" }
+        }
+    }
+}
+
+fn ms(at: std::time::SystemTime) -> u64 {
+    at.duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Where the status index has the job.
+fn status_panel(status: &Result<Option<JobStatus>, String>) -> Markup {
+    let now = format::now_ms();
+    let at = |t: std::time::SystemTime| {
+        html! { (format::timestamp_ms(ms(t))) span.muted { " (" (format::relative_ms(ms(t), now)) ")" } }
+    };
+    html! {
+        section.panel #status-panel {
+            h2 { "Status by id" }
+            @match status {
+                Err(error) => p.banner.warn { "The status index could not be read: " (error) },
+                Ok(None) => p.muted #status-none {
+                    "Not in the status index: only jobs with explicit ids, tasks with "
+                    code { "index = true" } " or configuration " code { "index_jobs" }
+                    " are indexed. Cancel finds a running job either way."
+                },
+                Ok(Some(status)) => dl.facts {
+                    dt { "State" } dd #status-state data-state=(status.state.name()) { (status.state.name()) }
+                    @match &status.state {
+                        JobState::Pending { priority, position } => {
+                            dt { "Priority list" } dd { (priority) }
+                            dt { "Jobs ahead" } dd #status-position {
+                                @match position { Some(p) => (p), None => "more than 10,000" }
+                            }
+                        }
+                        JobState::Delayed { due } => { dt { "Due" } dd { (at(*due)) } }
+                        JobState::Retrying { attempt, error, due } => {
+                            dt { "Retry due" } dd { (at(*due)) }
+                            dt { "Runs as attempt" } dd { (attempt) }
+                            dt { "Error" } dd.mono { (payload::cut(error, 4096)) }
+                        }
+                        JobState::Processing { deadline, worker, cancel_requested } => {
+                            dt { "Lease deadline" } dd { (at(*deadline)) }
+                            dt { "Worker" } dd.mono #status-worker {
+                                @match worker { Some(w) => (w), None => span.muted { "unknown" } }
+                            }
+                            dt { "Cancel requested" } dd #status-cancel-requested {
+                                @if *cancel_requested { "yes: it stops at its next lease renewal" } @else { "no" }
+                            }
+                        }
+                        JobState::Dead { at: when, .. }
+                        | JobState::Cancelled { at: when }
+                        | JobState::ParseError { at: when, .. } => { dt { "Since" } dd { (at(*when)) } }
+                    }
+                    dt { "Attempt" } dd { (status.attempt) " (" (status.max_retries) " retries allowed)" }
+                }
+            }
+        }
+    }
 }
 
 fn gone(ctx: &Ctx, topic: &str, locator: &Locator) -> Markup {
@@ -117,13 +222,23 @@ fn gone(ctx: &Ctx, topic: &str, locator: &Locator) -> Markup {
     }
 }
 
-fn detail(ctx: &Ctx, topic: &str, entry: &Entry, holder: Option<&(String, u64)>) -> Markup {
+fn detail(
+    ctx: &Ctx,
+    topic: &str,
+    entry: &Entry,
+    holder: Option<&(String, u64)>,
+    status: &Result<Option<JobStatus>, String>,
+) -> Markup {
     let now = format::now_ms();
     let state = entry.state;
     let actions = if ctx.read_only() {
         &[][..]
     } else {
         Action::for_state(state)
+    };
+    let cancel = match entry.id() {
+        Some(id) if !ctx.read_only() && cancellable(state) => Some(id),
+        _ => None,
     };
     let yes_no = |b: bool| if b { "yes" } else { "no" };
     html! {
@@ -177,9 +292,17 @@ fn detail(ctx: &Ctx, topic: &str, entry: &Entry, holder: Option<&(String, u64)>)
                 }
                 dt { "Size" } dd { (format::bytes(entry.raw.len() as u64)) }
             }
-            @if !actions.is_empty() {
-                div.toolbar #entry-actions { (entry_actions(ctx, topic, entry, actions, true)) }
+            @if !actions.is_empty() || cancel.is_some() {
+                div.toolbar #entry-actions {
+                    (entry_actions(ctx, topic, entry, actions, true))
+                    @if let Some(id) = cancel {
+                        (cancel_form(ctx, topic, id, state == State::Processing))
+                    }
+                }
             }
+        }
+        @if entry.envelope.is_some() {
+            (status_panel(status))
         }
         section.panel #payload-panel {
             h2 { "Payload" }

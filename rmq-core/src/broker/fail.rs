@@ -47,6 +47,36 @@ impl Broker {
         job: &Envelope,
         failure: &Failure<'_>,
     ) -> Result<FailOutcome, Error> {
+        self.run_fail(topic, job, failure, None).await
+    }
+
+    /// Gives a leased job back to the delayed set, due in `after`, with its
+    /// attempt number unchanged ([`TaskError::rate_limited`](crate::TaskError::rate_limited)):
+    /// [`FailOutcome::Redelayed`], [`FailOutcome::Cancelled`] when it was
+    /// asked to cancel, or [`FailOutcome::LeaseLost`].
+    pub async fn redelay(
+        &self,
+        topic: &str,
+        job: &Envelope,
+        after: Duration,
+    ) -> Result<FailOutcome, Error> {
+        let failure = Failure {
+            error: "rate limited",
+            permanent: false,
+            retry_delay: Duration::ZERO,
+            cancelled: false,
+        };
+        self.run_fail(topic, job, &failure, Some(after)).await
+    }
+
+    /// One `fail.lua` call; `redelay`: re-delay without counting an attempt.
+    async fn run_fail(
+        &self,
+        topic: &str,
+        job: &Envelope,
+        failure: &Failure<'_>,
+        redelay: Option<Duration>,
+    ) -> Result<FailOutcome, Error> {
         let keys = self.keys(topic);
         let mut invocation = scripts::FAIL.prepare_invoke();
         invocation
@@ -67,57 +97,19 @@ impl Broker {
             .arg(self.inner.dead_max)
             .arg(flag(failure.cancelled))
             .arg(flag(self.inner.keep_cancelled));
+        if let Some(after) = redelay {
+            invocation.arg(ms(after));
+        }
         let code: i64 = self.run("fail", &invocation).await?;
         match code {
             0 => Ok(FailOutcome::Retrying),
             1 => Ok(FailOutcome::Dead),
             2 => Ok(FailOutcome::LeaseLost),
             3 => Ok(FailOutcome::Cancelled),
+            4 => Ok(FailOutcome::Redelayed),
             other => Err(Error::Corrupt {
                 op: "fail",
                 detail: format!("the fail script returned {other}"),
-            }),
-        }
-    }
-
-    /// Gives a leased job back to the delayed set, due in `after`, with its
-    /// attempt number unchanged ([`TaskError::rate_limited`](crate::TaskError::rate_limited)):
-    /// [`FailOutcome::Redelayed`], or [`FailOutcome::LeaseLost`].
-    pub async fn redelay(
-        &self,
-        topic: &str,
-        job: &Envelope,
-        after: Duration,
-    ) -> Result<FailOutcome, Error> {
-        let keys = self.keys(topic);
-        let mut invocation = scripts::FAIL.prepare_invoke();
-        invocation
-            .key(&keys.processing)
-            .key(&keys.delayed)
-            .key(&keys.dead)
-            .key(&keys.stats)
-            .key(&keys.ids)
-            .key(&keys.wake)
-            .key(&keys.index)
-            .key(&keys.cancel)
-            .key(&keys.locks)
-            .arg(job.as_bytes())
-            .arg("rate limited")
-            .arg(0)
-            .arg(0)
-            .arg(flag(self.inner.dead_letter))
-            .arg(self.inner.dead_max)
-            .arg(flag(false))
-            .arg(flag(self.inner.keep_cancelled))
-            .arg(ms(after));
-        let code: i64 = self.run("fail", &invocation).await?;
-        match code {
-            4 => Ok(FailOutcome::Redelayed),
-            3 => Ok(FailOutcome::Cancelled),
-            2 => Ok(FailOutcome::LeaseLost),
-            other => Err(Error::Corrupt {
-                op: "fail",
-                detail: format!("the fail script returned {other} for a re-delay"),
             }),
         }
     }

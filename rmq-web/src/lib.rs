@@ -19,8 +19,8 @@
 //! Pages: `/` (overview), `/topics`, `/topics/{topic}` (entries by state,
 //! with retry / delete / run now / purge, pause / resume and enqueue),
 //! `/topics/{topic}/entries/{locator}` (job detail: status by id, cancel),
-//! `/workers` (with
-//! quiet / stop), `/tasks`; `/healthz`; `/metrics` with
+//! `/workers` (with quiet / stop), `/tasks`, `/search` (by text or exact
+//! id, with the status by id); `/healthz`; `/metrics` with
 //! [`Options::metrics`].
 //!
 //! Security: every response carries a strict Content Security Policy

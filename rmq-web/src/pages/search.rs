@@ -1,5 +1,8 @@
 //! `/search`: finds jobs by a substring of their id, payload (as JSON) or
 //! error, case-insensitive, or by their exact id, in one topic or all.
+//! By exact id, the status index is read first (`Broker::status`, one
+//! call per topic): an indexed job shows where it is at once, with its
+//! worker and whether it was asked to cancel, before the scan's rows.
 //!
 //! Never one long scan: each request reads at most [`BUDGET`] entries
 //! (`Broker::search`), renders the hits it found and, when the scan is not
@@ -14,8 +17,10 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use maud::{html, Markup};
 use rmq::broker::{Cursor, Entry, Needle, SearchPage, State};
+use rmq::{JobState, JobStatus};
 
-use super::all_topics;
+use super::topic::{label, topic_href};
+use super::{all_topics, per_topic};
 use crate::base::segment;
 use crate::format;
 use crate::layout::{error_banner, page, respond, Ctx, Nav};
@@ -158,7 +163,11 @@ pub(crate) async fn show(ctx: Ctx, Query(params): Query<Params>) -> Response {
         Outcome::Rows(rows) => (results(rows), StatusCode::OK),
         Outcome::Failed(status, error) => (error_banner(&error), status),
     };
-    let content = html! { (form(&ctx, &params, &topics)) (below) };
+    let indexed = match status {
+        StatusCode::OK => by_id(&ctx, &params, &topics).await,
+        _ => html! {},
+    };
+    let content = html! { (form(&ctx, &params, &topics)) (indexed) (below) };
     let mut response = respond(page(&ctx, Nav::Search, "Search", content), false);
     *response.status_mut() = status;
     response
@@ -197,6 +206,71 @@ async fn run(ctx: &Ctx, params: &Params) -> (Outcome, Vec<String>) {
         Err(error) => unavailable(error.to_string()),
     };
     (outcome, topics)
+}
+
+/// The state tab a job in `state` is listed under.
+fn tab_of(state: &JobState) -> State {
+    match state {
+        JobState::Pending { priority, .. } => State::Pending(*priority),
+        JobState::Delayed { .. } | JobState::Retrying { .. } => State::Delayed,
+        JobState::Processing { .. } => State::Processing,
+        JobState::Dead { .. } | JobState::Cancelled { .. } => State::Dead,
+        JobState::ParseError { .. } => State::ParseError,
+    }
+}
+
+/// An exact-id search's first page: where the status index has the job,
+/// in the topic searched or in each.
+async fn by_id(ctx: &Ctx, params: &Params, topics: &[String]) -> Markup {
+    let id = params.q.trim();
+    if params.mode != "id" || id.is_empty() || params.cursor.is_some() {
+        return html! {};
+    }
+    let Ok(broker) = ctx.state.broker() else {
+        return html! {};
+    };
+    let searched = if params.topic.is_empty() {
+        topics.to_vec()
+    } else {
+        vec![params.topic.clone()]
+    };
+    let found = per_topic(&searched, |topic| broker.status(topic, id)).await;
+    let found: Vec<JobStatus> = match found {
+        Ok((found, _)) => found.into_iter().flatten().collect(),
+        Err(error) => return error_banner(&format!("the status index could not be read: {error}")),
+    };
+    html! {
+        section.panel #by-id {
+            h2 { "Status by id" }
+            @if found.is_empty() {
+                p.muted #by-id-none {
+                    "No topic's status index holds job " code { (id) }
+                    " (it completed, or is not indexed); the scan below looks through the entries."
+                }
+            } @else {
+                dl.facts {
+                    @for status in &found {
+                        @let tab = tab_of(&status.state);
+                        dt { a href=(topic_href(ctx, &status.topic, tab, 1)) { (status.topic) } }
+                        dd.by-id-state data-state=(status.state.name()) {
+                            span class={ "badge state-" (tab) } { (status.state.name()) }
+                            @match &status.state {
+                                JobState::Processing { worker, cancel_requested, .. } => {
+                                    @if let Some(worker) = worker { " on " code { (worker) } }
+                                    @if *cancel_requested { " · cancel requested" }
+                                }
+                                JobState::Pending { position: Some(p), .. } => {
+                                    " · " (p) " ahead in " (label(tab).to_lowercase())
+                                }
+                                _ => {}
+                            }
+                            " · attempt " (status.attempt)
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// `cursor` against the topic list of this request: a cursor counts

@@ -1,7 +1,8 @@
-//! Cancel on the job detail against a real Redis: the detail shows the
-//! job's status by id and a Cancel button for queued and running jobs;
-//! cancelling removes a queued job, signals a running one, says which, and
-//! is guarded by the CSRF check and read-only mode.
+//! Status by id and cancel against a real Redis: the job detail and the
+//! exact-id search show the job's status by id, the detail a Cancel button
+//! for queued and running jobs; cancelling removes a queued job, signals a
+//! running one, says which, and is guarded by the CSRF check and read-only
+//! mode.
 
 mod common;
 
@@ -269,4 +270,36 @@ async fn cancel_needs_the_csrf_token_and_is_refused_read_only() {
         .status(StatusCode::FORBIDDEN);
     assert!(refused.contains("read-only"), "{refused}");
     assert_eq!(env.broker.depth(TOPIC, normal).await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn an_exact_id_search_shows_the_status_by_id() {
+    let env = Env::new().await;
+    let id = Crunch { item: "s".into() }
+        .enqueue(&env.client)
+        .await
+        .unwrap();
+    Crunch { item: "t".into() }
+        .enqueue(&env.client)
+        .await
+        .unwrap();
+    env.broker.fetch(TOPIC, 1, LEASE).await.unwrap();
+    env.broker.cancel(TOPIC, id.as_str()).await.unwrap();
+    let app = env.app(Options::new());
+    let page = get(&app, &format!("/search?q={id}&mode=id")).await.ok();
+    assert_csp_clean(&page, "search");
+    let state = attr(&page, "class=\"by-id-state\"", "data-state");
+    assert_eq!(state, "processing", "{page}");
+    assert!(page.contains(" · cancel requested"), "{page}");
+    assert!(
+        page.contains("href=\"/topics/cx-jobs?state=processing&amp;page=1\""),
+        "{page}"
+    );
+    let none = get(&app, "/search?q=nope&mode=id&topic=cx-jobs").await.ok();
+    assert!(none.contains("id=\"by-id-none\""), "{none}");
+    let text = get(&app, &format!("/search?q={id}")).await.ok();
+    assert!(
+        !text.contains("id=\"by-id\""),
+        "text search reads no index: {text}"
+    );
 }

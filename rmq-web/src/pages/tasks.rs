@@ -1,16 +1,17 @@
 //! `/tasks`: the tasks linked into the serving binary, with their
-//! policies.
+//! policies: retries, timeouts, limits (rate, concurrency, rate key),
+//! uniqueness and cron schedule.
 
 use std::time::Duration;
 
 use axum::response::Response;
 use maud::{html, Markup};
-use rmq::{Backoff, Registry};
+use rmq::{Backoff, Registry, TaskPolicy};
 
 use crate::format;
 use crate::layout::{error_banner, page, respond, Ctx, Nav};
 
-const COLUMNS: [(&str, &str); 8] = [
+const COLUMNS: [(&str, &str); 11] = [
     ("Topic", "name"),
     ("Function", "wide"),
     ("Payload", "wide"),
@@ -19,6 +20,9 @@ const COLUMNS: [(&str, &str); 8] = [
     ("Retry delays", "mid"),
     ("Timeout", "num"),
     ("TTL", "num"),
+    ("Limits", "mid"),
+    ("Unique", "mid"),
+    ("Cron", "mid"),
 ];
 
 pub(crate) async fn show(ctx: Ctx) -> Response {
@@ -65,12 +69,54 @@ pub(crate) fn table(registry: &Registry) -> Markup {
                             td.mid { (backoff(policy.backoff)) }
                             td.num { (default(policy.timeout)) }
                             td.num { (default(policy.ttl)) }
+                            td.mid.limits { (limits(policy)) }
+                            td.mid.unique { (unique(policy)) }
+                            td.mid.cron {
+                                @match policy.cron {
+                                    Some(cron) => {
+                                        code { (cron.expression) }
+                                        " " span.muted { (cron.tz) " · overlap " (cron.overlap.as_str()) }
+                                    }
+                                    None => span.muted { "-" },
+                                }
+                            }
                         }
                     }
                 }
             }
         }
     }
+}
+
+/// `50/s, concurrency 5, per customer_id`, or `-`.
+fn limits(policy: &TaskPolicy) -> String {
+    let mut parts = Vec::new();
+    if let Some(rate) = policy.rate {
+        parts.push(rate.to_string());
+    }
+    if let Some(n) = policy.concurrency {
+        parts.push(format!("concurrency {n}"));
+    }
+    if let Some(key) = policy.rate_key {
+        parts.push(format!("per {key}"));
+    }
+    if parts.is_empty() {
+        "-".to_owned()
+    } else {
+        parts.join(", ")
+    }
+}
+
+/// `until_completed 1h`, with the key's fields, or `-`.
+fn unique(policy: &TaskPolicy) -> String {
+    let Some(unique) = policy.unique else {
+        return "-".to_owned();
+    };
+    let mut text = format!("{} {}", unique.mode.as_str(), human(unique.ttl));
+    if let Some(fields) = unique.fields {
+        text.push_str(&format!(" on {}", fields.join(", ")));
+    }
+    text
 }
 
 fn human(d: Duration) -> String {

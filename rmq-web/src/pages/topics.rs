@@ -1,6 +1,8 @@
 //! `/topics`: one row per topic: depth per priority, delayed, processing,
 //! dead, parse errors, the oldest pending job's age, completions in the
-//! last minute, the p99 handler time and whether it is paused. Each name
+//! last minute, the p99 handler time, whether it is paused and whether a
+//! limit (rate or concurrency) held a fetch back in the last seconds. Each
+//! name
 //! links to the topic's page (`/topics/{topic}`).
 
 use std::collections::HashMap;
@@ -19,7 +21,7 @@ use crate::state::Shared;
 
 /// The table's columns: header and cell class. A new column is one entry
 /// here and one cell in [`row`].
-const COLUMNS: [(&str, &str); 12] = [
+const COLUMNS: [(&str, &str); 13] = [
     ("Topic", "name"),
     ("High", "num"),
     ("Normal", "num"),
@@ -32,6 +34,7 @@ const COLUMNS: [(&str, &str); 12] = [
     ("Done last min", "num"),
     ("p99", "num"),
     ("Paused", "num"),
+    ("Throttled", "num"),
 ];
 
 struct Topic {
@@ -133,8 +136,23 @@ fn row(ctx: &Ctx, topic: &Topic) -> Markup {
             td.num {
                 @if s.paused { span.badge.paused { "paused" } } @else { span.muted { "-" } }
             }
+            td.num.throttled title=(throttle_counts(s)) {
+                @match s.throttled_now {
+                    Some(limit) => span.badge.throttled { "by " (limit.as_str()) },
+                    None => span.muted { "-" },
+                }
+            }
         }
     }
+}
+
+/// How often each limit held a fetch back, ever, and the jobs a handler
+/// delayed as rate limited.
+fn throttle_counts(s: &TopicStats) -> String {
+    format!(
+        "held back by the rate {} times, by the concurrency limit {} times; {} jobs delayed as rate limited",
+        s.throttled_rate, s.throttled_concurrency, s.rate_limited
+    )
 }
 
 fn error_row(message: &str) -> Markup {

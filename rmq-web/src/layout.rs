@@ -25,15 +25,17 @@ pub(crate) enum Nav {
     Topics,
     Workers,
     Tasks,
+    Schedules,
     Search,
 }
 
 /// Label, path, and whether the page exists yet.
-const NAV: [(Nav, &str, &str, bool); 5] = [
+const NAV: [(Nav, &str, &str, bool); 6] = [
     (Nav::Overview, "Overview", "/", true),
     (Nav::Topics, "Topics", "/topics", true),
     (Nav::Workers, "Workers", "/workers", true),
     (Nav::Tasks, "Tasks", "/tasks", true),
+    (Nav::Schedules, "Schedules", "/schedules", true),
     (Nav::Search, "Search", "/search", true),
 ];
 

@@ -19,7 +19,8 @@
 //! Pages: `/` (overview), `/topics`, `/topics/{topic}` (entries by state,
 //! with retry / delete / run now / purge, pause / resume and enqueue),
 //! `/topics/{topic}/entries/{locator}` (job detail: status by id, cancel),
-//! `/workers` (with quiet / stop), `/tasks`, `/search` (by text or exact
+//! `/workers` (with quiet / stop), `/tasks`, `/schedules` (cron, with
+//! pause / resume / run now), `/search` (by text or exact
 //! id, with the status by id); `/healthz`; `/metrics` with
 //! [`Options::metrics`].
 //!
@@ -81,6 +82,7 @@ pub fn router(client: rmq::Client, options: Options) -> Router {
         .route("/topics/{topic}/entries/{locator}", get(pages::job::show))
         .route("/workers", get(pages::workers::show))
         .route("/tasks", get(pages::tasks::show))
+        .route("/schedules", get(pages::schedules::show))
         .route("/search", get(pages::search::show))
         .route("/healthz", get(metrics::health))
         .route("/assets/{name}", get(assets::serve))

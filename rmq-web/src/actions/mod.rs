@@ -2,7 +2,8 @@
 //! read-only guard and the CSRF check): act on chosen entries
 //! ([`entries`]), on a whole state ([`states`]), pause or resume the topic
 //! ([`pause`]), enqueue a job from JSON ([`enqueue`]) and cancel a job by
-//! id ([`cancel`]).
+//! id ([`cancel`]); pause, resume or trigger a cron schedule
+//! ([`schedules`]).
 //!
 //! Every action answers with a message saying what it did. To htmx: the
 //! message as a fragment for `#flash`, with `HX-Trigger: rmq-changed` when
@@ -15,6 +16,7 @@ pub(crate) mod cancel;
 pub(crate) mod enqueue;
 pub(crate) mod entries;
 pub(crate) mod pause;
+pub(crate) mod schedules;
 pub(crate) mod states;
 
 use axum::http::{HeaderValue, StatusCode};
@@ -49,6 +51,9 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/topics/{topic}/resume", post(pause::resume))
         .route("/topics/{topic}/enqueue", post(enqueue::enqueue))
         .route("/topics/{topic}/cancel", post(cancel::cancel))
+        .route("/schedules/pause", post(schedules::pause))
+        .route("/schedules/resume", post(schedules::resume))
+        .route("/schedules/trigger", post(schedules::trigger))
 }
 
 /// An action on chosen entries, as the pages offer it.

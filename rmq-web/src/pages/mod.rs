@@ -5,6 +5,7 @@
 
 pub(crate) mod job;
 pub(crate) mod overview;
+pub(crate) mod schedules;
 pub(crate) mod search;
 pub(crate) mod tasks;
 pub(crate) mod topic;

@@ -77,6 +77,12 @@ async fn cancel_removes_a_pending_job_and_says_so() {
         "{page}"
     );
 
+    let list = get(&app, "/topics/cx-jobs?state=normal").await.ok();
+    assert!(
+        list.contains("<button class=\"cancel-one danger\" type=\"submit\">Cancel</button>"),
+        "a row's Cancel: {list}"
+    );
+
     let body = format!("id={id}");
     let reply = act(&app, "/topics/cx-jobs/cancel", &body, true).await;
     assert_eq!(
@@ -169,6 +175,9 @@ async fn cancel_signals_a_running_job() {
         "{page}"
     );
 
+    let list = get(&app, "/topics/cx-jobs?state=processing").await.ok();
+    assert!(list.contains("cancel-one danger"), "{list}");
+
     let body = format!("id={id}");
     let message = act(&app, "/topics/cx-jobs/cancel", &body, true).await.ok();
     assert!(
@@ -217,6 +226,12 @@ async fn a_job_not_indexed_says_so_and_cancel_cannot_find_it_queued() {
     .await
     .ok();
     assert!(page.contains("id=\"status-none\""), "{page}");
+    assert!(
+        !page.contains("cancel-entry"),
+        "cancel would not find it: {page}"
+    );
+    let list = get(&app, "/topics/cx-plain?state=normal").await.ok();
+    assert!(!list.contains("cancel-one"), "{list}");
     let refused = act(&app, "/topics/cx-plain/cancel", &format!("id={id}"), true)
         .await
         .status(StatusCode::NOT_FOUND);

@@ -17,7 +17,10 @@ use maud::{html, Markup};
 use rmq::broker::{Entry, Locator, State};
 use rmq::{JobState, JobStatus};
 
-use super::topic::{entry_actions, entry_name, holders, label, time_label, topic_href, when};
+use super::topic::{
+    cancel_form, cancellable, entry_actions, entry_name, holders, label, time_label, topic_href,
+    when,
+};
 use crate::actions::{Action, CHANGED};
 use crate::base::segment;
 use crate::format;
@@ -122,34 +125,6 @@ async fn load(ctx: &Ctx, topic: &str, locator: &Locator) -> Result<Option<Loaded
     }))
 }
 
-/// Whether a job in `state` can be cancelled: queued or running.
-fn cancellable(state: State) -> bool {
-    matches!(
-        state,
-        State::Pending(_) | State::Delayed | State::Processing
-    )
-}
-
-/// The Cancel button for job `id`.
-fn cancel_form(ctx: &Ctx, topic: &str, id: &str, running: bool) -> Markup {
-    let href = ctx.href(&format!("/topics/{}/cancel", segment(topic)));
-    let confirm = if running {
-        format!(
-            "Cancel job {id} of topic {topic}? Its handler is asked to stop at the next lease renewal and the job is not retried."
-        )
-    } else {
-        format!("Cancel job {id} of topic {topic}? It is removed from the queue and will not run.")
-    };
-    html! {
-        form.inline method="post" action=(href) hx-post=(href) hx-target="#flash"
-            hx-swap="innerHTML" hx-confirm=(confirm) {
-            (ctx.csrf_field())
-            input type="hidden" name="id" value=(id);
-            button.danger type="submit" #cancel-entry { "Cancel" }
-        }
-    }
-}
-
 fn ms(at: std::time::SystemTime) -> u64 {
     at.duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
@@ -170,7 +145,7 @@ fn status_panel(status: &Result<Option<JobStatus>, String>) -> Markup {
                 Ok(None) => p.muted #status-none {
                     "Not in the status index: only jobs with explicit ids, tasks with "
                     code { "index = true" } " or configuration " code { "index_jobs" }
-                    " are indexed. Cancel finds a running job either way."
+                    " are indexed. Cancel finds a running job either way; Delete removes a queued one."
                 },
                 Ok(Some(status)) => dl.facts {
                     dt { "State" } dd #status-state data-state=(status.state.name()) { (status.state.name()) }
@@ -236,8 +211,11 @@ fn detail(
     } else {
         Action::for_state(state)
     };
+    // A queued job is found by cancel only through the status index; a
+    // running one either way.
+    let findable = state == State::Processing || matches!(status, Ok(Some(_)));
     let cancel = match entry.id() {
-        Some(id) if !ctx.read_only() && cancellable(state) => Some(id),
+        Some(id) if !ctx.read_only() && cancellable(state) && findable => Some(id),
         _ => None,
     };
     let yes_no = |b: bool| if b { "yes" } else { "no" };
@@ -296,7 +274,7 @@ fn detail(
                 div.toolbar #entry-actions {
                     (entry_actions(ctx, topic, entry, actions, true))
                     @if let Some(id) = cancel {
-                        (cancel_form(ctx, topic, id, state == State::Processing))
+                        (cancel_form(ctx, topic, id, state == State::Processing, true))
                     }
                 }
             }

@@ -406,9 +406,10 @@ fn toolbar(ctx: &Ctx, topic: &str, state: State) -> Markup {
 
 /// Headers and cell classes of the table of `state`.
 fn columns(ctx: &Ctx, state: State) -> Vec<(&'static str, &'static str)> {
-    let acts = !ctx.read_only() && !Action::for_state(state).is_empty();
+    let pick = !ctx.read_only() && !Action::for_state(state).is_empty();
+    let acts = pick || (!ctx.read_only() && cancellable(state));
     let mut columns = Vec::with_capacity(9);
-    if acts {
+    if pick {
         columns.push(("", "pick"));
     }
     columns.extend([("Job id", "id"), (time_label(state), "mid")]);
@@ -484,6 +485,9 @@ fn row(
     } else {
         Action::for_state(state)
     };
+    let cancel = !ctx.read_only()
+        && cancellable(state)
+        && (state == State::Processing || indexed(ctx, topic, entry));
     let envelope = entry.envelope.as_ref();
     let preview = envelope.map(|e| payload::preview(e.payload()));
     html! {
@@ -524,8 +528,57 @@ fn row(
                 @let error = entry.error.as_deref().unwrap_or("-");
                 td.wide.wrap.error-text title=(payload::cut(error, 1000)) { (payload::cut(error, 200)) }
             }
-            @if !actions.is_empty() {
-                td.actions { (entry_actions(ctx, topic, entry, actions, false)) }
+            @if !actions.is_empty() || cancel {
+                td.actions {
+                    (entry_actions(ctx, topic, entry, actions, false))
+                    @if let (true, Some(id)) = (cancel, entry.id()) {
+                        (cancel_form(ctx, topic, id, state == State::Processing, false))
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Whether a queued `entry` is in the status index, as far as the
+/// dashboard can tell: an explicit id, a linked task with `index = true`,
+/// or configuration `index_jobs`. Cancel finds a queued job only there.
+fn indexed(ctx: &Ctx, topic: &str, entry: &Entry) -> bool {
+    entry.envelope.as_ref().is_some_and(|e| e.has_explicit_id())
+        || ctx.state.client.config().index_jobs
+        || Registry::global()
+            .ok()
+            .and_then(|r| r.get(topic))
+            .is_some_and(|task| task.policy.index)
+}
+
+/// Whether a job in `state` can be cancelled: queued or running.
+pub(crate) fn cancellable(state: State) -> bool {
+    matches!(
+        state,
+        State::Pending(_) | State::Delayed | State::Processing
+    )
+}
+
+/// The Cancel button for job `id`; `large`: the job detail's, with an id.
+pub(crate) fn cancel_form(ctx: &Ctx, topic: &str, id: &str, running: bool, large: bool) -> Markup {
+    let href = ctx.href(&format!("/topics/{}/cancel", segment(topic)));
+    let confirm = if running {
+        format!(
+            "Cancel job {id} of topic {topic}? Its handler is asked to stop at the next lease renewal and the job is not retried."
+        )
+    } else {
+        format!("Cancel job {id} of topic {topic}? It is removed from the queue and will not run.")
+    };
+    html! {
+        form.inline method="post" action=(href) hx-post=(href) hx-target="#flash"
+            hx-swap="innerHTML" hx-confirm=(confirm) {
+            (ctx.csrf_field())
+            input type="hidden" name="id" value=(id);
+            @if large {
+                button.danger type="submit" #cancel-entry { "Cancel" }
+            } @else {
+                button.cancel-one.danger type="submit" { "Cancel" }
             }
         }
     }

@@ -86,10 +86,15 @@ impl Held {
     }
 
     /// Marks a job whose handler is done: its outcome is on its way to the
-    /// acker, which removes it once reported.
-    pub(super) fn finish(&self, key: u64) {
-        if let Some(entry) = self.lock().get_mut(&key) {
-            entry.finished = true;
+    /// acker, which removes it once reported. Returns whether the job was
+    /// asked to cancel while it ran.
+    pub(super) fn finish(&self, key: u64) -> bool {
+        match self.lock().get_mut(&key) {
+            Some(entry) => {
+                entry.finished = true;
+                entry.cancellation.is_cancelled()
+            }
+            None => false,
         }
     }
 

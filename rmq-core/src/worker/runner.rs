@@ -60,7 +60,7 @@ async fn run_jobs(
         };
         shared.starts.add();
         let topic = &shared.topics[job.topic];
-        let context = job.envelope.context_with(&topic.name, cancellation.clone());
+        let context = job.envelope.context_with(&topic.name, cancellation);
         let span = tracing::info_span!(
             "job",
             topic = %topic.name,
@@ -91,14 +91,14 @@ async fn run_jobs(
         .await;
         let elapsed = started.elapsed();
         samples.duration(&shared.telemetry, job.topic, elapsed);
-        shared.held.finish(job.key);
+        let cancelled = shared.held.finish(job.key);
         permits.add_permits(1);
         if done
             .try_send(Done {
                 job,
                 result,
                 elapsed,
-                cancelled: cancellation.is_cancelled(),
+                cancelled,
             })
             .is_err()
         {

@@ -23,9 +23,10 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
-use maud::html;
+use maud::{html, Markup};
 use rmq::broker::{Retried, State};
 use rmq::Error;
+use std::future::Future;
 
 use crate::base::segment;
 use crate::layout::Ctx;
@@ -159,6 +160,20 @@ pub(crate) async fn answer(
     state: Option<State>,
     result: Result<String, Refusal>,
 ) -> Response {
+    reply(ctx, result, |flash| {
+        topic::render(ctx, topic, state, 1, Some(flash))
+    })
+    .await
+}
+
+/// The reply to an action: to htmx, the flash alone (with `CHANGED` on
+/// success, so live regions reload); to a plain form, `page` rendered with
+/// the flash, under the flash's status.
+pub(crate) async fn reply<F, Fut>(ctx: &Ctx, result: Result<String, Refusal>, page: F) -> Response
+where
+    F: FnOnce(Markup) -> Fut,
+    Fut: Future<Output = Response>,
+{
     let (status, flash) = match result {
         Ok(message) => (
             StatusCode::OK,
@@ -175,7 +190,7 @@ pub(crate) async fn answer(
         }
         return response;
     }
-    let mut response = topic::render(ctx, topic, state, 1, Some(flash)).await;
+    let mut response = page(flash).await;
     if status != StatusCode::OK {
         *response.status_mut() = status;
     }

@@ -5,14 +5,13 @@
 
 use axum::extract::rejection::FormRejection;
 use axum::extract::Form;
-use axum::http::{HeaderValue, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
-use maud::html;
+use axum::http::StatusCode;
+use axum::response::Response;
 use rmq::broker::RunSpec;
 use rmq::{CronClock, Error, Registry};
 use serde::Deserialize;
 
-use super::{refusal, Refusal, CHANGED};
+use super::{refusal, Refusal};
 use crate::layout::{respond, Ctx};
 use crate::pages::schedules;
 
@@ -87,28 +86,11 @@ async fn act(ctx: Ctx, fields: Input, command: Command) -> Response {
     if let Ok(message) = &result {
         tracing::info!(action = command.name(), result = %message, "schedule action from the dashboard");
     }
-    let (status, flash) = match result {
-        Ok(message) => (
-            StatusCode::OK,
-            html! { p.flash.ok role="status" { (message) } },
-        ),
-        Err((status, message)) => (status, html! { p.flash.error role="alert" { (message) } }),
-    };
-    if ctx.htmx {
-        let mut response = (status, Html(flash.into_string())).into_response();
-        if status.is_success() {
-            response
-                .headers_mut()
-                .insert("hx-trigger", HeaderValue::from_static(CHANGED));
-        }
-        return response;
-    }
-    let (table, failed) = schedules::live(&ctx).await;
-    let mut response = respond(schedules::render(&ctx, table, Some(flash)), failed);
-    if status != StatusCode::OK {
-        *response.status_mut() = status;
-    }
-    response
+    super::reply(&ctx, result, |flash| async {
+        let (table, failed) = schedules::live(&ctx).await;
+        respond(schedules::render(&ctx, table, Some(flash)), failed)
+    })
+    .await
 }
 
 /// A schedule error (no such schedule) is a 404.

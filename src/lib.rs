@@ -6,8 +6,8 @@
 
 pub use rmq_core::{broker, codec, cron, envelope, registry, telemetry, trace, unique, worker};
 pub use rmq_core::{
-    Backoff, Broker, Cancelled, Client, Config, Enqueue, Error, FakeJob, JobContext, JobId,
-    JobOptions, JobOutcome, JobState, JobStatus, Limits, Outcome, Priority, Rate, Registry,
+    Backoff, Broker, Cancellation, Cancelled, Client, Config, Enqueue, Error, FakeJob, JobContext,
+    JobId, JobOptions, JobOutcome, JobState, JobStatus, Limits, Outcome, Priority, Rate, Registry,
     ResultExt, State, Task, TaskDescriptor, TaskError, TaskErrorKind, TaskPolicy, Worker,
     WorkerBuilder,
 };

@@ -350,7 +350,7 @@ mod tests {
             max_retries: 0,
             priority: crate::Priority::Normal,
             enqueued_at: std::time::SystemTime::UNIX_EPOCH,
-            cancellation: tokio_util::sync::CancellationToken::new(),
+            cancellation: crate::Cancellation::new(),
         };
         let invocation =
             crate::Invocation::new(nested_arrays(10_000), context, crate::StateMap::default());

@@ -251,15 +251,11 @@ impl Envelope {
 
     /// The context a handler of this job sees.
     pub fn context(&self, topic: &str) -> JobContext {
-        self.context_with(topic, tokio_util::sync::CancellationToken::new())
+        self.context_with(topic, crate::Cancellation::new())
     }
 
     /// [`Envelope::context`] with the token that cancels the job.
-    pub fn context_with(
-        &self,
-        topic: &str,
-        cancellation: tokio_util::sync::CancellationToken,
-    ) -> JobContext {
+    pub fn context_with(&self, topic: &str, cancellation: crate::Cancellation) -> JobContext {
         JobContext {
             id: JobId::new(self.id()),
             topic: topic.to_owned(),

@@ -3,10 +3,8 @@
 use std::fmt;
 use std::time::SystemTime;
 
+use crate::{Cancellation, Priority};
 use serde::{Deserialize, Serialize};
-use tokio_util::sync::CancellationToken;
-
-use crate::Priority;
 
 /// The id of an enqueued job: unique within its topic. Generated ids are a
 /// per-topic counter; an explicit id given with [`crate::Enqueue::job_id`] is
@@ -67,7 +65,7 @@ pub struct JobContext {
     /// ([`crate::Client::cancel`], `worker cancel`): the worker learns of it
     /// at its next lease renewal. A handler that stops then (returning
     /// [`crate::TaskError::cancelled`] or any error) is not retried.
-    pub cancellation: CancellationToken,
+    pub cancellation: Cancellation,
 }
 
 impl PartialEq for JobContext {

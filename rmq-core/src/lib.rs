@@ -3,6 +3,7 @@
 //! crate.
 
 pub mod broker;
+mod cancellation;
 mod client;
 pub mod codec;
 mod config;
@@ -23,6 +24,7 @@ pub mod unique;
 pub mod worker;
 
 pub use broker::{Broker, Cancelled, JobState, JobStatus};
+pub use cancellation::Cancellation;
 pub use client::{Client, FakeJob, JobOutcome, Outcome};
 pub use config::Config;
 pub use cron::{CatchUp, CronClock, CronPolicy, Overlap};

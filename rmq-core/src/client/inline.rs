@@ -131,7 +131,7 @@ impl InlineRunner {
             max_retries: spec.max_retries,
             priority: spec.priority,
             enqueued_at: SystemTime::now(),
-            cancellation: tokio_util::sync::CancellationToken::new(),
+            cancellation: crate::Cancellation::new(),
         };
         let result = loop {
             context.attempt += 1;

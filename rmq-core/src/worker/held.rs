@@ -6,9 +6,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use tokio_util::sync::CancellationToken;
-
 use crate::envelope::Envelope;
+use crate::Cancellation;
 
 /// The held jobs of one topic: keys and envelopes in the same order.
 pub(super) struct HeldGroup {
@@ -41,7 +40,7 @@ struct Entry {
     /// The handler is done; the outcome is with the acker.
     finished: bool,
     /// The handler's [`crate::JobContext::cancellation`].
-    cancellation: CancellationToken,
+    cancellation: Cancellation,
 }
 
 impl Held {
@@ -55,7 +54,7 @@ impl Held {
                 envelope,
                 started: None,
                 finished: false,
-                cancellation: CancellationToken::new(),
+                cancellation: Cancellation::new(),
             },
         );
         key
@@ -64,7 +63,7 @@ impl Held {
     /// Marks the job started and returns its cancellation token; `None` if
     /// it is no longer held (its lease was lost while it waited for a
     /// runner).
-    pub(super) fn start(&self, key: u64, at: Instant) -> Option<CancellationToken> {
+    pub(super) fn start(&self, key: u64, at: Instant) -> Option<Cancellation> {
         match self.lock().get_mut(&key) {
             Some(entry) if !entry.finished => {
                 entry.started = Some(at);

@@ -164,7 +164,7 @@ impl Envelope {
             max_retries: self.max_retries(),
             priority: self.priority,
             enqueued_at: UNIX_EPOCH + Duration::from_millis(self.enqueued_at_ms()),
-            cancellation: tokio_util::sync::CancellationToken::new(),
+            cancellation: rmq_core::Cancellation::new(),
         }
     }
 

@@ -1,11 +1,19 @@
 -- Completes leased jobs.
 -- KEYS: 1 processing, 2 ids, 3 stats, 4 index, 5 cancel, 6 locks
--- ARGV: 1 sum of handler time (us), 2 number k of histogram buckets,
---       then k pairs (bucket, count), then the envelopes.
+-- ARGV: 1 the batch's flags (the envelopes' flags bytes or-ed), 2 sum of
+--       handler time (us), 3 number k of histogram buckets, then k pairs
+--       (bucket, count), then the envelopes.
 -- Returns the 0-based indexes of the jobs whose lease was lost.
-check_types('zshhh')
-local k = tonumber(ARGV[2])
-local first = 3 + 2 * k
+-- The batch's flags say which stores it touches, so a batch of plain jobs
+-- checks and reads none of the others and skips the per-job flags loop.
+local flags = tonumber(ARGV[1])
+local explicit_ids = flags % 2 == 1
+local indexed_ids = math.floor(flags / 8) % 2 == 1
+check_types('z' .. (explicit_ids and 's' or '_') .. 'h' .. (indexed_ids and 'h' or ''))
+local cancels = redis.pcall('HLEN', KEYS[5])
+if type(cancels) == 'table' then check_types('____h') end
+local k = tonumber(ARGV[3])
+local first = 4 + 2 * k
 local n = #ARGV - first + 1
 local lost = {}
 local mine = {}
@@ -20,23 +28,23 @@ for i = 1, n do
   end
 end
 if #mine > 0 then
-  local explicit = {}
-  local indexed = {}
-  for _, env in ipairs(mine) do
-    -- One read of the flags byte per job; bits 3 and up (indexed, unique
-    -- lock, keyed) are rare, so a plain job is done after one comparison.
-    local flags = string.byte(env, 5)
-    if flags % 2 == 1 then explicit[#explicit + 1] = env_id(env) end
-    if flags >= 8 then
-      if is_indexed(env) then indexed[#indexed + 1] = env_id(env) end
-      if holds_lock(env) then release_lock(KEYS[6], env) end
+  if flags % 2 == 1 or flags >= 8 then
+    local explicit = {}
+    local indexed = {}
+    for _, env in ipairs(mine) do
+      local bits = string.byte(env, 5)
+      if bits % 2 == 1 then explicit[#explicit + 1] = env_id(env) end
+      if bits >= 8 then
+        if is_indexed(env) then indexed[#indexed + 1] = env_id(env) end
+        if holds_lock(env) then release_lock(KEYS[6], env) end
+      end
     end
+    call_chunked({'SREM', KEYS[2]}, explicit)
+    call_chunked({'HDEL', KEYS[4]}, indexed)
   end
-  call_chunked({'SREM', KEYS[2]}, explicit)
-  call_chunked({'HDEL', KEYS[4]}, indexed)
   -- A job that completed despite a request to cancel it: the request is
   -- moot.
-  if redis.call('HLEN', KEYS[5]) > 0 then
+  if cancels > 0 then
     for _, env in ipairs(mine) do redis.call('HDEL', KEYS[5], env_id(env)) end
   end
   local now = now_ms()
@@ -46,9 +54,9 @@ if #mine > 0 then
   redis.call('HSET', KEYS[3], 'last_completed_ms', now)
   count(KEYS[3], 'completed', #mine)
   count(KEYS[3], 'm' .. minute, #mine)
-  count(KEYS[3], 'dur_sum', ARGV[1])
+  count(KEYS[3], 'dur_sum', ARGV[2])
   for b = 1, k do
-    count(KEYS[3], 'h' .. ARGV[1 + 2 * b], ARGV[2 + 2 * b])
+    count(KEYS[3], 'h' .. ARGV[2 + 2 * b], ARGV[3 + 2 * b])
   end
 end
 return lost

@@ -1,4 +1,6 @@
--- Helpers shared by every rmq script (prepended to each one).
+-- Helpers shared by the rmq scripts: each script is prefixed with the ones it
+-- names (see rmq-core/src/scripts.rs). A definition starts at a line
+-- `local <name>` or `local function <name>`, with its comment right above.
 -- Envelope layout: see rmq-core/src/envelope.rs.
 
 local CHUNK = 1000
@@ -63,16 +65,16 @@ local function call_chunked(prefix, items)
   end
 end
 
--- Why `env` is not an envelope this version reads, or nil.
+-- Why `env` is not an envelope this version reads, or nil and its flags
+-- byte (one read of the header's first bytes).
 local function invalid(env)
   local n = #env
   if n < 18 then return 'envelope is truncated (' .. n .. ' bytes)' end
-  local v = string.byte(env, 1)
+  local v, p, _, _, flags = string.byte(env, 1, 5)
   if v ~= 1 then return 'envelope version ' .. v .. ' is not supported (this build reads version 1)' end
-  local p = string.byte(env, 2)
   if p > 2 then return 'envelope priority byte ' .. p .. ' is invalid' end
   if 18 + string.byte(env, 18) > n then return 'envelope is truncated (' .. n .. ' bytes)' end
-  return nil
+  return nil, flags
 end
 
 local function env_id(env)

@@ -28,7 +28,7 @@ local now = now_ms()
 if deadline_ms > 0 and now > deadline_ms then return {{}, 0, now, 0, 0, 0} end
 if redis.call('EXISTS', KEYS[11]) == 1 then return {{}, -1, now, 0, 0, 0} end
 -- The keys every lease writes; the others are checked when they are needed.
-check_types('lll_z____l_h')
+check_types('lll_z____l')
 
 -- Promotion of due delayed jobs (cheap check first; it also finds a foreign
 -- `delayed` key before any write).
@@ -38,13 +38,14 @@ if #first > 0 and tonumber(first[2]) <= now then
   local due = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now, 'LIMIT', 0, promote)
   local lists = {{}, {}, {}}
   local fair = {}
+  local broken = {}
+  local marked = {}
   for _, env in ipairs(due) do
-    local bad = invalid(env)
+    local bad, bits = invalid(env)
     if bad then
-      check_types('______z')
-      store_entry(KEYS[7], tonumber(ARGV[5]), now, bad, env, KEYS[12])
+      broken[#broken + 1] = {bad, env}
     else
-      if is_indexed(env) then index_put(KEYS[12], env, 'p', env, index_note(KEYS[12], env)) end
+      if bits >= 8 and is_indexed(env) then marked[#marked + 1] = env end
       if keyed then
         fair[#fair + 1] = env
       else
@@ -52,6 +53,14 @@ if #first > 0 and tonumber(first[2]) <= now then
         l[#l + 1] = env
       end
     end
+  end
+  -- The stores only some promotions write, checked before the first write.
+  if #broken > 0 then check_types('______z____h') elseif #marked > 0 then check_types('___________h') end
+  for _, entry in ipairs(broken) do
+    store_entry(KEYS[7], tonumber(ARGV[5]), now, entry[1], entry[2], KEYS[12])
+  end
+  for _, env in ipairs(marked) do
+    index_put(KEYS[12], env, 'p', env, index_note(KEYS[12], env))
   end
   for p = 1, 3 do call_chunked({'RPUSH', KEYS[p]}, lists[p]) end
   if #fair > 0 then
@@ -196,7 +205,7 @@ for p = 1, 3 do
     if not got then break end
     budget = budget - #got
     for _, env in ipairs(got) do
-      local bad = invalid(env)
+      local bad, bits = invalid(env)
       if bad then
         dropped[#dropped + 1] = {bad, env}
       else
@@ -211,7 +220,7 @@ for p = 1, 3 do
           leases[#leases + 1] = env
           -- Bits 3 and up (indexed, unique lock, keyed) are rare: a plain
           -- job costs one comparison here.
-          if string.byte(env, 5) >= 8 then flagged[#flagged + 1] = env end
+          if bits >= 8 then flagged[#flagged + 1] = env end
         end
       end
     end
@@ -220,9 +229,10 @@ for p = 1, 3 do
     if #got < want then break end
   end
 end
-if #dropped > 0 then
-  -- The stores of entries that do not run are checked only now: when one
-  -- is foreign, every popped entry goes back where it was.
+if #dropped > 0 or (#flagged > 0 and not keyed) then
+  -- The stores of entries that do not run, and the index of flagged ones,
+  -- are checked only now: when one is foreign, every popped entry goes back
+  -- where it was.
   local wrong = wrong_type('_____zzsh__h')
   if wrong then
     for p = 1, 3 do

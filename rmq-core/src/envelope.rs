@@ -234,6 +234,11 @@ impl Envelope {
         self.bytes[4] & FLAG_DELAYED != 0
     }
 
+    /// The flags byte (`FLAG_*` bits).
+    pub fn flags(&self) -> u8 {
+        self.bytes[4]
+    }
+
     /// Whether the job holds a unique lock released by a transition.
     pub fn holds_unique_lock(&self) -> bool {
         self.bytes[4] & FLAG_UNIQUE != 0

@@ -1,5 +1,5 @@
 //! The Lua scripts, one per lifecycle transition (`rmq-core/lua/*.lua`),
-//! each prefixed with the shared helpers of `lua/common.lua`.
+//! each prefixed with the helpers of `lua/common.lua` it uses.
 //!
 //! They run by SHA (EVALSHA); `redis::Script` loads a script and retries
 //! once when the server answers NOSCRIPT (restart, failover, SCRIPT FLUSH).
@@ -9,23 +9,102 @@
 //! a script that may grow memory *before* it runs when `maxmemory` is
 //! reached, instead of failing its first write half way. Scripts that drain
 //! or move jobs carry `flags=allow-oom`, so a full Redis keeps draining.
+//!
+//! Every call runs its prelude again (a script's locals do not outlive the
+//! call), so a script carries only the helpers it names, directly or through
+//! other helpers: a plain fetch or ack does not pay for the helpers of
+//! cancellation, unique locks or limits.
 
+use std::collections::BTreeSet;
 use std::sync::LazyLock;
 
 use redis::Script;
+
+const COMMON: &str = include_str!("../lua/common.lua");
 
 macro_rules! script {
     ($name:ident, $file:literal, $shebang:literal, $doc:literal) => {
         #[doc = $doc]
         pub(crate) static $name: LazyLock<Script> = LazyLock::new(|| {
-            Script::new(concat!(
-                $shebang,
-                "\n",
-                include_str!("../lua/common.lua"),
-                include_str!(concat!("../lua/", $file))
-            ))
+            Script::new(&source($shebang, include_str!(concat!("../lua/", $file))))
         });
     };
+}
+
+/// One top-level definition of `common.lua`: a `local` with its body and
+/// the comment above it.
+struct Definition<'a> {
+    name: &'a str,
+    text: &'a str,
+}
+
+/// The definitions of `common.lua`, in order. A definition starts at a
+/// line `local <name>` or `local function <name>` (with the comment lines
+/// right above it) and runs to the next one.
+fn definitions() -> Vec<Definition<'static>> {
+    let mut starts = Vec::new();
+    let mut offset = 0;
+    let mut comment_start = None;
+    for line in COMMON.split_inclusive('\n') {
+        if line.starts_with("--") {
+            comment_start.get_or_insert(offset);
+        } else if let Some(rest) = line.strip_prefix("local ") {
+            let rest = rest.strip_prefix("function ").unwrap_or(rest);
+            let end = rest
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(rest.len());
+            starts.push((comment_start.unwrap_or(offset), &rest[..end]));
+            comment_start = None;
+        } else {
+            comment_start = None;
+        }
+        offset += line.len();
+    }
+    let ends = starts
+        .iter()
+        .skip(1)
+        .map(|&(at, _)| at)
+        .chain([COMMON.len()]);
+    starts
+        .iter()
+        .zip(ends)
+        .map(|(&(at, name), end)| Definition {
+            name,
+            text: &COMMON[at..end],
+        })
+        .collect()
+}
+
+/// Whether `text` names `name` as a whole identifier.
+fn names(text: &str, name: &str) -> bool {
+    let ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    text.match_indices(name).any(|(at, _)| {
+        let before = text[..at].chars().next_back();
+        let after = text[at + name.len()..].chars().next();
+        !before.is_some_and(ident) && !after.is_some_and(ident)
+    })
+}
+
+/// The script: its shebang, the helpers `body` uses (in their order in
+/// `common.lua`), then `body`.
+fn source(shebang: &str, body: &str) -> String {
+    let definitions = definitions();
+    let mut used: BTreeSet<usize> = BTreeSet::new();
+    let mut texts = vec![body];
+    while let Some(text) = texts.pop() {
+        for (i, definition) in definitions.iter().enumerate() {
+            if !used.contains(&i) && names(text, definition.name) {
+                used.insert(i);
+                texts.push(definition.text);
+            }
+        }
+    }
+    let mut source = format!("{shebang}\n");
+    for i in used {
+        source.push_str(definitions[i].text);
+    }
+    source.push_str(body);
+    source
 }
 
 script!(
@@ -155,4 +234,43 @@ pub(crate) fn all() -> Vec<&'static Script> {
         &CANCEL,
         &CRON,
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_script_carries_the_helpers_it_uses_and_theirs_only() {
+        let script = source("#!lua", "return env_id(ARGV[1])");
+        assert!(script.starts_with("#!lua\n"));
+        assert!(script.contains("local function env_id(env)"));
+        assert!(!script.contains("local function release_lock"));
+        // `check_types` needs `wrong_type`, which needs `TYPES`.
+        let script = source("#!lua", "check_types('z')");
+        for helper in [
+            "local TYPES",
+            "local function wrong_type",
+            "local function check_types",
+        ] {
+            assert!(script.contains(helper), "{helper} missing");
+        }
+        assert!(!script.contains("local function env_id"));
+    }
+
+    #[test]
+    fn the_definitions_cover_common_lua_after_its_header() {
+        let definitions = definitions();
+        let declared = COMMON
+            .lines()
+            .filter(|line| line.starts_with("local "))
+            .count();
+        assert_eq!(definitions.len(), declared);
+        let joined: String = definitions.iter().map(|d| d.text).collect();
+        let header = &COMMON[..COMMON.len() - joined.len()];
+        assert!(COMMON.ends_with(&joined));
+        assert!(header
+            .lines()
+            .all(|line| line.is_empty() || line.starts_with("--")));
+    }
 }

@@ -490,3 +490,85 @@ async fn a_foreign_index_key_is_refused_before_any_write() {
         .unwrap();
     assert_eq!(depth, 0);
 }
+
+/// Depths of `topic`: pending (normal), delayed, processing.
+async fn depths(env: &Env, topic: &str) -> [u64; 3] {
+    use rmq_core::broker::State;
+    let mut out = [0; 3];
+    for (slot, state) in [
+        State::Pending(Priority::Normal),
+        State::Delayed,
+        State::Processing,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        out[slot] = env.broker.depth(topic, state).await.unwrap();
+    }
+    out
+}
+
+#[tokio::test]
+async fn an_index_key_turned_foreign_under_indexed_jobs_stops_promotion_lease_and_ack_before_any_write(
+) {
+    let env = Env::on(Deployment::Standalone).await;
+    let topic = "t";
+    let keys = env.keys(topic);
+    let mut delayed = indexed(Priority::Normal);
+    delayed.delay = Duration::from_millis(1);
+    let job = |payload: &'static [u8]| [NewJob { payload, id: None }];
+    env.broker
+        .enqueue(topic, &indexed(Priority::Normal), &job(b"now"))
+        .await
+        .unwrap();
+    env.broker
+        .enqueue(topic, &delayed, &job(b"later"))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let mut raw = env.raw().await;
+    let record: std::collections::HashMap<String, Vec<u8>> =
+        raw.hgetall(&keys.index).await.unwrap();
+    let () = raw.del(&keys.index).await.unwrap();
+    let () = raw.set(&keys.index, "not a hash").await.unwrap();
+    // The due delayed job is indexed: its promotion is refused first.
+    let error = env.broker.fetch(topic, 10, LEASE).await.unwrap_err();
+    assert!(error.to_string().contains("nothing was changed"), "{error}");
+    assert_eq!(depths(&env, topic).await, [1, 1, 0]);
+
+    // With the delayed job promoted (index restored), the lease is refused.
+    let () = raw.del(&keys.index).await.unwrap();
+    let () = raw
+        .hset_multiple(&keys.index, &record.into_iter().collect::<Vec<_>>())
+        .await
+        .unwrap();
+    let promoted = env.broker.fetch(topic, 0, LEASE).await.unwrap();
+    assert!(promoted.jobs.is_empty());
+    assert_eq!(depths(&env, topic).await, [2, 0, 0]);
+    let record: std::collections::HashMap<String, Vec<u8>> =
+        raw.hgetall(&keys.index).await.unwrap();
+    let () = raw.del(&keys.index).await.unwrap();
+    let () = raw.set(&keys.index, "not a hash").await.unwrap();
+    let error = env.broker.fetch(topic, 10, LEASE).await.unwrap_err();
+    assert!(error.to_string().contains("nothing was changed"), "{error}");
+    assert_eq!(depths(&env, topic).await, [2, 0, 0]);
+
+    // Leased, then the ack is refused and the jobs stay leased.
+    let () = raw.del(&keys.index).await.unwrap();
+    let () = raw
+        .hset_multiple(&keys.index, &record.into_iter().collect::<Vec<_>>())
+        .await
+        .unwrap();
+    let leased = env.broker.fetch(topic, 10, LEASE).await.unwrap().jobs;
+    assert_eq!(leased.len(), 2);
+    let () = raw.del(&keys.index).await.unwrap();
+    let () = raw.set(&keys.index, "not a hash").await.unwrap();
+    let durations = [Duration::from_millis(1); 2];
+    let error = env
+        .broker
+        .ack(topic, &leased, &durations)
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("nothing was changed"), "{error}");
+    assert_eq!(depths(&env, topic).await, [0, 0, 2]);
+}

@@ -50,6 +50,7 @@ impl Broker {
             .key(&keys.index)
             .key(&keys.cancel)
             .key(&keys.locks)
+            .arg(jobs.iter().fold(0u8, |flags, job| flags | job.flags()))
             .arg(sum_us)
             .arg(used.len());
         for (bucket, count) in used {

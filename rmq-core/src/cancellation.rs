@@ -1,6 +1,7 @@
 //! The cancellation signal of one running job, as cheap as a flag for the
-//! jobs nobody cancels: one allocation and atomic operations per job; a
-//! [`CancellationToken`] only for handlers that ask for one.
+//! jobs nobody cancels: atomic operations per job (a worker's runner reuses
+//! its signal's allocation); a [`CancellationToken`] only for handlers that
+//! ask for one.
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,6 +27,15 @@ impl Cancellation {
     /// A signal not yet set.
     pub fn new() -> Cancellation {
         Cancellation::default()
+    }
+
+    /// Makes this a signal not yet set: resets it in place when no clone
+    /// of it is left, else replaces it with a new one.
+    pub(crate) fn renew(&mut self) {
+        match Arc::get_mut(&mut self.0) {
+            Some(signal) => *signal = Signal::default(),
+            None => *self = Cancellation::new(),
+        }
     }
 
     /// Sets the signal: wakes every [`cancelled`](Self::cancelled) and
@@ -89,5 +99,24 @@ mod tests {
         assert!(signal.is_cancelled());
         assert!(before.is_cancelled());
         assert!(signal.token().is_cancelled());
+    }
+
+    #[test]
+    fn renew_resets_an_unshared_signal_and_never_one_a_clone_still_sees() {
+        let mut signal = Cancellation::new();
+        signal.cancel();
+        signal.renew();
+        assert!(!signal.is_cancelled());
+        assert!(!signal.token().is_cancelled());
+
+        let kept = signal.clone();
+        kept.cancel();
+        signal.renew();
+        assert!(!signal.is_cancelled());
+        assert!(kept.is_cancelled(), "a held copy keeps what it saw");
+        signal.cancel();
+        assert!(kept.is_cancelled());
+        kept.0.cancelled.store(false, Ordering::SeqCst);
+        assert!(signal.is_cancelled(), "the two no longer share a signal");
     }
 }

@@ -15,7 +15,7 @@
 //! other helpers: a plain fetch or ack does not pay for the helpers of
 //! cancellation, unique locks or limits.
 
-use std::collections::BTreeSet;
+use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use redis::Script;
@@ -32,16 +32,20 @@ macro_rules! script {
 }
 
 /// One top-level definition of `common.lua`: a `local` with its body and
-/// the comment above it.
-struct Definition<'a> {
-    name: &'a str,
-    text: &'a str,
+/// the comment above it, and the definitions it names.
+struct Definition {
+    name: &'static str,
+    text: &'static str,
+    uses: Vec<usize>,
 }
+
+/// The definitions of `common.lua`, in order, read once.
+static DEFINITIONS: LazyLock<Vec<Definition>> = LazyLock::new(definitions);
 
 /// The definitions of `common.lua`, in order. A definition starts at a
 /// line `local <name>` or `local function <name>` (with the comment lines
 /// right above it) and runs to the next one.
-fn definitions() -> Vec<Definition<'static>> {
+fn definitions() -> Vec<Definition> {
     let mut starts = Vec::new();
     let mut offset = 0;
     let mut comment_start = None;
@@ -65,43 +69,52 @@ fn definitions() -> Vec<Definition<'static>> {
         .skip(1)
         .map(|&(at, _)| at)
         .chain([COMMON.len()]);
+    let names: Vec<&str> = starts.iter().map(|&(_, name)| name).collect();
     starts
         .iter()
         .zip(ends)
-        .map(|(&(at, name), end)| Definition {
-            name,
-            text: &COMMON[at..end],
+        .map(|(&(at, name), end)| {
+            let text = &COMMON[at..end];
+            Definition {
+                name,
+                text,
+                uses: named(text, &names),
+            }
         })
         .collect()
 }
 
-/// Whether `text` names `name` as a whole identifier.
-fn names(text: &str, name: &str) -> bool {
-    let ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
-    text.match_indices(name).any(|(at, _)| {
-        let before = text[..at].chars().next_back();
-        let after = text[at + name.len()..].chars().next();
-        !before.is_some_and(ident) && !after.is_some_and(ident)
-    })
+/// Which of `names` `text` names, by index (comments included: at worst a
+/// helper too many).
+fn named(text: &str, names: &[&str]) -> Vec<usize> {
+    let by_name: HashMap<&str, usize> = names.iter().enumerate().map(|(i, n)| (*n, i)).collect();
+    let mut found: Vec<usize> = text
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter_map(|word| by_name.get(word).copied())
+        .collect();
+    found.sort_unstable();
+    found.dedup();
+    found
 }
 
 /// The script: its shebang, the helpers `body` uses (in their order in
 /// `common.lua`), then `body`.
 fn source(shebang: &str, body: &str) -> String {
-    let definitions = definitions();
-    let mut used: BTreeSet<usize> = BTreeSet::new();
-    let mut texts = vec![body];
-    while let Some(text) = texts.pop() {
-        for (i, definition) in definitions.iter().enumerate() {
-            if !used.contains(&i) && names(text, definition.name) {
-                used.insert(i);
-                texts.push(definition.text);
-            }
+    let definitions = &*DEFINITIONS;
+    let names: Vec<&str> = definitions.iter().map(|d| d.name).collect();
+    let mut used = vec![false; definitions.len()];
+    let mut next = named(body, &names);
+    while let Some(i) = next.pop() {
+        if !used[i] {
+            used[i] = true;
+            next.extend(&definitions[i].uses);
         }
     }
     let mut source = format!("{shebang}\n");
-    for i in used {
-        source.push_str(definitions[i].text);
+    for (definition, used) in definitions.iter().zip(used) {
+        if used {
+            source.push_str(definition.text);
+        }
     }
     source.push_str(body);
     source
@@ -260,7 +273,7 @@ mod tests {
 
     #[test]
     fn the_definitions_cover_common_lua_after_its_header() {
-        let definitions = definitions();
+        let definitions = &*DEFINITIONS;
         let declared = COMMON
             .lines()
             .filter(|line| line.starts_with("local "))

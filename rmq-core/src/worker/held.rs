@@ -39,8 +39,10 @@ struct Entry {
     started: Option<Instant>,
     /// The handler is done; the outcome is with the acker.
     finished: bool,
-    /// The handler's [`crate::JobContext::cancellation`].
-    cancellation: Cancellation,
+    /// The job was asked to cancel (by the lease keeper).
+    cancel_requested: bool,
+    /// The running handler's [`crate::JobContext::cancellation`].
+    signal: Option<Cancellation>,
 }
 
 impl Held {
@@ -54,34 +56,48 @@ impl Held {
                 envelope,
                 started: None,
                 finished: false,
-                cancellation: Cancellation::new(),
+                cancel_requested: false,
+                signal: None,
             },
         );
         key
     }
 
-    /// Marks the job started and returns its cancellation token; `None` if
-    /// it is no longer held (its lease was lost while it waited for a
-    /// runner).
-    pub(super) fn start(&self, key: u64, at: Instant) -> Option<Cancellation> {
+    /// Marks the job started with the handler's cancellation `signal` (set
+    /// at once if the job was asked to cancel while it waited); false if it
+    /// is no longer held (its lease was lost while it waited for a runner).
+    pub(super) fn start(&self, key: u64, at: Instant, signal: &Cancellation) -> bool {
         match self.lock().get_mut(&key) {
             Some(entry) if !entry.finished => {
                 entry.started = Some(at);
-                Some(entry.cancellation.clone())
+                if entry.cancel_requested {
+                    signal.cancel();
+                }
+                entry.signal = Some(signal.clone());
+                true
             }
-            _ => None,
+            _ => false,
         }
     }
 
-    /// Cancels the tokens of held jobs asked to cancel; returns how many
-    /// were not cancelled before.
+    /// Marks held jobs asked to cancel, setting the signal of those
+    /// running; returns how many were not asked before.
     pub(super) fn cancel(&self, keys: impl IntoIterator<Item = u64>) -> usize {
-        let jobs = self.lock();
-        keys.into_iter()
-            .filter_map(|key| jobs.get(&key))
-            .filter(|entry| !entry.cancellation.is_cancelled())
-            .inspect(|entry| entry.cancellation.cancel())
-            .count()
+        let mut jobs = self.lock();
+        let mut asked = 0;
+        for key in keys {
+            let Some(entry) = jobs.get_mut(&key) else {
+                continue;
+            };
+            if !entry.cancel_requested {
+                entry.cancel_requested = true;
+                asked += 1;
+                if let Some(signal) = &entry.signal {
+                    signal.cancel();
+                }
+            }
+        }
+        asked
     }
 
     /// Marks a job whose handler is done: its outcome is on its way to the
@@ -91,7 +107,8 @@ impl Held {
         match self.lock().get_mut(&key) {
             Some(entry) => {
                 entry.finished = true;
-                entry.cancellation.is_cancelled()
+                entry.signal = None;
+                entry.cancel_requested
             }
             None => false,
         }

@@ -10,7 +10,7 @@ use tracing::Instrument;
 use super::telemetry::RunnerSamples;
 use super::{Job, Shared};
 use crate::handler::{self, Invocation};
-use crate::TaskError;
+use crate::{Cancellation, TaskError};
 
 /// A job that ran, with how it went.
 pub(super) struct Done {
@@ -41,6 +41,9 @@ async fn run_jobs(
     token: &CancellationToken,
     samples: &mut RunnerSamples,
 ) {
+    // The handlers' cancellation signal, reused from job to job when the
+    // last handler kept no copy of its context.
+    let mut signal = Cancellation::new();
     loop {
         samples.merge_if(&shared.telemetry, jobs.is_empty());
         let job = tokio::select! {
@@ -52,15 +55,16 @@ async fn run_jobs(
             },
         };
         let started = Instant::now();
-        let Some(cancellation) = shared.held.start(job.key, started) else {
+        signal.renew();
+        if !shared.held.start(job.key, started, &signal) {
             // Its lease was lost while it waited here (the lease keeper
             // dropped it): another worker runs the recovered copy.
             permits.add_permits(1);
             continue;
-        };
+        }
         shared.starts.add();
         let topic = &shared.topics[job.topic];
-        let context = job.envelope.context_with(&topic.name, cancellation);
+        let context = job.envelope.context_with(&topic.name, signal.clone());
         let span = tracing::info_span!(
             "job",
             topic = %topic.name,

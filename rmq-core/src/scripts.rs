@@ -42,6 +42,9 @@ struct Definition {
 /// The definitions of `common.lua`, in order, read once.
 static DEFINITIONS: LazyLock<Vec<Definition>> = LazyLock::new(definitions);
 
+/// The index of each definition by name.
+type Names = HashMap<&'static str, usize>;
+
 /// The definitions of `common.lua`, in order. A definition starts at a
 /// line `local <name>` or `local function <name>` (with the comment lines
 /// right above it) and runs to the next one.
@@ -69,7 +72,11 @@ fn definitions() -> Vec<Definition> {
         .skip(1)
         .map(|&(at, _)| at)
         .chain([COMMON.len()]);
-    let names: Vec<&str> = starts.iter().map(|&(_, name)| name).collect();
+    let names: Names = starts
+        .iter()
+        .enumerate()
+        .map(|(i, &(_, name))| (name, i))
+        .collect();
     starts
         .iter()
         .zip(ends)
@@ -86,11 +93,10 @@ fn definitions() -> Vec<Definition> {
 
 /// Which of `names` `text` names, by index (comments included: at worst a
 /// helper too many).
-fn named(text: &str, names: &[&str]) -> Vec<usize> {
-    let by_name: HashMap<&str, usize> = names.iter().enumerate().map(|(i, n)| (*n, i)).collect();
+fn named(text: &str, names: &Names) -> Vec<usize> {
     let mut found: Vec<usize> = text
         .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        .filter_map(|word| by_name.get(word).copied())
+        .filter_map(|word| names.get(word).copied())
         .collect();
     found.sort_unstable();
     found.dedup();
@@ -101,7 +107,11 @@ fn named(text: &str, names: &[&str]) -> Vec<usize> {
 /// `common.lua`), then `body`.
 fn source(shebang: &str, body: &str) -> String {
     let definitions = &*DEFINITIONS;
-    let names: Vec<&str> = definitions.iter().map(|d| d.name).collect();
+    let names: Names = definitions
+        .iter()
+        .enumerate()
+        .map(|(i, definition)| (definition.name, i))
+        .collect();
     let mut used = vec![false; definitions.len()];
     let mut next = named(body, &names);
     while let Some(i) = next.pop() {

@@ -3,6 +3,7 @@
 //! crate.
 
 pub mod broker;
+pub mod chain;
 mod client;
 pub mod codec;
 mod config;
@@ -15,6 +16,7 @@ mod job;
 pub mod keys;
 mod priority;
 pub mod registry;
+mod result;
 mod scripts;
 mod task;
 pub mod telemetry;
@@ -22,7 +24,8 @@ pub mod trace;
 pub mod unique;
 pub mod worker;
 
-pub use broker::{Broker, Cancelled, JobState, JobStatus};
+pub use broker::{Broker, Cancelled, JobResult, JobState, JobStatus};
+pub use chain::{Chain, ChainJob};
 pub use client::{Client, FakeJob, JobOutcome, Outcome};
 pub use config::Config;
 pub use cron::{CatchUp, CronClock, CronPolicy, Overlap};
@@ -32,6 +35,7 @@ pub use handler::{HandlerFn, Invocation, State, StateMap, StateNeed};
 pub use job::{JobContext, JobId};
 pub use priority::{ParsePriorityError, Priority};
 pub use registry::{Registration, Registry};
-pub use task::{Backoff, Limits, Rate, Task, TaskDescriptor, TaskPolicy, UniqueTask};
+pub use result::{Job, ResultError};
+pub use task::{Backoff, FromEnqueued, Limits, Rate, Task, TaskDescriptor, TaskPolicy, UniqueTask};
 pub use unique::{Enqueued, Unique, UniqueLock, UniqueMode, UniquePolicy, DEFAULT_UNIQUE_TTL};
 pub use worker::{Worker, WorkerBuilder};

@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::telemetry::RunnerSamples;
-use super::{Job, Shared};
+use super::{finish, Job, Shared};
 use crate::handler::{self, Invocation};
 use crate::TaskError;
 
@@ -73,8 +73,14 @@ async fn run_jobs(
             let parent = job.envelope.trace_context();
             propagator.job_span(&span, &context, parent.as_ref());
         }
+        // Plain jobs skip this: no Redis command, no allocation.
+        let after = match finish::applies(topic, &job.envelope) {
+            true => Some(finish::After::prepare(shared, topic, &job.envelope).await),
+            false => None,
+        };
         let invocation =
-            Invocation::new(job.envelope.payload_bytes(), context, shared.state.clone());
+            Invocation::new(job.envelope.payload_bytes(), context, shared.state.clone())
+                .keep_output(matches!(&after, Some(Ok(after)) if after.wants_output()));
         if let Some(waited) = job.waited {
             samples.wait(
                 &shared.telemetry,
@@ -84,8 +90,26 @@ async fn run_jobs(
             );
         }
         let result = async {
-            tracing::debug!("job started");
-            handler::run(topic.descriptor.handler, invocation, topic.timeout).await
+            match after {
+                None => {
+                    tracing::debug!("job started");
+                    handler::run(topic.descriptor.handler, invocation, topic.timeout)
+                        .await
+                        .map(drop)
+                }
+                Some(Err(error)) => Err(error),
+                Some(Ok(after)) if after.skip => {
+                    tracing::info!("chain step completed already; not run again");
+                    after.complete(shared, topic, &job.envelope, None).await
+                }
+                Some(Ok(after)) => {
+                    tracing::debug!("job started");
+                    match handler::run(topic.descriptor.handler, invocation, topic.timeout).await {
+                        Ok(output) => after.complete(shared, topic, &job.envelope, output).await,
+                        Err(error) => Err(error),
+                    }
+                }
+            }
         }
         .instrument(span)
         .await;

@@ -107,9 +107,14 @@ impl<T> PartialEq for Job<T> {
     }
 }
 
-impl<T: DeserializeOwned> FromEnqueued for Job<T> {
+impl<T> FromEnqueued for Job<T> {
     fn from_enqueued(enqueued: Enqueued, topic: &'static str, client: &Client) -> Self {
-        Job::new(client.clone(), topic, enqueued.into_id())
+        Job {
+            id: enqueued.into_id(),
+            topic: topic.to_owned(),
+            client: client.clone(),
+            output: PhantomData,
+        }
     }
 }
 

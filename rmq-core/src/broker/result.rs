@@ -77,12 +77,7 @@ impl Broker {
     /// [`JobResult::Unknown`] after a second look at its result, so a job
     /// that completes between the two reads is seen completed.
     pub async fn job_result(&self, topic: &str, id: &str) -> Result<JobResult, Error> {
-        let key = self.keys(topic).result(id);
-        let read = |key: String| async move {
-            self.cmd::<Option<Vec<u8>>>("read result", redis::cmd("GET").arg(key))
-                .await
-        };
-        if let Some(bytes) = read(key.clone()).await? {
+        if let Some(bytes) = self.kept_result(topic, id).await? {
             return Ok(JobResult::Completed(bytes));
         }
         Ok(match self.status(topic, id).await? {
@@ -92,11 +87,18 @@ impl Broker {
                 JobState::ParseError { error, .. } => JobResult::ParseError { error },
                 state => JobResult::Unfinished(state),
             },
-            None => match read(key).await? {
+            None => match self.kept_result(topic, id).await? {
                 Some(bytes) => JobResult::Completed(bytes),
                 None => JobResult::Unknown,
             },
         })
+    }
+
+    /// The kept result of job `id` of `topic` (encoded), if it completed and
+    /// its result is still kept. One `GET`.
+    pub async fn kept_result(&self, topic: &str, id: &str) -> Result<Option<Vec<u8>>, Error> {
+        let key = self.keys(topic).result(id);
+        self.cmd("read result", redis::cmd("GET").arg(key)).await
     }
 
     /// Waits until job `id` of `topic` has finished, or `timeout` passes

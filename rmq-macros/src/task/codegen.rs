@@ -258,12 +258,18 @@ fn registration(task: &TaskFn<'_>, args: &TaskArgs, names: &Names) -> TokenStrea
             .map_err(::core::convert::Into::<::rmq::TaskError>::into)
     };
     let value = hidden("__rmq_value");
+    // Spanned at the return type's `T`: a `T` that is not serializable is
+    // reported there.
+    let output_call = match task.output {
+        Some(ty) => quote_spanned! {ty.span()=> #invocation.output(&#value) },
+        None => quote!(#invocation.output(&#value)),
+    };
     let run = quote! {
         ::rmq::__private::Box::pin(async move {
             let #payload { #(#destructure),* } = #invocation.decode::<#payload>()?;
             #(#bindings)*
             let #value = #call?;
-            #invocation.output(&#value)
+            #output_call
         })
     };
 

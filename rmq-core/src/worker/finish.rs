@@ -8,17 +8,37 @@ use std::time::Duration;
 use super::{Shared, Topic};
 use crate::broker::{parse_chain_step_id, ChainRecord};
 use crate::envelope::Envelope;
+use crate::handler::{self, Invocation};
 use crate::{Error, TaskError};
 
-/// What the runner does around one job's handler.
-pub(super) struct After {
+/// Runs the handler of a job for which [`applies`] holds, with what its
+/// completion needs before and after.
+pub(super) async fn run(
+    shared: &Shared,
+    topic: &Topic,
+    envelope: &Envelope,
+    invocation: Invocation,
+) -> Result<(), TaskError> {
+    let after = After::prepare(shared, topic, envelope).await?;
+    if after.skip {
+        tracing::info!("chain step completed already; not run again");
+        return after.complete(shared, topic, envelope, None).await;
+    }
+    tracing::debug!("job started");
+    let invocation = invocation.keep_output(after.wants_output());
+    let output = handler::run(topic.descriptor.handler, invocation, topic.timeout).await?;
+    after.complete(shared, topic, envelope, output).await
+}
+
+/// What a job's completion needs besides its ack.
+struct After {
     /// The task's `keep_result`.
     keep: Option<Duration>,
     /// The job is step `.1` of this chain.
     chain: Option<(ChainRecord, usize)>,
     /// The chain's record says this step completed already (a step enqueued
     /// again by a step before it that ran twice): do not run it.
-    pub(super) skip: bool,
+    skip: bool,
 }
 
 /// Whether the job of `topic` needs more than an ack when it completes.
@@ -28,7 +48,7 @@ pub(super) fn applies(topic: &Topic, envelope: &Envelope) -> bool {
 
 impl After {
     /// Reads what the job's completion will need (a chain step's record).
-    pub(super) async fn prepare(
+    async fn prepare(
         shared: &Shared,
         topic: &Topic,
         envelope: &Envelope,
@@ -55,7 +75,7 @@ impl After {
     }
 
     /// Whether the handler must return its value, encoded.
-    pub(super) fn wants_output(&self) -> bool {
+    fn wants_output(&self) -> bool {
         self.keep.is_some()
             || self.chain.as_ref().is_some_and(|(record, step)| {
                 record
@@ -69,7 +89,7 @@ impl After {
     /// enqueues the chain's next step, records this step done and wakes
     /// waiters. An error here fails the attempt (it runs again: a result
     /// is overwritten, a next step is not enqueued twice).
-    pub(super) async fn complete(
+    async fn complete(
         self,
         shared: &Shared,
         topic: &Topic,

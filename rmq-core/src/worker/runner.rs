@@ -73,14 +73,8 @@ async fn run_jobs(
             let parent = job.envelope.trace_context();
             propagator.job_span(&span, &context, parent.as_ref());
         }
-        // Plain jobs skip this: no Redis command, no allocation.
-        let after = match finish::applies(topic, &job.envelope) {
-            true => Some(finish::After::prepare(shared, topic, &job.envelope).await),
-            false => None,
-        };
         let invocation =
-            Invocation::new(job.envelope.payload_bytes(), context, shared.state.clone())
-                .keep_output(matches!(&after, Some(Ok(after)) if after.wants_output()));
+            Invocation::new(job.envelope.payload_bytes(), context, shared.state.clone());
         if let Some(waited) = job.waited {
             samples.wait(
                 &shared.telemetry,
@@ -89,30 +83,22 @@ async fn run_jobs(
                 waited + started.saturating_duration_since(job.fetched_at),
             );
         }
-        let result = async {
-            match after {
-                None => {
-                    tracing::debug!("job started");
-                    handler::run(topic.descriptor.handler, invocation, topic.timeout)
-                        .await
-                        .map(drop)
-                }
-                Some(Err(error)) => Err(error),
-                Some(Ok(after)) if after.skip => {
-                    tracing::info!("chain step completed already; not run again");
-                    after.complete(shared, topic, &job.envelope, None).await
-                }
-                Some(Ok(after)) => {
-                    tracing::debug!("job started");
-                    match handler::run(topic.descriptor.handler, invocation, topic.timeout).await {
-                        Ok(output) => after.complete(shared, topic, &job.envelope, output).await,
-                        Err(error) => Err(error),
-                    }
-                }
+        let result = if finish::applies(topic, &job.envelope) {
+            // Boxed, so that the plain path's future stays as small as it
+            // was: plain jobs pay for none of this.
+            Box::pin(finish::run(shared, topic, &job.envelope, invocation))
+                .instrument(span)
+                .await
+        } else {
+            async {
+                tracing::debug!("job started");
+                handler::run(topic.descriptor.handler, invocation, topic.timeout)
+                    .await
+                    .map(drop)
             }
-        }
-        .instrument(span)
-        .await;
+            .instrument(span)
+            .await
+        };
         let elapsed = started.elapsed();
         samples.duration(&shared.telemetry, job.topic, elapsed);
         let cancelled = shared.held.finish(job.key);

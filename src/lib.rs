@@ -5,6 +5,7 @@
 //! in a worker that pulls jobs from Lua-scripted Redis queues.
 
 pub use rmq_core::{broker, codec, cron, envelope, registry, telemetry, trace, unique, worker};
+pub use rmq_core::{chain, Chain, ChainJob, FromEnqueued, Job, JobResult, ResultError};
 pub use rmq_core::{
     Backoff, Broker, Cancellation, Cancelled, Client, Config, Enqueue, Error, FakeJob, JobContext,
     JobId, JobOptions, JobOutcome, JobState, JobStatus, Limits, Outcome, Priority, Rate, Registry,
@@ -35,6 +36,7 @@ pub mod __private {
     pub use serde;
     pub use std::boxed::Box;
     pub use std::string::String;
+    pub use std::vec::Vec;
 }
 
 #[cfg(doctest)]

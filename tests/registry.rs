@@ -74,7 +74,7 @@ fn a_topic_claimed_twice_names_both_functions() {
         payload_type: "LocalTask",
         fields: &[],
         policy: rmq::TaskPolicy::DEFAULT,
-        handler: |_| Box::pin(async { Ok(()) }),
+        handler: |_| Box::pin(async { Ok(None) }),
         state: &[],
         encode_json: |_| Ok(Vec::new()),
     };

@@ -368,12 +368,13 @@ mod tests {
 
     impl Task for Document {
         type Receipt = crate::JobId;
+        type Output = ();
 
         fn descriptor() -> &'static crate::TaskDescriptor {
             fn handler(
                 _: crate::Invocation,
-            ) -> crate::handler::BoxFuture<Result<(), crate::TaskError>> {
-                Box::pin(async { Ok(()) })
+            ) -> crate::handler::BoxFuture<Result<Option<Vec<u8>>, crate::TaskError>> {
+                Box::pin(async { Ok(None) })
             }
             static DESCRIPTOR: crate::TaskDescriptor = crate::TaskDescriptor {
                 topic: "documents",

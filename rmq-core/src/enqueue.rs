@@ -76,6 +76,25 @@ impl<T: Task> Enqueue<T> {
         &self.options
     }
 
+    /// The payload and its options.
+    pub fn into_parts(self) -> (T, JobOptions) {
+        (self.task, self.options)
+    }
+
+    /// A chain that runs `next` once this job has completed (see
+    /// [`Chain`](crate::Chain)).
+    pub fn then<B: Task>(self, next: B) -> crate::Chain<B> {
+        crate::Chain::starting(self).then(next)
+    }
+
+    /// A chain whose next step is a job of `B` made of this job's result.
+    pub fn then_result<B: Task>(self) -> crate::Chain<B>
+    where
+        T: Task<Output = B>,
+    {
+        crate::Chain::starting(self).then_result()
+    }
+
     /// Enqueues the job and returns its id (for a unique task, an
     /// [`Enqueued`] that says whether it was a duplicate).
     pub async fn enqueue(self, client: &Client) -> Result<T::Receipt, Error> {

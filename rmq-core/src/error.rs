@@ -457,6 +457,9 @@ pub enum Error {
     /// The operation needs a Redis-backed client.
     #[error("{0} needs a Redis-backed client (Client::connect), not a fake or inline one")]
     NotRedis(&'static str),
+    /// No chain has this id.
+    #[error("no chain `{}`: it was never enqueued, or its record expired (it is kept `dead_letter_max_age` after its last step)", quoted(.0))]
+    UnknownChain(String),
     /// A cron schedule is invalid or does not exist.
     #[error("cron schedule `{name}` of topic `{topic}`: {reason}")]
     Schedule {

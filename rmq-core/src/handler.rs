@@ -14,6 +14,7 @@ use bytes::Bytes;
 use futures_util::FutureExt;
 
 use serde::de::DeserializeOwned;
+use serde::Serialize;
 
 use crate::error::Cause;
 use crate::{JobContext, TaskError};
@@ -21,8 +22,10 @@ use crate::{JobContext, TaskError};
 /// A boxed, sendable future.
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
-/// The adapter `#[rmq::task]` generates for each task.
-pub type HandlerFn = fn(Invocation) -> BoxFuture<Result<(), TaskError>>;
+/// The adapter `#[rmq::task]` generates for each task. On success it gives
+/// the function's return value, encoded, when the run asked for it
+/// ([`Invocation::keep_output`]), and `None` otherwise.
+pub type HandlerFn = fn(Invocation) -> BoxFuture<Result<Option<Vec<u8>>, TaskError>>;
 
 /// One run of a handler: the stored payload, the job's context and the shared
 /// state registered on the worker (or inline client).
@@ -31,6 +34,7 @@ pub struct Invocation {
     payload: Bytes,
     context: JobContext,
     state: StateMap,
+    keep_output: bool,
 }
 
 impl Invocation {
@@ -40,7 +44,29 @@ impl Invocation {
             payload: payload.into(),
             context,
             state,
+            keep_output: false,
         }
+    }
+
+    /// Asks the handler for its return value, encoded (a kept result, or the
+    /// payload of a chain's next step). Without it, nothing is encoded.
+    pub fn keep_output(mut self, keep: bool) -> Self {
+        self.keep_output = keep;
+        self
+    }
+
+    /// What the adapter returns for the function's return value `value`:
+    /// its encoding when the run asked for it, else `None`.
+    pub fn output<T: Serialize>(&self, value: &T) -> Result<Option<Vec<u8>>, TaskError> {
+        if !self.keep_output {
+            return Ok(None);
+        }
+        crate::codec::encode(value).map(Some).map_err(|e| {
+            TaskError::permanent(format!(
+                "the return value (`{}`) does not encode: {e}",
+                type_name::<T>()
+            ))
+        })
     }
 
     /// Decodes the payload into the task's struct; a mismatch is a
@@ -160,7 +186,7 @@ pub async fn run(
     handler: HandlerFn,
     invocation: Invocation,
     timeout: Duration,
-) -> Result<(), TaskError> {
+) -> Result<Option<Vec<u8>>, TaskError> {
     let attempt = AssertUnwindSafe(handler(invocation)).catch_unwind();
     match tokio::time::timeout(timeout, attempt).await {
         Err(_) => Err(TaskError::stopped(

@@ -28,6 +28,8 @@
 //! | `{P:T}:keyed:q:<key>` | LIST | topics with a `rate_key`: the jobs of one key, FIFO (whole envelopes); gone when empty |
 //! | `{P:T}:keyed:r:<key>` | STRING | topics with a `rate_key` and a `rate`: the key's GCRA state (µs); expires when it no longer matters |
 //! | `{P:T}:rate` | STRING | topics with a `rate`: the GCRA theoretical start time of the next job (µs, server clock); expires when it no longer matters |
+//! | `{P:T}:result:<id>` | STRING | tasks with `keep_result`: the completed job's return value (MessagePack), with the task's `keep_result` as time to live |
+//! | `{P:T}:done:<id>` | LIST | tasks with `keep_result` and chain steps: one element once the job has finished (completed, dead or cancelled), for waiters to block on (`BLMOVE` of the list onto itself keeps it for the next waiter); lives a minute |
 //! | `{P:T}:cron` | HASH | cron schedules of the topic, per name `N`: `N` next fire instant (ms, UTC), `N:spec` definition (JSON), `N:payload`, `N:last`, `N:last_id`, `N:paused` |
 //!
 //! Outside any hash tag, touched only by plain commands (each command one
@@ -39,6 +41,7 @@
 //! | `P:topics` | SET | known topics |
 //! | `P:workers` | ZSET | worker id -> the time its entry expires (ms, server clock: last beat + 3 beats); readers keep the ids scored in the future and anyone may trim the rest |
 //! | `P:worker:<id>` | STRING | the worker's heartbeat (JSON [`crate::broker::WorkerInfo`]), with a TTL of 3 beats |
+//! | `{P:chain:<id>}` | HASH | a chain (under a hash tag of its own, touched by plain commands and `lua/chain.lua` only): `len` steps, `done` the last completed step (-1 before the first), per step `i` its topic `t<i>`, options `o<i>` and payload `p<i>` (absent when it takes the previous step's result); expires `dead_letter_max_age` after its last change |
 //! | `P:worker:<id>:control` | STRING | `quiet` or `stop`, set by `worker quiet` / `worker stop`, read at every beat; TTL one day |
 //!
 //! The sub-queue and per-key rate keys are named inside the fetch and
@@ -124,6 +127,24 @@ impl TopicKeys {
         format!("{}{key}", self.unique_prefix)
     }
 
+    /// The kept result of job `id` (tasks with `keep_result`).
+    pub fn result(&self, id: &str) -> String {
+        format!("{}{id}", self.result_prefix())
+    }
+
+    /// `{P:T}:result:`, the prefix of every kept result.
+    pub fn result_prefix(&self) -> String {
+        self.unique_prefix.replacen(":unique:", ":result:", 1)
+    }
+
+    /// The list that holds an element once job `id` has finished, for
+    /// waiters on its result.
+    pub fn done(&self, id: &str) -> String {
+        let mut key = self.unique_prefix.replacen(":unique:", ":done:", 1);
+        key.push_str(id);
+        key
+    }
+
     /// Every key of the topic (for tests and tools).
     pub fn all(&self) -> Vec<&str> {
         let mut keys: Vec<&str> = self.pending.iter().map(String::as_str).collect();
@@ -182,6 +203,15 @@ pub fn worker_key(prefix: &str, id: &str) -> String {
     untagged(prefix, &format!("worker:{id}"))
 }
 
+/// The record of chain `id` under `prefix`, under a hash tag of its own.
+pub fn chain_key(prefix: &str, id: &str) -> String {
+    if prefix.is_empty() {
+        format!("{{chain:{id}}}")
+    } else {
+        format!("{{{prefix}:chain:{id}}}")
+    }
+}
+
 /// The control command (`quiet`, `stop`) waiting for worker `id`.
 pub fn worker_control_key(prefix: &str, id: &str) -> String {
     untagged(prefix, &format!("worker:{id}:control"))
@@ -201,6 +231,10 @@ mod tests {
         assert_eq!(topics_key(""), "rmq:topics");
         assert_eq!(topics_key("prod"), "prod:topics");
         assert_eq!(workers_key(""), "rmq:workers");
+        assert_eq!(keys.result("7"), "{prod:orders}:result:7");
+        assert_eq!(keys.done("7"), "{prod:orders}:done:7");
+        assert_eq!(chain_key("prod", "c1"), "{prod:chain:c1}");
+        assert_eq!(chain_key("", "c1"), "{chain:c1}");
         assert_eq!(worker_key("prod", "h-1-ab"), "prod:worker:h-1-ab");
         assert_eq!(
             worker_control_key("", "h-1-ab"),

@@ -4,6 +4,7 @@
 
 pub mod broker;
 mod cancellation;
+pub mod chain;
 mod client;
 pub mod codec;
 mod config;
@@ -16,6 +17,7 @@ mod job;
 pub mod keys;
 mod priority;
 pub mod registry;
+mod result;
 mod scripts;
 mod task;
 pub mod telemetry;
@@ -23,8 +25,9 @@ pub mod trace;
 pub mod unique;
 pub mod worker;
 
-pub use broker::{Broker, Cancelled, JobState, JobStatus};
+pub use broker::{Broker, Cancelled, JobResult, JobState, JobStatus};
 pub use cancellation::Cancellation;
+pub use chain::{Chain, ChainJob};
 pub use client::{Client, FakeJob, JobOutcome, Outcome};
 pub use config::Config;
 pub use cron::{CatchUp, CronClock, CronPolicy, Overlap};
@@ -34,6 +37,7 @@ pub use handler::{HandlerFn, Invocation, State, StateMap, StateNeed};
 pub use job::{JobContext, JobId};
 pub use priority::{ParsePriorityError, Priority};
 pub use registry::{Registration, Registry};
-pub use task::{Backoff, Limits, Rate, Task, TaskDescriptor, TaskPolicy, UniqueTask};
+pub use result::{Job, ResultError};
+pub use task::{Backoff, FromEnqueued, Limits, Rate, Task, TaskDescriptor, TaskPolicy, UniqueTask};
 pub use unique::{Enqueued, Unique, UniqueLock, UniqueMode, UniquePolicy, DEFAULT_UNIQUE_TTL};
 pub use worker::{Worker, WorkerBuilder};

@@ -236,6 +236,19 @@ script!(
     "Add a cron schedule, fire its due occurrences, or run it now."
 );
 
+script!(
+    RESULT,
+    "result.lua",
+    "#!lua",
+    "Keep a completed job's result and tell its waiters."
+);
+script!(
+    CHAIN,
+    "chain.lua",
+    "#!lua",
+    "Create a chain's record, or record a completed step."
+);
+
 /// Every script, for loading ahead of time.
 pub(crate) fn all() -> Vec<&'static Script> {
     vec![
@@ -256,6 +269,8 @@ pub(crate) fn all() -> Vec<&'static Script> {
         &STATUS,
         &CANCEL,
         &CRON,
+        &RESULT,
+        &CHAIN,
     ]
 }
 

@@ -112,8 +112,8 @@ struct Upload {
     data: String,
 }
 
-fn run_upload(_: Invocation) -> BoxFuture<Result<(), TaskError>> {
-    Box::pin(async { Ok(()) })
+fn run_upload(_: Invocation) -> BoxFuture<Result<Option<Vec<u8>>, TaskError>> {
+    Box::pin(async { Ok(None) })
 }
 
 fn encode_upload(json: &str) -> Result<Vec<u8>, String> {
@@ -141,6 +141,7 @@ static UPLOAD: TaskDescriptor = TaskDescriptor {
 
 impl Task for Upload {
     type Receipt = rmq_core::JobId;
+    type Output = ();
 
     fn descriptor() -> &'static TaskDescriptor {
         &UPLOAD

@@ -74,6 +74,7 @@ macro_rules! task {
         };
         impl Task for $payload {
             type Receipt = rmq_core::JobId;
+            type Output = ();
 
             fn descriptor() -> &'static TaskDescriptor {
                 &$descriptor
@@ -83,29 +84,29 @@ macro_rules! task {
 }
 
 /// Records its start time (Redis `TIME`).
-fn run_timed(invocation: Invocation) -> BoxFuture<Result<(), TaskError>> {
+fn run_timed(invocation: Invocation) -> BoxFuture<Result<Option<Vec<u8>>, TaskError>> {
     Box::pin(async move {
         let probe = invocation.state::<Arc<Probe>>()?;
         let at = probe.server_us().await;
         probe.starts.lock().unwrap().push(at);
-        Ok(())
+        Ok(None)
     })
 }
 
 /// Runs for 30 ms, counting how many run at once.
-fn run_slow(invocation: Invocation) -> BoxFuture<Result<(), TaskError>> {
+fn run_slow(invocation: Invocation) -> BoxFuture<Result<Option<Vec<u8>>, TaskError>> {
     Box::pin(async move {
         let probe = invocation.state::<Arc<Probe>>()?;
         let now = probe.running.fetch_add(1, Ordering::SeqCst) + 1;
         probe.max_running.fetch_max(now, Ordering::SeqCst);
         tokio::time::sleep(Duration::from_millis(30)).await;
         probe.running.fetch_sub(1, Ordering::SeqCst);
-        Ok(())
+        Ok(None)
     })
 }
 
 /// Answers "rate limited" while `limit_left` lasts, then succeeds.
-fn run_limited(invocation: Invocation) -> BoxFuture<Result<(), TaskError>> {
+fn run_limited(invocation: Invocation) -> BoxFuture<Result<Option<Vec<u8>>, TaskError>> {
     Box::pin(async move {
         let probe = invocation.state::<Arc<Probe>>()?;
         probe
@@ -118,7 +119,7 @@ fn run_limited(invocation: Invocation) -> BoxFuture<Result<(), TaskError>> {
             probe.limit_left.store(left - 1, Ordering::SeqCst);
             return Err(TaskError::rate_limited(Duration::from_millis(20)));
         }
-        Ok(())
+        Ok(None)
     })
 }
 
@@ -440,8 +441,8 @@ struct Tenanted {
     n: u64,
 }
 
-fn run_nothing(_: Invocation) -> BoxFuture<Result<(), TaskError>> {
-    Box::pin(async { Ok(()) })
+fn run_nothing(_: Invocation) -> BoxFuture<Result<Option<Vec<u8>>, TaskError>> {
+    Box::pin(async { Ok(None) })
 }
 
 static TENANTED: TaskDescriptor = TaskDescriptor {
@@ -461,6 +462,7 @@ static TENANTED: TaskDescriptor = TaskDescriptor {
 
 impl Task for Tenanted {
     type Receipt = rmq_core::JobId;
+    type Output = ();
 
     fn descriptor() -> &'static TaskDescriptor {
         &TENANTED

@@ -22,11 +22,11 @@ struct Probe {
 }
 
 /// 0 succeeds, 1 fails permanently, 2 hangs past its timeout, 3 panics.
-fn run_probe(invocation: Invocation) -> BoxFuture<Result<(), TaskError>> {
+fn run_probe(invocation: Invocation) -> BoxFuture<Result<Option<Vec<u8>>, TaskError>> {
     Box::pin(async move {
         let Probe { n } = invocation.decode()?;
         match n {
-            0 => Ok(()),
+            0 => Ok(None),
             1 => Err(TaskError::permanent("bad input")),
             2 => std::future::pending().await,
             _ => panic!("on purpose"),
@@ -59,6 +59,7 @@ static PROBE: TaskDescriptor = TaskDescriptor {
 
 impl Task for Probe {
     type Receipt = rmq_core::JobId;
+    type Output = ();
 
     fn descriptor() -> &'static TaskDescriptor {
         &PROBE

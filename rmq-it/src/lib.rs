@@ -213,3 +213,15 @@ pub async fn yearly_report(ctx: JobContext, recorder: State<Recorder>) -> Result
         .push(CRON_RUNS, format!("{}|{}", ctx.id, ctx.attempt))
         .await
 }
+
+/// Squares `n`; the result is kept for an hour.
+#[rmq::task(keep_result = "1h")]
+pub async fn square(n: u64) -> Result<u64, TaskError> {
+    Ok(n * n)
+}
+
+/// Makes the payload of the next step of a chain from `n`.
+#[rmq::task]
+pub async fn plan_square(n: u64) -> Result<Square, TaskError> {
+    Ok(Square { n: n + 1 })
+}

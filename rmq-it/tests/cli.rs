@@ -679,3 +679,48 @@ async fn search_finds_text_and_ids_and_purge_asks_first() {
     let running = fails(cli(&url, &["purge", "record", "processing", "--yes"]), 2);
     assert!(running.contains("cannot purge"), "{running}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn job_shows_a_kept_result_and_chain_shows_each_step() {
+    let server = RedisServer::start();
+    let url = server.url();
+    let probe = Probe::new(url.clone());
+    let client = probe.client().await;
+    let _worker = Worker::run(&url, &["--topics", "square,plan_square"], &[]);
+
+    // Enqueued here, run by the worker process, read by a client of its own
+    // and by the command line.
+    let job = rmq_it::Square { n: 12 }.enqueue(&client).await.unwrap();
+    assert_eq!(
+        job.result_timeout(Duration::from_secs(15)).await.unwrap(),
+        144
+    );
+    let reader = probe.client().await;
+    assert_eq!(
+        reader
+            .result::<u64>("square", job.id().as_str())
+            .await
+            .unwrap(),
+        Some(144)
+    );
+    let out = ok(cli(&url, &["job", "square", job.id().as_str()]));
+    assert!(out.contains("state:       completed"), "{out}");
+    assert!(out.contains("result:\n144"), "{out}");
+
+    let chain = rmq_it::PlanSquare { n: 2 }
+        .then_result::<rmq_it::Square>()
+        .chain_id("cli-chain")
+        .enqueue(&client)
+        .await
+        .unwrap();
+    assert_eq!(chain.result().await.unwrap(), 9);
+    let out = ok(cli(&url, &["chain", "cli-chain"]));
+    assert!(out.contains("state:       completed"), "{out}");
+    assert!(out.contains("plan_square"), "{out}");
+    assert!(out.contains("chain:cli-chain:1"), "{out}");
+    let out = ok(cli(&url, &["job", "square", "chain:cli-chain:1"]));
+    assert!(out.contains("chain:       cli-chain, step 1"), "{out}");
+    assert!(out.contains("result:\n9"), "{out}");
+    let err = fails(cli(&url, &["chain", "nope"]), 2);
+    assert!(err.contains("no chain `nope`"), "{err}");
+}

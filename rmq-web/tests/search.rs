@@ -402,3 +402,42 @@ async fn a_client_without_redis_renders_an_error() {
         assert!(reply.body.contains("no Redis connection"), "{}", reply.body);
     }
 }
+
+#[rmq::task(topic = "search-quotes", keep_result = "1h")]
+async fn price(item: String) -> Result<Vec<String>, TaskError> {
+    Ok(vec![item, "9.50".into()])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn id_mode_shows_the_kept_result_of_a_completed_job() {
+    let env = Env::new().await;
+    let job = Price { item: "tea".into() }
+        .enqueue(&env.client)
+        .await
+        .unwrap();
+    let worker = rmq::Worker::builder(env.client.clone())
+        .task::<Price>()
+        .build()
+        .unwrap();
+    let done = job.clone();
+    tokio::time::timeout(
+        Duration::from_secs(15),
+        worker.run_until(async move {
+            done.result().await.unwrap();
+        }),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let app = env.app(Options::new());
+    let page = get(&app, &format!("/search?q={}&mode=id", job.id()))
+        .await
+        .ok();
+    assert!(page.contains("data-state=\"completed\""), "{page}");
+    let value = page
+        .split("by-id-result-value")
+        .nth(1)
+        .expect("the result is shown");
+    assert!(value.contains("tea") && value.contains("9.50"), "{page}");
+    assert!(!page.contains("by-id-none"), "{page}");
+}

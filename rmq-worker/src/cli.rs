@@ -90,12 +90,19 @@ pub(crate) enum Command {
         topic: String,
     },
     /// Show where a job is (pending, delayed, retrying, processing, dead,
-    /// cancelled), its attempts and payload. Finds indexed jobs: explicit
-    /// ids, tasks with `index = true`, or MQ_INDEX_JOBS=true.
+    /// cancelled), its attempts and payload, or its result once completed
+    /// (tasks with `keep_result`). Finds indexed jobs: explicit ids, tasks
+    /// with `index = true` or `keep_result`, or MQ_INDEX_JOBS=true.
     Job {
         /// The topic.
         topic: String,
         /// The job id.
+        id: String,
+    },
+    /// Show a chain: whether it runs, completed or stopped (and why), and
+    /// each step's topic, job id and state.
+    Chain {
+        /// The chain id.
         id: String,
     },
     /// Cancel a job: a queued one (indexed) never runs; a running one is

@@ -7,6 +7,7 @@ mod actions;
 mod admin;
 mod browse;
 mod cancel;
+mod chain;
 mod clock;
 mod coalesce;
 mod connection;
@@ -23,6 +24,7 @@ mod pause;
 mod recover;
 mod reject;
 mod release;
+mod result;
 mod search;
 mod server;
 mod status;
@@ -45,6 +47,10 @@ pub use actions::Changed;
 pub use admin::{Retried, Trimmed, UnreadableEntry};
 pub use browse::{Entry, Locator, State};
 pub use cancel::Cancelled;
+pub use chain::{
+    chain_step_id, parse_chain_step_id, ChainRecord, ChainState, ChainStatus, ChainStep, StepState,
+    StepStatus,
+};
 pub use connection::{check_server_version, mask_password};
 pub(crate) use connection::{
     denied, is_cluster_url, is_sentinel_url, parse_cluster_url, parse_sentinel_url,
@@ -59,6 +65,8 @@ pub use gauges::QueueGauges;
 pub use health::{Finding, HealthOptions, HealthReport, TopicHealth};
 pub use locks::LockInfo;
 pub use recover::Recovered;
+pub(crate) use result::Waiter;
+pub use result::{JobResult, DONE_TTL, RESULT_RECHECK};
 pub use search::{Cursor, Needle, SearchPage};
 pub use server::ServerInfo;
 pub use status::{JobState, JobStatus};

@@ -4,7 +4,9 @@ use std::sync::Mutex;
 
 use std::time::SystemTime;
 
-use crate::broker::{Cancelled, EnqueueSpec, JobState, JobStatus};
+use std::collections::HashMap;
+
+use crate::broker::{Cancelled, EnqueueSpec, JobResult, JobState, JobStatus};
 use crate::unique::{LocalLocks, UniqueLock};
 use crate::{codec, Enqueued, Error, JobId, JobOptions, Priority, Task, UniqueMode};
 
@@ -26,6 +28,8 @@ pub struct FakeJob<T> {
 #[derive(Default)]
 pub(super) struct FakeStore {
     jobs: Mutex<Vec<Recorded>>,
+    /// Results given with `Client::complete_fake`, by topic and id.
+    results: Mutex<HashMap<(String, JobId), Vec<u8>>>,
     locks: LocalLocks,
 }
 
@@ -160,6 +164,32 @@ impl FakeStore {
         })
     }
 
+    /// Gives job `id` of `topic` a result, as if a worker had run it.
+    pub(super) fn complete(&self, topic: &str, id: &str, result: Vec<u8>) {
+        self.results
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert((topic.to_owned(), JobId::new(id)), result);
+    }
+
+    /// A result given with [`FakeStore::complete`]; a recorded job without
+    /// one is unfinished (pending or delayed).
+    pub(super) fn job_result(&self, topic: &str, id: &str) -> JobResult {
+        let key = (topic.to_owned(), JobId::new(id));
+        if let Some(result) = self
+            .results
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(&key)
+        {
+            return JobResult::Completed(result.clone());
+        }
+        match self.status(topic, id) {
+            Some(status) => JobResult::Unfinished(status.state),
+            None => JobResult::Unknown,
+        }
+    }
+
     /// Forgets a recorded job.
     pub(super) fn cancel(&self, topic: &str, id: &str) -> Cancelled {
         let mut jobs = self.lock();
@@ -178,6 +208,10 @@ impl FakeStore {
 
     pub(super) fn clear(&self) {
         self.lock().clear();
+        self.results
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clear();
         self.locks.clear();
     }
 

@@ -1,10 +1,11 @@
 //! The inline backend: runs each job's handler at enqueue time.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::SystemTime;
 
-use crate::broker::EnqueueSpec;
+use crate::broker::{EnqueueSpec, JobResult, JobState};
 use crate::handler::{self, Invocation};
 use crate::unique::{LocalLocks, UniqueLock};
 use crate::{
@@ -51,6 +52,8 @@ pub(super) struct InlineRunner {
     pub(super) state: StateMap,
     next_id: AtomicU64,
     outcomes: Mutex<Vec<Outcome>>,
+    /// Kept results (tasks with `keep_result`), by topic and id.
+    results: Mutex<HashMap<(String, JobId), Vec<u8>>>,
     locks: LocalLocks,
 }
 
@@ -70,7 +73,8 @@ impl InlineRunner {
         let mut ids = Vec::with_capacity(payloads.len());
         for payload in payloads {
             let id = self.next_id(options);
-            self.run_one(descriptor, payload, &id, spec, timeout).await;
+            self.run_one(descriptor, payload, &id, spec, timeout, false)
+                .await;
             ids.push(id);
         }
         Ok(ids)
@@ -102,7 +106,8 @@ impl InlineRunner {
             .policy
             .timeout
             .unwrap_or(config.processing_timeout);
-        self.run_one(descriptor, payload, &id, spec, timeout).await;
+        self.run_one(descriptor, payload, &id, spec, timeout, false)
+            .await;
         if lock.mode == UniqueMode::UntilCompleted {
             self.locks.release(topic, &lock.key, &id);
         }
@@ -115,15 +120,21 @@ impl InlineRunner {
         })
     }
 
-    /// Runs one job with its retries and records the outcome.
-    async fn run_one(
+    /// Runs one job with its retries and records the outcome, and the
+    /// result of a `keep_result` task; returns the outcome and, when the
+    /// task keeps its result or `output` asks for it, the encoded return
+    /// value.
+    pub(super) async fn run_one(
         &self,
         descriptor: &'static TaskDescriptor,
         payload: Vec<u8>,
         id: &JobId,
         spec: &EnqueueSpec,
         timeout: std::time::Duration,
-    ) {
+        output: bool,
+    ) -> (JobOutcome, Option<Vec<u8>>) {
+        let keep = descriptor.policy.keep_result.is_some();
+        let mut value = None;
         let mut context = JobContext {
             id: id.clone(),
             topic: descriptor.topic.to_owned(),
@@ -135,9 +146,13 @@ impl InlineRunner {
         };
         let result = loop {
             context.attempt += 1;
-            let invocation = Invocation::new(payload.clone(), context.clone(), self.state.clone());
+            let invocation = Invocation::new(payload.clone(), context.clone(), self.state.clone())
+                .keep_output(keep || output);
             match handler::run(descriptor.handler, invocation, timeout).await {
-                Ok(()) => break JobOutcome::Completed,
+                Ok(output) => {
+                    value = output;
+                    break JobOutcome::Completed;
+                }
                 Err(error) => match error.kind() {
                     TaskErrorKind::Malformed => break JobOutcome::Malformed(error.to_string()),
                     TaskErrorKind::Permanent => break JobOutcome::Dead(error.to_string()),
@@ -152,12 +167,52 @@ impl InlineRunner {
                 },
             }
         };
+        if let (true, Some(value)) = (keep, &value) {
+            self.results
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .insert((descriptor.topic.to_owned(), id.clone()), value.clone());
+        }
         self.lock().push(Outcome {
             topic: descriptor.topic.to_owned(),
             id: id.clone(),
             attempts: context.attempt,
-            result,
+            result: result.clone(),
         });
+        (result, value)
+    }
+
+    /// Where the result of job `id` of `topic` stands: every job ran at
+    /// enqueue, so it is kept, dead, cancelled, or unknown (never run, or
+    /// completed without `keep_result`).
+    pub(super) fn job_result(&self, topic: &str, id: &str) -> JobResult {
+        let key = (topic.to_owned(), JobId::new(id));
+        if let Some(value) = self
+            .results
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(&key)
+        {
+            return JobResult::Completed(value.clone());
+        }
+        let outcomes = self.lock();
+        let last = outcomes
+            .iter()
+            .rev()
+            .find(|outcome| outcome.topic == key.0 && outcome.id == key.1);
+        match last.map(|outcome| &outcome.result) {
+            Some(JobOutcome::Dead(error)) => JobResult::Dead {
+                error: error.clone(),
+            },
+            Some(JobOutcome::Cancelled) => JobResult::Cancelled,
+            Some(JobOutcome::Malformed(error)) => JobResult::ParseError {
+                error: error.clone(),
+            },
+            Some(JobOutcome::RateLimited(after)) => JobResult::Unfinished(JobState::Delayed {
+                due: SystemTime::now() + *after,
+            }),
+            Some(JobOutcome::Completed) | None => JobResult::Unknown,
+        }
     }
 
     pub(super) fn outcomes(&self) -> Vec<Outcome> {

@@ -2,6 +2,7 @@
 //! them or an inline runner that executes them at once.
 
 mod by_id;
+mod chain;
 mod fake;
 mod inline;
 
@@ -114,7 +115,12 @@ impl Client {
         task: T,
         options: JobOptions,
     ) -> Result<T::Receipt, Error> {
-        self.submit(task, options).await.map(Into::into)
+        let enqueued = self.submit(task, options).await?;
+        Ok(crate::task::FromEnqueued::from_enqueued(
+            enqueued,
+            T::descriptor().topic,
+            self,
+        ))
     }
 
     /// Enqueues one job with `options` and says what happened: a new job,
@@ -409,7 +415,7 @@ impl Client {
         Ok(payload)
     }
 
-    fn check_size(&self, topic: &str, payload: &[u8]) -> Result<(), Error> {
+    pub(crate) fn check_size(&self, topic: &str, payload: &[u8]) -> Result<(), Error> {
         let limit = self.config.max_payload_bytes;
         if payload.len() > limit {
             return Err(Error::PayloadTooLarge {
@@ -477,14 +483,16 @@ impl Client {
         }
     }
 
-    fn spec(&self, descriptor: &TaskDescriptor, options: &JobOptions) -> EnqueueSpec {
+    pub(crate) fn spec(&self, descriptor: &TaskDescriptor, options: &JobOptions) -> EnqueueSpec {
         let policy = &descriptor.policy;
         EnqueueSpec {
             priority: options.priority.unwrap_or(policy.priority),
             delay: options.delay.unwrap_or_default(),
             ttl: options.ttl.or(policy.ttl).or(Some(self.config.message_ttl)),
             max_retries: policy.retries.unwrap_or(self.config.max_retries),
-            index: policy.index,
+            // A kept result's handle must also see the job die or be
+            // cancelled: its status by id.
+            index: policy.index || policy.keep_result.is_some(),
         }
     }
 
@@ -543,7 +551,7 @@ impl Client {
 /// `payload` with its fair-queueing key in front, as the enqueue script
 /// reads it with [`FLAG_KEYED`]: the key's length, the key (the value of payload field `field`: a string as it is,
 /// anything else as JSON; cut to 255 bytes).
-fn keyed_payload(field: &str, payload: Vec<u8>) -> Vec<u8> {
+pub(crate) fn keyed_payload(field: &str, payload: Vec<u8>) -> Vec<u8> {
     let key = fair_key(field, &payload);
     let key = &key.as_bytes()[..key.len().min(255)];
     let mut out = Vec::with_capacity(payload.len() + key.len() + 1);

@@ -240,7 +240,11 @@ async fn report_failure(shared: &Shared, done: &Done, after_error: bool) -> Resu
         Cause::Panic => Some(Outcome::Panicked),
         Cause::Handler => None,
     };
-    match shared.broker.fail(&topic.name, envelope, &failure).await? {
+    let outcome = shared.broker.fail(&topic.name, envelope, &failure).await?;
+    if matches!(outcome, FailOutcome::Dead | FailOutcome::Cancelled) {
+        super::finish::ended(shared, topic, envelope).await;
+    }
+    match outcome {
         FailOutcome::Retrying => {
             Metrics::add(&shared.metrics.retried, 1);
             telemetry.processed(stopped.unwrap_or(Outcome::Retried), 1);

@@ -18,6 +18,7 @@ mod builder;
 mod cron;
 mod dispatch;
 mod fatal;
+mod finish;
 mod heartbeat;
 mod held;
 mod lease;

@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::telemetry::RunnerSamples;
-use super::{Job, Shared};
+use super::{finish, Job, Shared};
 use crate::handler::{self, Invocation};
 use crate::{Cancellation, TaskError};
 
@@ -87,12 +87,22 @@ async fn run_jobs(
                 waited + started.saturating_duration_since(job.fetched_at),
             );
         }
-        let result = async {
-            tracing::debug!("job started");
-            handler::run(topic.descriptor.handler, invocation, topic.timeout).await
-        }
-        .instrument(span)
-        .await;
+        let result = if finish::applies(topic, &job.envelope) {
+            // Boxed, so that the plain path's future stays as small as it
+            // was: plain jobs pay for none of this.
+            Box::pin(finish::run(shared, topic, &job.envelope, invocation))
+                .instrument(span)
+                .await
+        } else {
+            async {
+                tracing::debug!("job started");
+                handler::run(topic.descriptor.handler, invocation, topic.timeout)
+                    .await
+                    .map(drop)
+            }
+            .instrument(span)
+            .await
+        };
         let elapsed = started.elapsed();
         samples.duration(&shared.telemetry, job.topic, elapsed);
         let cancelled = shared.held.finish(job.key);

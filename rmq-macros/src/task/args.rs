@@ -34,6 +34,7 @@ const KEYS: &[&str] = &[
     "overlap",
     "catch_up",
     "cron_payload",
+    "keep_result",
 ];
 
 /// The keys of `unique(...)`.
@@ -82,6 +83,8 @@ pub(crate) struct TaskArgs {
     pub(crate) catch_up: Option<CatchUpArg>,
     /// `cron_payload = r#"{...}"#`: the literal and the keys of its object.
     pub(crate) cron_payload: Option<(LitStr, Vec<String>)>,
+    /// `keep_result = "1h"`: how long a completed job's result is kept (ms).
+    pub(crate) keep_result: Option<u64>,
     /// The keys that only apply with `cron`, as written, for the error
     /// when `cron` is missing.
     pub(crate) cron_only: Vec<syn::Path>,
@@ -230,6 +233,9 @@ impl TaskArgs {
             "overlap" => overlap(&value).map(|v| self.overlap = Some(v)),
             "catch_up" => catch_up(&value).map(|v| self.catch_up = Some(v)),
             "cron_payload" => cron_payload(&value).map(|v| self.cron_payload = Some(v)),
+            "keep_result" => {
+                positive_duration(&value, "keep_result").map(|v| self.keep_result = Some(v))
+            }
             _ => unreachable!("every key of KEYS has a parser"),
         };
         if matches!(key.as_str(), "tz" | "overlap" | "catch_up" | "cron_payload") {

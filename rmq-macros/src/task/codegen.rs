@@ -62,7 +62,8 @@ pub(crate) fn fallback(task: &TaskFn<'_>, args: &TaskArgs) -> TokenStream {
     let payload = &names.payload;
     let payload_struct = payload_struct(task, &names);
     let methods = methods(task, args, &names);
-    let receipt = receipt(args);
+    let receipt = receipt(task, args);
+    let output = output(task);
     let unique_task = args.unique.as_ref().map(|_| {
         quote! {
             #[automatically_derived]
@@ -75,6 +76,7 @@ pub(crate) fn fallback(task: &TaskFn<'_>, args: &TaskArgs) -> TokenStream {
         #[automatically_derived]
         impl ::rmq::Task for #payload {
             type Receipt = #receipt;
+            type Output = #output;
 
             fn descriptor() -> &'static ::rmq::TaskDescriptor {
                 ::core::unreachable!("`#[rmq::task]` reported a compile error")
@@ -141,7 +143,7 @@ fn methods(task: &TaskFn<'_>, args: &TaskArgs, names: &Names) -> TokenStream {
             names.topic
         ),
     };
-    let receipt = receipt(args);
+    let receipt = receipt(task, args);
     let unique_methods = args.unique.as_ref().map(|_| {
         quote! {
             /// Enqueues with `key` as the unique key instead of the one made
@@ -194,6 +196,20 @@ fn methods(task: &TaskFn<'_>, args: &TaskArgs, names: &Names) -> TokenStream {
             ) -> ::rmq::Enqueue<Self> {
                 ::rmq::Enqueue::new(self).job_id(id)
             }
+
+            /// Starts a chain: `next` runs once this job has completed.
+            pub fn then<B: ::rmq::Task>(self, next: B) -> ::rmq::Chain<B> {
+                ::rmq::Chain::new(self).then(next)
+            }
+
+            /// Starts a chain whose next step is a job of `B` made of this
+            /// job's result (the task returns `B`'s payload struct).
+            pub fn then_result<B: ::rmq::Task>(self) -> ::rmq::Chain<B>
+            where
+                Self: ::rmq::Task<Output = B>,
+            {
+                ::rmq::Chain::new(self).then_result()
+            }
         }
     }
 }
@@ -239,14 +255,21 @@ fn registration(task: &TaskFn<'_>, args: &TaskArgs, names: &Names) -> TokenStrea
     let call = quote_spanned! {fn_ident.span()=>
         #fn_ident(#(#call_args),*)
             .await
-            .map(|_| ())
             .map_err(::core::convert::Into::<::rmq::TaskError>::into)
+    };
+    let value = hidden("__rmq_value");
+    // Spanned at the return type's `T`: a `T` that is not serializable is
+    // reported there.
+    let output_call = match task.output {
+        Some(ty) => quote_spanned! {ty.span()=> #invocation.output(&#value) },
+        None => quote!(#invocation.output(&#value)),
     };
     let run = quote! {
         ::rmq::__private::Box::pin(async move {
             let #payload { #(#destructure),* } = #invocation.decode::<#payload>()?;
             #(#bindings)*
-            #call
+            let #value = #call?;
+            #output_call
         })
     };
 
@@ -256,7 +279,8 @@ fn registration(task: &TaskFn<'_>, args: &TaskArgs, names: &Names) -> TokenStrea
         quote!((#name, #ty))
     });
     let policy = policy(args);
-    let receipt = receipt(args);
+    let receipt = receipt(task, args);
+    let output = output(task);
     let unique_task = args.unique.as_ref().map(|_| {
         quote! {
             #[automatically_derived]
@@ -280,7 +304,9 @@ fn registration(task: &TaskFn<'_>, args: &TaskArgs, names: &Names) -> TokenStrea
             #[allow(clippy::useless_conversion)]
             fn #handler(
                 #invocation: ::rmq::__private::Invocation,
-            ) -> ::rmq::__private::BoxFuture<::core::result::Result<(), ::rmq::TaskError>> {
+            ) -> ::rmq::__private::BoxFuture<
+                ::core::result::Result<::core::option::Option<::rmq::__private::Vec<u8>>, ::rmq::TaskError>,
+            > {
                 #run
             }
 
@@ -303,6 +329,7 @@ fn registration(task: &TaskFn<'_>, args: &TaskArgs, names: &Names) -> TokenStrea
             #[automatically_derived]
             impl ::rmq::Task for #payload {
                 type Receipt = #receipt;
+                type Output = #output;
 
                 fn descriptor() -> &'static ::rmq::TaskDescriptor {
                     &#descriptor
@@ -420,8 +447,9 @@ fn policy(args: &TaskArgs) -> TokenStream {
     };
     let rate_key = match &args.rate_key {
         Some(key) => some(quote!(#key)),
-        None => none,
+        None => none.clone(),
     };
+    let keep_result = args.keep_result.map_or(none, |ms| some(duration(ms)));
     quote! {
         ::rmq::TaskPolicy {
             retries: #retries,
@@ -435,15 +463,30 @@ fn policy(args: &TaskArgs) -> TokenStream {
             concurrency: #concurrency,
             rate_key: #rate_key,
             cron: #cron,
+            keep_result: #keep_result,
         }
     }
 }
 
-/// What the task's enqueues return.
-fn receipt(args: &TaskArgs) -> TokenStream {
-    match args.unique {
-        Some(_) => quote!(::rmq::Enqueued),
-        None => quote!(::rmq::JobId),
+/// What the task's enqueues return: a unique task's says whether it was a
+/// duplicate; a `keep_result` task's is a handle on the result.
+fn receipt(task: &TaskFn<'_>, args: &TaskArgs) -> TokenStream {
+    match (&args.unique, args.keep_result) {
+        (Some(_), _) => quote!(::rmq::Enqueued),
+        (None, Some(_)) => {
+            let output = output(task);
+            quote!(::rmq::Job<#output>)
+        }
+        (None, None) => quote!(::rmq::JobId),
+    }
+}
+
+/// The `T` of the function's `Result<T, E>` (`()` when it is not
+/// understood: an error says so).
+fn output(task: &TaskFn<'_>) -> TokenStream {
+    match task.output {
+        Some(ty) => ty.to_token_stream(),
+        None => quote!(()),
     }
 }
 

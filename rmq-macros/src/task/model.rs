@@ -11,6 +11,9 @@ pub(crate) struct TaskFn<'a> {
     pub(crate) item: &'a ItemFn,
     /// Its parameters, in order.
     pub(crate) params: Vec<Param<'a>>,
+    /// The `T` of its `Result<T, E>`; `None` when the return type is not
+    /// understood (an error says so).
+    pub(crate) output: Option<&'a Type>,
 }
 
 /// One parameter of a task function.
@@ -89,7 +92,7 @@ pub(crate) fn analyse<'a>(item: &'a ItemFn, errors: &mut Errors) -> Option<TaskF
             "task functions cannot be variadic",
         ));
     }
-    check_return(&sig.output, &sig.ident, errors);
+    let output = check_return(&sig.output, &sig.ident, errors);
 
     let mut params = Vec::with_capacity(sig.inputs.len());
     let mut understood = true;
@@ -124,7 +127,11 @@ pub(crate) fn analyse<'a>(item: &'a ItemFn, errors: &mut Errors) -> Option<TaskF
         }
     }
 
-    understood.then_some(TaskFn { item, params })
+    understood.then_some(TaskFn {
+        item,
+        params,
+        output,
+    })
 }
 
 /// A `cron` task's runs carry `cron_payload`, or no payload: every payload
@@ -247,23 +254,35 @@ fn classify<'a>(ident: &'a Ident, ty: &'a Type) -> syn::Result<Param<'a>> {
     }
 }
 
-fn check_return(output: &ReturnType, name: &Ident, errors: &mut Errors) {
-    const MESSAGE: &str = "task functions must return `Result<(), E>`, where `E` converts \
-                           into `rmq::TaskError`";
+/// The `T` of the function's `Result<T, E>`, or an error.
+fn check_return<'a>(output: &'a ReturnType, name: &Ident, errors: &mut Errors) -> Option<&'a Type> {
+    const MESSAGE: &str = "task functions must return `Result<T, E>`, where `T` is `()` or \
+                           a serde (de)serializable result and `E` converts into \
+                           `rmq::TaskError`";
     match output {
-        ReturnType::Default => errors.push(syn::Error::new(
-            name.span(),
-            format_args!("{MESSAGE}; add e.g. `-> Result<(), rmq::TaskError>`"),
-        )),
+        ReturnType::Default => {
+            errors.push(syn::Error::new(
+                name.span(),
+                format_args!("{MESSAGE}; add e.g. `-> Result<(), rmq::TaskError>`"),
+            ));
+            None
+        }
         ReturnType::Type(_, ty) => {
-            let is_result = last_segment(ty).is_some_and(|segment| {
-                segment.ident == "Result"
-                    && matches!(&segment.arguments,
-                        PathArguments::AngleBracketed(args) if args.args.len() == 2)
+            let ok = last_segment(ty).and_then(|segment| match &segment.arguments {
+                PathArguments::AngleBracketed(args)
+                    if segment.ident == "Result" && args.args.len() == 2 =>
+                {
+                    match args.args.first() {
+                        Some(GenericArgument::Type(ok)) => Some(ok),
+                        _ => None,
+                    }
+                }
+                _ => None,
             });
-            if !is_result {
+            if ok.is_none() {
                 errors.push(syn::Error::new_spanned(ty, MESSAGE));
             }
+            ok
         }
     }
 }

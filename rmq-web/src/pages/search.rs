@@ -24,6 +24,7 @@ use super::{all_topics, per_topic};
 use crate::base::segment;
 use crate::format;
 use crate::layout::{error_banner, page, respond, Ctx, Nav};
+use crate::payload;
 
 /// Entries one request reads at most.
 pub(crate) const BUDGET: usize = 2000;
@@ -239,15 +240,44 @@ async fn by_id(ctx: &Ctx, params: &Params, topics: &[String]) -> Markup {
         Ok((found, _)) => found.into_iter().flatten().collect(),
         Err(error) => return error_banner(&format!("the status index could not be read: {error}")),
     };
+    // A completed job has left the index; a `keep_result` task's result
+    // stays (one GET per topic).
+    let unindexed: Vec<String> = searched
+        .iter()
+        .filter(|topic| !found.iter().any(|status| &status.topic == *topic))
+        .cloned()
+        .collect();
+    let kept = per_topic(&unindexed, |topic| async move {
+        let result = broker.kept_result(topic, id).await?;
+        Ok(result.map(|result| (topic.to_owned(), result)))
+    })
+    .await;
+    let kept: Vec<(String, Vec<u8>)> = match kept {
+        Ok((kept, _)) => kept.into_iter().flatten().collect(),
+        Err(error) => return error_banner(&format!("kept results could not be read: {error}")),
+    };
     html! {
         section.panel #by-id {
             h2 { "Status by id" }
-            @if found.is_empty() {
+            @if found.is_empty() && kept.is_empty() {
                 p.muted #by-id-none {
                     "No topic's status index holds job " code { (id) }
                     " (it completed, or is not indexed); the scan below looks through the entries."
                 }
             } @else {
+                @for (topic, result) in &kept {
+                    dl.facts.by-id-result {
+                        dt { a href=(ctx.href(&format!("/topics/{}", segment(topic)))) { (topic) } }
+                        dd.by-id-state data-state="completed" { span.badge.state-completed { "completed" } }
+                        dt { "Result" }
+                        dd {
+                            @match payload::pretty(result) {
+                                Ok(json) => pre.json.by-id-result-value { code { (json) } },
+                                Err(reason) => p.banner.warn { "The result does not decode: " (reason) },
+                            }
+                        }
+                    }
+                }
                 dl.facts {
                     @for status in &found {
                         @let tab = tab_of(&status.state);

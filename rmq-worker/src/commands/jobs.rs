@@ -1,19 +1,35 @@
-//! `job`, `cancel`: one job by id (indexed jobs: explicit ids, tasks with
-//! `index = true`, or `MQ_INDEX_JOBS`).
+//! `job`, `cancel`, `chain`: one job by id (indexed jobs: explicit ids,
+//! tasks with `index = true` or `keep_result`, or `MQ_INDEX_JOBS`), with
+//! its kept result; a chain's steps.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use rmq::{Cancelled, Client, Error, JobState};
+use rmq::broker::{parse_chain_step_id, ChainState, StepState};
+use rmq::{Cancelled, Client, Error, JobResult, JobState};
 
 use super::{payload_json, timestamp};
 
 /// Why a job may not be found by id.
-const NOT_INDEXED: &str = "the job completed, was dropped, or is not indexed: only jobs with an explicit id, of tasks with `index = true`, or enqueued with MQ_INDEX_JOBS=true are found by id";
+const NOT_INDEXED: &str = "the job completed (and keeps no result, or its result expired), was dropped, or is not indexed: only jobs with an explicit id, of tasks with `index = true` or `keep_result`, or enqueued with MQ_INDEX_JOBS=true are found by id";
 
-/// Prints where job `id` is, its header and its payload as JSON.
+/// Prints where job `id` is, its header and its payload as JSON; for a
+/// completed job, its kept result.
 pub(crate) async fn show(client: &Client, topic: &str, id: &str) -> Result<(), Error> {
     super::known_topic(super::broker(client), topic).await?;
-    let Some(status) = client.status(topic, id).await? else {
+    if let Some((chain, step)) = parse_chain_step_id(id) {
+        println!("chain:       {chain}, step {step} (`chain {chain}` shows every step)");
+    }
+    let status = client.status(topic, id).await?;
+    if status.is_none() {
+        if let JobResult::Completed(result) = client.job_result(topic, id).await? {
+            println!("job:         {id}");
+            println!("topic:       {topic}");
+            println!("state:       completed");
+            println!("result:\n{}", payload_json(&result));
+            return Ok(());
+        }
+    }
+    let Some(status) = status else {
         eprintln!("{NOT_INDEXED}; `search --id {id}` scans every state for the others");
         return Err(Error::JobNotFound {
             topic: topic.to_owned(),
@@ -79,6 +95,33 @@ fn time(at: SystemTime) -> String {
         at.duration_since(UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
     )
+}
+
+/// Prints chain `id`: where it stands and each step's job and state.
+pub(crate) async fn chain(client: &Client, id: &str) -> Result<(), Error> {
+    let status = client.chain_status(id).await?;
+    let state = match &status.state {
+        ChainState::Running { step } => format!("running (step {step} is due)"),
+        ChainState::Completed => "completed".to_owned(),
+        ChainState::Stopped { step, reason } => format!("stopped at step {step}: {reason}"),
+    };
+    println!("chain:       {}", status.id);
+    println!("state:       {state}");
+    println!("{:<5} {:<20} {:<28} state", "step", "topic", "job");
+    for (i, step) in status.steps.iter().enumerate() {
+        let state = match &step.state {
+            StepState::Waiting => "waiting".to_owned(),
+            StepState::Running(state) => state.name().to_owned(),
+            StepState::Completed => "completed".to_owned(),
+            StepState::Dead { error } => format!("dead: {error}"),
+            StepState::Cancelled => "cancelled".to_owned(),
+            StepState::Unknown => {
+                "unknown (being enqueued, or gone from the dead-letter queue)".to_owned()
+            }
+        };
+        println!("{i:<5} {:<20} {:<28} {state}", step.topic, step.id);
+    }
+    Ok(())
 }
 
 /// Cancels job `id` and says what became of it.

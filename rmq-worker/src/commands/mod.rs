@@ -80,6 +80,7 @@ pub(crate) async fn execute(cli: CommandLine, configure: Configure) -> Result<()
         Command::Job { topic, id } => {
             Ok(jobs::show(&connect(&cli.global).await?, &topic, &id).await?)
         }
+        Command::Chain { id } => Ok(jobs::chain(&connect(&cli.global).await?, &id).await?),
         Command::Cancel { topic, id } => {
             Ok(jobs::cancel(&connect(&cli.global).await?, &topic, &id).await?)
         }

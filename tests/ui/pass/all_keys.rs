@@ -22,7 +22,8 @@ pub async fn handle_order(order_id: String, user_id: u64, amount: f64) -> Result
     backoff = exponential(base = "1s", max = "10m"),
     priority = Low,
     payload = "Cleanup",
-    retries = 0
+    retries = 0,
+    keep_result = "15m"
 )]
 async fn cleanup() -> Result<(), std::io::Error> {
     Ok(())
@@ -35,6 +36,10 @@ fn main() {
     assert_eq!(policy.timeout, Some(Duration::from_secs(30)));
     assert!(matches!(policy.backoff, Some(Backoff::Fixed(delays)) if delays.len() == 5));
     assert_eq!(Cleanup::descriptor().topic, "cleanup");
+    assert_eq!(
+        Cleanup::descriptor().policy.keep_result,
+        Some(Duration::from_secs(900))
+    );
     let _ = PlaceOrder {
         order_id: String::new(),
         user_id: 1,

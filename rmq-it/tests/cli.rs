@@ -703,6 +703,11 @@ async fn job_shows_a_kept_result_and_chain_shows_each_step() {
             .unwrap(),
         Some(144)
     );
+    let out = ok(cli(&url, &["tasks"]));
+    assert!(
+        out.contains("keeps results for 1h (`job square <id>`"),
+        "{out}"
+    );
     let out = ok(cli(&url, &["job", "square", job.id().as_str()]));
     assert!(out.contains("state:       completed"), "{out}");
     assert!(out.contains("result:\n144"), "{out}");

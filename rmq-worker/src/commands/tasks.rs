@@ -41,6 +41,14 @@ pub(crate) fn list() -> Result<(), Error> {
             task.payload_type,
             fields.join(", ")
         );
+        if let Some(keep) = policy.keep_result {
+            println!(
+                "{:<24} keeps results for {} (`job {} <id>` shows one)",
+                "",
+                humantime::format_duration(keep),
+                task.topic
+            );
+        }
         if let Some(cron) = policy.cron {
             println!(
                 "{:<24} cron \"{}\" tz {} overlap {} catch-up {}{}",

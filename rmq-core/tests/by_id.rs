@@ -508,15 +508,31 @@ async fn depths(env: &Env, topic: &str) -> [u64; 3] {
     out
 }
 
+/// Puts the index aside and a string in its place, or the index back.
+async fn foreign_index(env: &Env, index: &str, foreign: bool) {
+    let mut raw = env.raw().await;
+    let aside = format!("{index}:aside");
+    if foreign {
+        let () = raw.rename(index, &aside).await.unwrap();
+        let () = raw.set(index, "not a hash").await.unwrap();
+    } else {
+        let () = raw.del(index).await.unwrap();
+        let () = raw.rename(&aside, index).await.unwrap();
+    }
+}
+
 #[tokio::test]
 async fn an_index_key_turned_foreign_under_indexed_jobs_stops_promotion_lease_and_ack_before_any_write(
 ) {
     let env = Env::on(Deployment::Standalone).await;
     let topic = "t";
-    let keys = env.keys(topic);
+    let index = env.keys(topic).index;
     let mut delayed = indexed(Priority::Normal);
     delayed.delay = Duration::from_millis(1);
     let job = |payload: &'static [u8]| [NewJob { payload, id: None }];
+    let refused = |error: rmq_core::Error| {
+        assert!(error.to_string().contains("nothing was changed"), "{error}");
+    };
     env.broker
         .enqueue(topic, &indexed(Priority::Normal), &job(b"now"))
         .await
@@ -526,49 +542,37 @@ async fn an_index_key_turned_foreign_under_indexed_jobs_stops_promotion_lease_an
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(5)).await;
-    let mut raw = env.raw().await;
-    let record: std::collections::HashMap<String, Vec<u8>> =
-        raw.hgetall(&keys.index).await.unwrap();
-    let () = raw.del(&keys.index).await.unwrap();
-    let () = raw.set(&keys.index, "not a hash").await.unwrap();
+
     // The due delayed job is indexed: its promotion is refused first.
-    let error = env.broker.fetch(topic, 10, LEASE).await.unwrap_err();
-    assert!(error.to_string().contains("nothing was changed"), "{error}");
+    foreign_index(&env, &index, true).await;
+    refused(env.broker.fetch(topic, 10, LEASE).await.unwrap_err());
     assert_eq!(depths(&env, topic).await, [1, 1, 0]);
-
-    // With the delayed job promoted (index restored), the lease is refused.
-    let () = raw.del(&keys.index).await.unwrap();
-    let () = raw
-        .hset_multiple(&keys.index, &record.into_iter().collect::<Vec<_>>())
+    foreign_index(&env, &index, false).await;
+    assert!(env
+        .broker
+        .fetch(topic, 0, LEASE)
         .await
-        .unwrap();
-    let promoted = env.broker.fetch(topic, 0, LEASE).await.unwrap();
-    assert!(promoted.jobs.is_empty());
-    assert_eq!(depths(&env, topic).await, [2, 0, 0]);
-    let record: std::collections::HashMap<String, Vec<u8>> =
-        raw.hgetall(&keys.index).await.unwrap();
-    let () = raw.del(&keys.index).await.unwrap();
-    let () = raw.set(&keys.index, "not a hash").await.unwrap();
-    let error = env.broker.fetch(topic, 10, LEASE).await.unwrap_err();
-    assert!(error.to_string().contains("nothing was changed"), "{error}");
+        .unwrap()
+        .jobs
+        .is_empty());
     assert_eq!(depths(&env, topic).await, [2, 0, 0]);
 
-    // Leased, then the ack is refused and the jobs stay leased.
-    let () = raw.del(&keys.index).await.unwrap();
-    let () = raw
-        .hset_multiple(&keys.index, &record.into_iter().collect::<Vec<_>>())
-        .await
-        .unwrap();
+    // Both pending and indexed: the lease is refused.
+    foreign_index(&env, &index, true).await;
+    refused(env.broker.fetch(topic, 10, LEASE).await.unwrap_err());
+    assert_eq!(depths(&env, topic).await, [2, 0, 0]);
+    foreign_index(&env, &index, false).await;
     let leased = env.broker.fetch(topic, 10, LEASE).await.unwrap().jobs;
     assert_eq!(leased.len(), 2);
-    let () = raw.del(&keys.index).await.unwrap();
-    let () = raw.set(&keys.index, "not a hash").await.unwrap();
+
+    // Leased: the ack is refused and the jobs stay leased.
+    foreign_index(&env, &index, true).await;
     let durations = [Duration::from_millis(1); 2];
-    let error = env
-        .broker
-        .ack(topic, &leased, &durations)
-        .await
-        .unwrap_err();
-    assert!(error.to_string().contains("nothing was changed"), "{error}");
+    refused(
+        env.broker
+            .ack(topic, &leased, &durations)
+            .await
+            .unwrap_err(),
+    );
     assert_eq!(depths(&env, topic).await, [0, 0, 2]);
 }

@@ -2,6 +2,7 @@
 //! Lua-scripted Redis queues and the worker runtime. Use it through the `rmq`
 //! crate.
 
+pub mod batch;
 pub mod broker;
 mod client;
 pub mod codec;
@@ -10,6 +11,7 @@ pub mod cron;
 mod enqueue;
 pub mod envelope;
 mod error;
+pub mod event;
 pub mod handler;
 mod job;
 pub mod keys;
@@ -22,12 +24,14 @@ pub mod trace;
 pub mod unique;
 pub mod worker;
 
+pub use batch::{Batch, BatchEnd, BatchId, BatchOutcome, BatchProgress};
 pub use broker::{Broker, Cancelled, JobState, JobStatus};
 pub use client::{Client, FakeJob, JobOutcome, Outcome};
 pub use config::Config;
 pub use cron::{CatchUp, CronClock, CronPolicy, Overlap};
 pub use enqueue::{Enqueue, JobOptions};
 pub use error::{BoxError, Error, ResultExt, TaskError, TaskErrorKind};
+pub use event::{Event, Publish, Published, PublishedJob, Subscriber, Trigger};
 pub use handler::{HandlerFn, Invocation, State, StateMap, StateNeed};
 pub use job::{JobContext, JobId};
 pub use priority::{ParsePriorityError, Priority};

@@ -134,6 +134,13 @@ script!(
     "Add a cron schedule, fire its due occurrences, or run it now."
 );
 
+script!(
+    BATCH,
+    "batch.lua",
+    "#!lua flags=allow-oom",
+    "Create a batch, count its finished children, mark its callback fired."
+);
+
 /// Every script, for loading ahead of time.
 pub(crate) fn all() -> Vec<&'static Script> {
     vec![
@@ -154,5 +161,6 @@ pub(crate) fn all() -> Vec<&'static Script> {
         &STATUS,
         &CANCEL,
         &CRON,
+        &BATCH,
     ]
 }

@@ -5,6 +5,7 @@
 mod ack;
 mod actions;
 mod admin;
+mod batch;
 mod browse;
 mod cancel;
 mod clock;
@@ -43,6 +44,7 @@ use crate::{scripts, Config, Error};
 pub use ack::duration_bucket;
 pub use actions::Changed;
 pub use admin::{Retried, Trimmed, UnreadableEntry};
+pub use batch::BATCH_RETENTION;
 pub use browse::{Entry, Locator, State};
 pub use cancel::Cancelled;
 pub use connection::{check_server_version, mask_password};

@@ -1,6 +1,7 @@
 //! [`Client`]: enqueue jobs into Redis, or, in tests, into a fake that records
 //! them or an inline runner that executes them at once.
 
+mod batch;
 mod by_id;
 mod fake;
 mod inline;
@@ -128,7 +129,7 @@ impl Client {
     }
 
     /// One job, unique or not.
-    async fn submit_encoded(
+    pub(crate) async fn submit_encoded(
         &self,
         topic: &str,
         descriptor: &'static TaskDescriptor,
@@ -409,7 +410,7 @@ impl Client {
         Ok(payload)
     }
 
-    fn check_size(&self, topic: &str, payload: &[u8]) -> Result<(), Error> {
+    pub(crate) fn check_size(&self, topic: &str, payload: &[u8]) -> Result<(), Error> {
         let limit = self.config.max_payload_bytes;
         if payload.len() > limit {
             return Err(Error::PayloadTooLarge {

@@ -17,7 +17,7 @@ use super::Shared;
 use crate::broker::{FailOutcome, Failure};
 use crate::error::Cause;
 use crate::telemetry::Outcome;
-use crate::{Error, TaskErrorKind};
+use crate::{BatchEnd, Error, TaskErrorKind};
 
 pub(super) async fn run(
     shared: Arc<Shared>,
@@ -125,6 +125,7 @@ async fn report_into(
         if indexes.is_empty() {
             continue;
         }
+        super::batch::succeeded(shared, indexes.iter().map(|&i| &batch[i])).await?;
         let envelopes: Vec<_> = indexes
             .iter()
             .map(|&i| batch[i].job.envelope.clone())
@@ -187,8 +188,12 @@ async fn report_failure(shared: &Shared, done: &Done, after_error: bool) -> Resu
     let topic = &shared.topics[done.job.topic];
     let envelope = &done.job.envelope;
     let message = error.to_string();
+    let member = super::batch::is_member(envelope);
     if error.kind() == TaskErrorKind::Malformed {
         tracing::error!(topic = %topic.name, id = envelope.id(), error = %message, "payload does not decode; moved to the parse-error store");
+        if member {
+            super::batch::ended(shared, envelope, BatchEnd::Dead).await?;
+        }
         if shared
             .broker
             .reject(&topic.name, envelope, &message)
@@ -210,6 +215,9 @@ async fn report_failure(shared: &Shared, done: &Done, after_error: bool) -> Resu
             FailOutcome::LeaseLost if after_error => {}
             FailOutcome::LeaseLost => lease_lost(shared, done),
             FailOutcome::Cancelled => {
+                if member {
+                    super::batch::ended(shared, envelope, BatchEnd::Cancelled).await?;
+                }
                 Metrics::add(&shared.metrics.cancelled, 1);
                 shared
                     .telemetry
@@ -240,7 +248,33 @@ async fn report_failure(shared: &Shared, done: &Done, after_error: bool) -> Resu
         Cause::Panic => Some(Outcome::Panicked),
         Cause::Handler => None,
     };
-    match shared.broker.fail(&topic.name, envelope, &failure).await? {
+    // A batch child whose failure ends it is recorded first (see
+    // `super::batch`); one asked to cancel meanwhile, once the script says so.
+    let ends = if failure.cancelled {
+        Some(BatchEnd::Cancelled)
+    } else if failure.permanent || envelope.retries_used() >= envelope.max_retries() {
+        Some(BatchEnd::Dead)
+    } else {
+        None
+    };
+    let recorded = match ends {
+        Some(end) if member => {
+            super::batch::ended(shared, envelope, end).await?;
+            true
+        }
+        _ => false,
+    };
+    let outcome = shared.broker.fail(&topic.name, envelope, &failure).await?;
+    if member && !recorded {
+        match outcome {
+            FailOutcome::Dead => super::batch::ended(shared, envelope, BatchEnd::Dead).await?,
+            FailOutcome::Cancelled => {
+                super::batch::ended(shared, envelope, BatchEnd::Cancelled).await?
+            }
+            _ => {}
+        }
+    }
+    match outcome {
         FailOutcome::Retrying => {
             Metrics::add(&shared.metrics.retried, 1);
             telemetry.processed(stopped.unwrap_or(Outcome::Retried), 1);

@@ -34,6 +34,7 @@ const KEYS: &[&str] = &[
     "overlap",
     "catch_up",
     "cron_payload",
+    "on",
 ];
 
 /// The keys of `unique(...)`.
@@ -82,6 +83,9 @@ pub(crate) struct TaskArgs {
     pub(crate) catch_up: Option<CatchUpArg>,
     /// `cron_payload = r#"{...}"#`: the literal and the keys of its object.
     pub(crate) cron_payload: Option<(LitStr, Vec<String>)>,
+    /// `on = OrderCreated`: the event type (or `rmq::BatchOutcome`) the task
+    /// subscribes to, which is its payload.
+    pub(crate) on: Option<syn::Path>,
     /// The keys that only apply with `cron`, as written, for the error
     /// when `cron` is missing.
     pub(crate) cron_only: Vec<syn::Path>,
@@ -230,6 +234,7 @@ impl TaskArgs {
             "overlap" => overlap(&value).map(|v| self.overlap = Some(v)),
             "catch_up" => catch_up(&value).map(|v| self.catch_up = Some(v)),
             "cron_payload" => cron_payload(&value).map(|v| self.cron_payload = Some(v)),
+            "on" => on(&value).map(|v| self.on = Some(v)),
             _ => unreachable!("every key of KEYS has a parser"),
         };
         if matches!(key.as_str(), "tz" | "overlap" | "catch_up" | "cron_payload") {
@@ -648,6 +653,18 @@ fn payload(value: &Expr) -> syn::Result<Ident> {
         other => Err(syn::Error::new_spanned(
             other,
             format_args!("payload must be a type name, {example}"),
+        )),
+    }
+}
+
+/// `on = OrderCreated`: a path to the event type.
+fn on(value: &Expr) -> syn::Result<syn::Path> {
+    match ungroup(value) {
+        Expr::Path(path) if path.qself.is_none() => Ok(path.path.clone()),
+        other => Err(syn::Error::new_spanned(
+            other,
+            "on must name an event type declared with `#[rmq::event]`, e.g. \
+             `on = OrderCreated` (or `on = rmq::BatchOutcome` for a batch callback)",
         )),
     }
 }

@@ -38,6 +38,10 @@ pub trait Event: Trigger {
 
 /// A task that subscribes to `Event` (`#[rmq::task(on = Event)]`); its
 /// payload is the event.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` does not subscribe to an event: declare its task with `#[rmq::task(on = ...)]` (a batch callback with `on = rmq::BatchOutcome`)",
+    label = "not a task with `on = ...`"
+)]
 pub trait Subscriber: Task {
     /// What the task runs on.
     type Event: Trigger;
@@ -76,10 +80,10 @@ pub struct Subscription {
 }
 
 impl Subscription {
-    /// The subscription of `task` to `E`.
-    pub const fn new<E: Trigger>(task: &'static TaskDescriptor) -> Subscription {
+    /// The subscription of `task`, the task of `S`, to what `S` runs on.
+    pub const fn of<S: Subscriber>(task: &'static TaskDescriptor) -> Subscription {
         Subscription {
-            event: E::NAME,
+            event: <S::Event as Trigger>::NAME,
             task,
         }
     }
@@ -232,6 +236,7 @@ impl<E: Event> Publish<E> {
         for result in results {
             jobs.push(result?);
         }
+        metrics::counter!(crate::telemetry::EVENTS_PUBLISHED, "event" => E::NAME).increment(1);
         tracing::debug!(event = E::NAME, id = %event_id, subscribers = jobs.len(), "event published");
         Ok(Published { event_id, jobs })
     }

@@ -102,6 +102,11 @@ impl Broker {
             }
             tracing::info!(batch = id, callback = %topic, succeeded = progress.outcome.succeeded, dead = progress.outcome.dead, cancelled = progress.outcome.cancelled, "batch complete; callback enqueued");
         }
+        let callback = progress
+            .callback
+            .clone()
+            .unwrap_or_else(|| "none".to_owned());
+        metrics::counter!(crate::telemetry::BATCHES_COMPLETED, "callback" => callback).increment(1);
         self.batch_call("fired", id, &[]).await.map(drop)
     }
 

@@ -43,7 +43,7 @@ impl Names {
 pub(crate) fn expand(task: &TaskFn<'_>, args: &TaskArgs) -> TokenStream {
     let names = Names::new(task, args);
     let item = task.item;
-    let payload_struct = payload_struct(task, args, &names);
+    let payload_struct = payload_struct(task, args.on.is_some(), &names);
     let methods = methods(task, args, &names);
     let registration = registration(task, args, &names);
     quote! {
@@ -60,7 +60,9 @@ pub(crate) fn expand(task: &TaskFn<'_>, args: &TaskArgs) -> TokenStream {
 pub(crate) fn fallback(task: &TaskFn<'_>, args: &TaskArgs) -> TokenStream {
     let names = Names::new(task, args);
     let payload = &names.payload;
-    let payload_struct = payload_struct(task, args, &names);
+    // Not transparent: a subscriber with the wrong number of payload
+    // arguments has its own error, without serde's about the struct.
+    let payload_struct = payload_struct(task, false, &names);
     let methods = methods(task, args, &names);
     let receipt = receipt(args);
     let unique_task = args.unique.as_ref().map(|_| {
@@ -84,7 +86,7 @@ pub(crate) fn fallback(task: &TaskFn<'_>, args: &TaskArgs) -> TokenStream {
     }
 }
 
-fn payload_struct(task: &TaskFn<'_>, args: &TaskArgs, names: &Names) -> TokenStream {
+fn payload_struct(task: &TaskFn<'_>, transparent: bool, names: &Names) -> TokenStream {
     let item = task.item;
     let vis = &item.vis;
     let payload = &names.payload;
@@ -101,7 +103,7 @@ fn payload_struct(task: &TaskFn<'_>, args: &TaskArgs, names: &Names) -> TokenStr
     let separator = (!fn_docs.is_empty()).then(|| quote!(#[doc = ""]));
     // A subscriber's payload is the event itself, as the publisher encoded
     // it once for every subscriber.
-    let transparent = args.on.as_ref().map(|_| quote!(#[serde(transparent)]));
+    let transparent = transparent.then(|| quote!(#[serde(transparent)]));
     let fields = task.fields().map(|(ident, ty)| {
         let doc = format!(" The `{}` argument of `{fn_name}`.", unraw(ident));
         // Spanned at the type: the derives report a type that is not serde
@@ -319,30 +321,23 @@ fn registration(task: &TaskFn<'_>, args: &TaskArgs, names: &Names) -> TokenStrea
     }
 }
 
-/// For `on = Event`: the checks that `Event` is an event and is the type
-/// of the payload argument (each error under the user's token), the
-/// `Subscriber` impl and the link-time subscription.
+/// For `on = Event`: the `Subscriber` impl (whose bound reports an `Event`
+/// that is not an event, under the user's token), the check that `Event`
+/// is the type of the payload argument (under the argument), and the
+/// link-time subscription.
 fn subscription(task: &TaskFn<'_>, args: &TaskArgs, names: &Names) -> Option<TokenStream> {
     let on = args.on.as_ref()?;
     let (ident, ty) = task.fields().next()?;
     let payload = &names.payload;
     let descriptor = hidden("__RMQ_DESCRIPTOR");
-    let assert_trigger = hidden("__rmq_assert_trigger");
     let same_type = hidden("__rmq_same_type");
     let event = hidden("__rmq_event");
-    let trigger_check = quote_spanned! {on.span()=>
-        let _ = #assert_trigger::<#on>;
-    };
     let same = quote_spanned! {ty.span()=>
-        fn #same_type(#event: #on) -> #ty {
-            #event
+        fn #same_type(#ident: #on) -> #ty {
+            #ident
         }
     };
     Some(quote! {
-        fn #assert_trigger<T: ::rmq::event::Trigger>() {}
-        const _: () = {
-            #trigger_check
-        };
         #same
 
         #[automatically_derived]
@@ -355,7 +350,7 @@ fn subscription(task: &TaskFn<'_>, args: &TaskArgs, names: &Names) -> Option<Tok
         }
 
         ::rmq::__private::inventory::submit! {
-            ::rmq::event::Subscription::new::<#on>(&#descriptor)
+            ::rmq::event::Subscription::of::<#payload>(&#descriptor)
         }
     })
 }

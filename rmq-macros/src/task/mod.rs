@@ -59,7 +59,8 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     // A `cron_payload` that did not parse has its own error already.
     let bad_payload =
         args.cron_payload.is_none() && args.cron_only.iter().any(|p| p.is_ident("cron_payload"));
-    if let (Some(task), Some(_), false) = (&task, &args.cron, bad_payload) {
+    // A subscriber with `cron` has its own error.
+    if let (Some(task), Some(_), false, None) = (&task, &args.cron, bad_payload, &args.on) {
         model::check_cron(task, args.cron_payload.as_ref(), &mut errors);
     }
     match (task, errors.into_error()) {

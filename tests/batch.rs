@@ -1,14 +1,16 @@
 //! Batches through the facade: a thousand children over two topics on real
 //! workers, some dying, and one callback with the right counts; children
-//! ended without a worker (cancelled while queued, dead at lease recovery);
-//! counting each child once; the fake and inline clients.
+//! ended without a worker (cancelled while queued, dead at lease recovery)
+//! and one cancelled while it runs;
+//! counting each child once; a batch on a cluster, its children on other
+//! shards than its record; the fake and inline clients.
 
 mod support;
 
 use std::time::Duration;
 
 use rmq::{Batch, BatchOutcome, Client, JobOutcome, State, TaskError, Worker};
-use support::{pending, run, Env, Probe};
+use support::{pending, run, Deployment, Env, Probe};
 
 #[rmq::task(topic = "batch.resize", retries = 1, retry_delays = ["10ms"])]
 async fn resize(n: u32, fail: bool) -> Result<(), TaskError> {
@@ -41,6 +43,13 @@ async fn report(
 async fn once(n: u32) -> Result<(), TaskError> {
     let _ = n;
     Ok(())
+}
+
+#[rmq::task(topic = "batch.waits")]
+async fn waits(ctx: rmq::JobContext, started: State<Probe<String>>) -> Result<(), TaskError> {
+    started.record(ctx.id.to_string());
+    ctx.cancelled().await;
+    Err(TaskError::cancelled())
 }
 
 fn worker(client: &Client, reports: &Probe<BatchOutcome>) -> Worker {
@@ -121,6 +130,53 @@ async fn a_thousand_children_over_two_topics_fire_the_callback_once_with_their_c
     assert_eq!(env.stats("batch.resize").await.dead, 15);
     assert_eq!(env.stats("batch.upload").await.dead, 8);
     assert_eq!(env.stats("batch.report").await.completed, 1);
+}
+
+#[tokio::test]
+async fn on_a_cluster_children_on_other_shards_than_the_record_are_counted() {
+    let cluster = tokio::task::spawn_blocking(rmq_testkit::Cluster::shared)
+        .await
+        .unwrap();
+    // The prefix decides the slots: take one under which the children's
+    // topics live on two shards, so at least one is not the record's.
+    let env = loop {
+        let env = Env::on(Deployment::Cluster).await;
+        let prefix = env.client.config().queue_prefix.clone();
+        let shards: std::collections::HashSet<u16> = ["batch.resize", "batch.upload"]
+            .iter()
+            .map(|topic| cluster.primary_of_key(&format!("{{{prefix}:{topic}}}:high")))
+            .collect();
+        if shards.len() == 2 {
+            break env;
+        }
+    };
+    let mut batch = Batch::new();
+    for n in 0..60 {
+        batch = batch
+            .push(Resize { n, fail: n == 7 })
+            .push(Upload { n, broken: false });
+    }
+    let id = batch
+        .on_complete::<Report>()
+        .enqueue(&env.client)
+        .await
+        .unwrap();
+    let reports = Probe::<BatchOutcome>::new();
+    let waiting = reports.clone();
+    run(worker(&env.client, &reports), async move {
+        waiting.reached(1).await;
+    })
+    .await;
+    assert_eq!(
+        reports.records(),
+        [BatchOutcome {
+            id: id.to_string(),
+            total: 120,
+            succeeded: 119,
+            dead: 1,
+            cancelled: 0,
+        }]
+    );
 }
 
 #[tokio::test]
@@ -227,6 +283,57 @@ async fn children_ended_without_a_worker_are_counted() {
     );
     assert!(progress.fired);
     assert_eq!(pending(&env.stats("batch.report").await), 1);
+}
+
+#[tokio::test]
+async fn a_child_cancelled_while_it_runs_is_counted_cancelled() {
+    let env = Env::with(|config| {
+        // Renewal, which carries the cancellation, every 300 ms.
+        config.lease = Duration::from_millis(900);
+    })
+    .await;
+    let id = Batch::new()
+        .push(Waits {})
+        .push(Upload {
+            n: 1,
+            broken: false,
+        })
+        .on_complete::<Report>()
+        .enqueue(&env.client)
+        .await
+        .unwrap();
+    let reports = Probe::<BatchOutcome>::new();
+    let started = Probe::<String>::new();
+    let worker = Worker::builder(env.client.clone())
+        .task::<Waits>()
+        .task::<Upload>()
+        .task::<Report>()
+        .state(reports.clone())
+        .state(started.clone())
+        .build()
+        .unwrap();
+    let client = env.client.clone();
+    let child = id.child(0);
+    let waiting = reports.clone();
+    run(worker, async move {
+        started.reached(1).await;
+        assert_eq!(
+            client.cancel("batch.waits", child.as_str()).await.unwrap(),
+            rmq::Cancelled::Signalled
+        );
+        waiting.reached(1).await;
+    })
+    .await;
+    assert_eq!(
+        reports.records(),
+        [BatchOutcome {
+            id: id.to_string(),
+            total: 2,
+            succeeded: 1,
+            dead: 0,
+            cancelled: 1,
+        }]
+    );
 }
 
 #[tokio::test]

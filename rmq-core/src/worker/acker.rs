@@ -248,32 +248,9 @@ async fn report_failure(shared: &Shared, done: &Done, after_error: bool) -> Resu
         Cause::Panic => Some(Outcome::Panicked),
         Cause::Handler => None,
     };
-    // A batch child whose failure ends it is recorded first (see
-    // `super::batch`); one asked to cancel meanwhile, once the script says so.
-    let ends = if failure.cancelled {
-        Some(BatchEnd::Cancelled)
-    } else if failure.permanent || envelope.retries_used() >= envelope.max_retries() {
-        Some(BatchEnd::Dead)
-    } else {
-        None
-    };
-    let recorded = match ends {
-        Some(end) if member => {
-            super::batch::ended(shared, envelope, end).await?;
-            true
-        }
-        _ => false,
-    };
+    let recorded = super::batch::before_fail(shared, envelope, &failure).await?;
     let outcome = shared.broker.fail(&topic.name, envelope, &failure).await?;
-    if member && !recorded {
-        match outcome {
-            FailOutcome::Dead => super::batch::ended(shared, envelope, BatchEnd::Dead).await?,
-            FailOutcome::Cancelled => {
-                super::batch::ended(shared, envelope, BatchEnd::Cancelled).await?
-            }
-            _ => {}
-        }
-    }
+    super::batch::after_fail(shared, envelope, recorded, outcome).await?;
     match outcome {
         FailOutcome::Retrying => {
             Metrics::add(&shared.metrics.retried, 1);

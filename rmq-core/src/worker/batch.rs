@@ -5,6 +5,7 @@
 
 use super::runner::Done;
 use super::Shared;
+use crate::broker::{FailOutcome, Failure};
 use crate::envelope::Envelope;
 use crate::{BatchEnd, Error};
 
@@ -40,4 +41,43 @@ pub(super) async fn ended(
         .broker
         .batch_jobs_ended(&[(envelope.id(), end)])
         .await
+}
+
+/// Before the fail script: records a batch child whose failure ends it
+/// (cancelled, a permanent error, or no retry left); returns whether it did.
+pub(super) async fn before_fail(
+    shared: &Shared,
+    envelope: &Envelope,
+    failure: &Failure<'_>,
+) -> Result<bool, Error> {
+    if !is_member(envelope) {
+        return Ok(false);
+    }
+    let end = if failure.cancelled {
+        BatchEnd::Cancelled
+    } else if failure.permanent || envelope.retries_used() >= envelope.max_retries() {
+        BatchEnd::Dead
+    } else {
+        return Ok(false);
+    };
+    ended(shared, envelope, end).await?;
+    Ok(true)
+}
+
+/// After the fail script: records a batch child it ended although
+/// [`before_fail`] did not expect it to (a cancellation asked meanwhile).
+pub(super) async fn after_fail(
+    shared: &Shared,
+    envelope: &Envelope,
+    recorded: bool,
+    outcome: FailOutcome,
+) -> Result<(), Error> {
+    if recorded || !is_member(envelope) {
+        return Ok(());
+    }
+    match outcome {
+        FailOutcome::Dead => ended(shared, envelope, BatchEnd::Dead).await,
+        FailOutcome::Cancelled => ended(shared, envelope, BatchEnd::Cancelled).await,
+        _ => Ok(()),
+    }
 }

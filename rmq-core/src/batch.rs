@@ -13,6 +13,11 @@
 //! the record is marked fired (a callback that ran marks it too, before
 //! its own ack), so it runs once.
 //!
+//! Children that end without a worker (cancelled while queued, or
+//! dead-lettered by lease recovery on their last attempt) are recorded by
+//! the process that ended them, right after the script that did: a crash in
+//! between leaves that child uncounted (the batch then shows it pending).
+//!
 //! Plain jobs pay nothing for this: their ids are never explicit ids that
 //! start with `batch:`, which the worker checks on a byte of the envelope
 //! it has at hand.

@@ -146,6 +146,24 @@ async fn republishing_with_the_same_event_id_enqueues_nothing_new() {
     for topic in TOPICS {
         assert_eq!(env.stats(topic).await.completed, 1, "{topic}");
     }
+
+    // Once more after the jobs ran: the event id is on record.
+    let late = SignedUp { user: "bob".into() }
+        .event_id("signup-2")
+        .publish(&env.client)
+        .await
+        .unwrap();
+    assert_eq!(late.new_jobs(), 0, "{late:?}");
+    for topic in TOPICS {
+        assert_eq!(pending(&env.stats(topic).await), 0, "{topic}");
+    }
+    // The record is per event type and id: another id publishes.
+    let other = SignedUp { user: "bob".into() }
+        .event_id("signup-3")
+        .publish(&env.client)
+        .await
+        .unwrap();
+    assert_eq!(other.new_jobs(), 3);
 }
 
 #[tokio::test]

@@ -5,9 +5,12 @@
 //! payload. Subscriptions are collected at link time, like tasks.
 //! Publishing encodes the event once and enqueues it on every subscriber's
 //! topic, each job with its subscriber's retries, priority, ttl and
-//! dead-letter queue, under the id `ev:<event id>`: a second publish with the
-//! same event id finds those jobs and enqueues nothing new while they are
-//! queued, delayed or running.
+//! dead-letter queue, under the id `ev:<event id>`. A publish with an
+//! explicit event id is idempotent: while a subscriber's job is queued,
+//! delayed or running, its explicit id makes a second enqueue a duplicate;
+//! once every subscriber has its job, a record of the event id
+//! (`P:event:<event>:<id>`, kept a week) makes a later publish with that id
+//! enqueue nothing, even after the jobs ran.
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
@@ -176,8 +179,9 @@ impl<E: Event> Publish<E> {
     }
 
     /// Publishes with the event id `id`: a second publish with the same id
-    /// (after a timeout, say) enqueues nothing on the topics whose job of
-    /// the first is still queued, delayed or running.
+    /// (after a timeout, say) enqueues nothing where the first one's job is
+    /// queued, delayed or running, and nothing at all once the first one
+    /// reached every subscriber (for a week, on Redis).
     pub fn event_id(mut self, id: impl Into<String>) -> Self {
         self.id = Some(id.into());
         self
@@ -186,8 +190,10 @@ impl<E: Event> Publish<E> {
     /// Enqueues one job per subscriber topic, concurrently (one script call
     /// per topic, on its own shard in a cluster); every subscriber is tried
     /// even if another fails, and the first error is returned. Publishing
-    /// again with the same event id after an error is safe.
+    /// again with the same event id after an error is safe. With an
+    /// explicit event id, one `EXISTS` before and one `SET` after.
     pub async fn publish(self, client: &Client) -> Result<Published, Error> {
+        let explicit = self.id.is_some();
         let event_id = match self.id {
             Some(id) if id.is_empty() || id.len() > MAX_EVENT_ID_LEN => {
                 return Err(Error::InvalidJobId {
@@ -199,6 +205,20 @@ impl<E: Event> Publish<E> {
             None => new_id(),
         };
         let subscribers = subscribers::<E>();
+        let record = client.broker().filter(|_| explicit);
+        if let Some(broker) = record {
+            if broker.event_published(E::NAME, &event_id).await? {
+                let jobs = subscribers
+                    .iter()
+                    .map(|task| PublishedJob {
+                        topic: task.topic,
+                        id: job_id(&event_id),
+                        new: false,
+                    })
+                    .collect();
+                return Ok(Published { event_id, jobs });
+            }
+        }
         let payload = codec::encode(&self.event).map_err(|e| Error::Payload {
             topic: E::NAME.to_owned(),
             reason: e.to_string(),
@@ -236,6 +256,9 @@ impl<E: Event> Publish<E> {
         for result in results {
             jobs.push(result?);
         }
+        if let Some(broker) = record {
+            broker.record_event(E::NAME, &event_id).await?;
+        }
         metrics::counter!(crate::telemetry::EVENTS_PUBLISHED, "event" => E::NAME).increment(1);
         tracing::debug!(event = E::NAME, id = %event_id, subscribers = jobs.len(), "event published");
         Ok(Published { event_id, jobs })
@@ -266,7 +289,8 @@ pub struct PublishedJob {
     /// The job's id: `ev:<event id>`.
     pub id: JobId,
     /// Whether this publish enqueued it (false: a job with its id was
-    /// queued, delayed or running already).
+    /// queued, delayed or running already, or the event id was published
+    /// before).
     pub new: bool,
 }
 

@@ -202,6 +202,13 @@ pub fn batch_keys(prefix: &str, id: &str) -> [String; 2] {
     [tag, done]
 }
 
+/// The record that event `name` (`module::Type`) was published with the
+/// id `id` and reached every subscriber: a string, for a week. One key per
+/// command, so it may live on any Cluster slot.
+pub fn event_key(prefix: &str, name: &str, id: &str) -> String {
+    untagged(prefix, &format!("event:{name}:{id}"))
+}
+
 /// The control command (`quiet`, `stop`) waiting for worker `id`.
 pub fn worker_control_key(prefix: &str, id: &str) -> String {
     untagged(prefix, &format!("worker:{id}:control"))

@@ -13,6 +13,7 @@ mod coalesce;
 mod connection;
 mod cron;
 mod enqueue;
+mod event;
 mod extend;
 mod fail;
 mod fetch;
@@ -54,6 +55,7 @@ pub(crate) use connection::{
 pub use cron::{Fired, RunSpec, ScheduleInfo, ScheduleSpec, Tick};
 use enqueue::check_times;
 pub use enqueue::{EnqueueSpec, NewJob};
+pub use event::EVENT_RETENTION;
 pub use extend::Extended;
 pub use fail::{FailOutcome, Failure};
 pub use fetch::{Fetched, Throttle};

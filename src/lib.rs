@@ -4,7 +4,9 @@
 //! struct and enqueue helpers, registers the task at link time, and runs it
 //! in a worker that pulls jobs from Lua-scripted Redis queues.
 
-pub use rmq_core::{broker, codec, cron, envelope, registry, telemetry, trace, unique, worker};
+pub use rmq_core::{
+    batch, broker, codec, cron, envelope, event, registry, telemetry, trace, unique, worker,
+};
 pub use rmq_core::{chain, Chain, ChainJob, FromEnqueued, Job, JobResult, ResultError};
 pub use rmq_core::{
     Backoff, Broker, Cancellation, Cancelled, Client, Config, Enqueue, Error, FakeJob, JobContext,
@@ -12,8 +14,10 @@ pub use rmq_core::{
     ResultExt, State, Task, TaskDescriptor, TaskError, TaskErrorKind, TaskPolicy, Worker,
     WorkerBuilder,
 };
+pub use rmq_core::{Batch, BatchEnd, BatchId, BatchOutcome, BatchProgress};
 pub use rmq_core::{CatchUp, CronClock, CronPolicy, Overlap};
 pub use rmq_core::{Enqueued, Unique, UniqueMode, UniquePolicy, UniqueTask, DEFAULT_UNIQUE_TTL};
+pub use rmq_core::{Event, Published, Subscriber};
 
 /// OpenTelemetry trace context through jobs (feature `otel`): call
 /// `rmq::otel::install()` in producers and workers.
@@ -22,6 +26,9 @@ pub use rmq_otel as otel;
 
 #[doc = include_str!("../docs/task.md")]
 pub use rmq_macros::task;
+
+#[doc = include_str!("../docs/event.md")]
+pub use rmq_macros::event;
 
 // Not public API: what `#[rmq::task]` expands to.
 #[doc(hidden)]

@@ -9,6 +9,8 @@ use yaml_rust2::{Yaml, YamlLoader};
 fn exported() -> BTreeSet<String> {
     let families = [
         telemetry::JOBS_ENQUEUED,
+        telemetry::EVENTS_PUBLISHED,
+        telemetry::BATCHES_COMPLETED,
         telemetry::JOBS_FETCHED,
         telemetry::JOBS_PROCESSED,
         telemetry::JOB_DURATION,

@@ -51,11 +51,16 @@ fn tasks_are_listed_sorted_by_topic() {
     let topics: Vec<_> = registry.topics().collect();
     assert_eq!(
         topics,
-        ["fixture.emails", "fixture.index", "registry.local"]
+        [
+            "fixture.bonus",
+            "fixture.emails",
+            "fixture.index",
+            "registry.local"
+        ]
     );
     let listed: Vec<_> = registry.tasks().map(|t| t.topic).collect();
     assert_eq!(listed, topics);
-    assert_eq!(registry.len(), 3);
+    assert_eq!(registry.len(), 4);
 }
 
 #[test]

@@ -1,5 +1,5 @@
-//! Compile-time behaviour of `#[rmq::task]`: what must compile, and the
-//! errors (with their positions) for what must not.
+//! Compile-time behaviour of `#[rmq::task]` and `#[rmq::event]`: what must
+//! compile, and the errors (with their positions) for what must not.
 //!
 //! Regenerate snapshots with `TRYBUILD=overwrite cargo test --test ui`, then
 //! read every `.stderr`: each error must sit under the offending tokens.

@@ -5,13 +5,25 @@
 --       8 wake, 9 errors, 10 index, 11 cancel, 12 locks
 -- ARGV: 1 max, 2 dead-letter enabled (0/1), 3 dead max entries,
 --       4 parse-error max entries
--- Returns {requeued, dead, ms until the earliest remaining deadline or -1}.
+-- Returns {requeued, dead, ms until the earliest remaining deadline or -1,
+-- {id, outcome (d dead, c cancelled), ...} of the batch children (explicit
+-- ids `batch:...`) that ended here, for their batch's count}.
 check_types('lllzzhslzhh')
 local now = now_ms()
 local expired = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))
 local requeued = 0
 local dead = 0
 local cancelled = 0
+local ended = {}
+local function batch_child(env, outcome)
+  if is_explicit(env) then
+    local id = env_id(env)
+    if string.sub(id, 1, 6) == 'batch:' then
+      ended[#ended + 1] = id
+      ended[#ended + 1] = outcome
+    end
+  end
+end
 if #expired > 0 then
   call_chunked({'ZREM', KEYS[4]}, expired)
   for _, env in ipairs(expired) do
@@ -25,6 +37,7 @@ if #expired > 0 then
         if ARGV[2] ~= '1' then request = '0' end
         end_cancelled(KEYS[5], tonumber(ARGV[3]), KEYS[10], KEYS[7], KEYS[11], KEYS[6], now, env, request)
         release_lock(KEYS[12], env)
+        batch_child(env, 'c')
         cancelled = cancelled + 1
       elseif attempt > string.byte(env, 4) then
         if ARGV[2] == '1' then
@@ -34,6 +47,7 @@ if #expired > 0 then
         end
         forget_id(KEYS[7], env)
         release_lock(KEYS[12], env)
+        batch_child(env, 'd')
         dead = dead + 1
       else
         local next = with_attempt(env, attempt)
@@ -55,4 +69,4 @@ end
 local next_deadline = -1
 local first = redis.call('ZRANGE', KEYS[4], 0, 0, 'WITHSCORES')
 if #first > 0 then next_deadline = math.max(0, tonumber(first[2]) - now) end
-return {requeued, dead, next_deadline}
+return {requeued, dead, next_deadline, ended}

@@ -212,6 +212,33 @@ pub fn chain_key(prefix: &str, id: &str) -> String {
     }
 }
 
+/// The keys of batch `id`: its record and the hash of its finished
+/// children, both under the batch's own hash tag `{P:batch:<id>}` (one
+/// Cluster slot per batch, whatever topics its children run on):
+///
+/// | key | type | holds |
+/// |---|---|---|
+/// | `{P:batch:<id>}` | HASH | `total`, counts `s` (succeeded), `d` (dead), `c` (cancelled), callback `topic` / `priority` / `retries`, `fired`, `created` (ms) |
+/// | `{P:batch:<id>}:done` | HASH | child job id -> `s`, `d` or `c`: each child counted once |
+///
+/// Both expire a week after the last child finished.
+pub fn batch_keys(prefix: &str, id: &str) -> [String; 2] {
+    let tag = if prefix.is_empty() {
+        format!("{{batch:{id}}}")
+    } else {
+        format!("{{{prefix}:batch:{id}}}")
+    };
+    let done = format!("{tag}:done");
+    [tag, done]
+}
+
+/// The record that event `name` (`module::Type`) was published with the
+/// id `id` and reached every subscriber: a string, for a week. One key per
+/// command, so it may live on any Cluster slot.
+pub fn event_key(prefix: &str, name: &str, id: &str) -> String {
+    untagged(prefix, &format!("event:{name}:{id}"))
+}
+
 /// The control command (`quiet`, `stop`) waiting for worker `id`.
 pub fn worker_control_key(prefix: &str, id: &str) -> String {
     untagged(prefix, &format!("worker:{id}:control"))

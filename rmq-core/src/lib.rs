@@ -2,6 +2,7 @@
 //! Lua-scripted Redis queues and the worker runtime. Use it through the `rmq`
 //! crate.
 
+pub mod batch;
 pub mod broker;
 mod cancellation;
 pub mod chain;
@@ -12,6 +13,7 @@ pub mod cron;
 mod enqueue;
 pub mod envelope;
 mod error;
+pub mod event;
 pub mod handler;
 mod job;
 pub mod keys;
@@ -25,6 +27,7 @@ pub mod trace;
 pub mod unique;
 pub mod worker;
 
+pub use batch::{Batch, BatchEnd, BatchId, BatchOutcome, BatchProgress};
 pub use broker::{Broker, Cancelled, JobResult, JobState, JobStatus};
 pub use cancellation::Cancellation;
 pub use chain::{Chain, ChainJob};
@@ -33,6 +36,7 @@ pub use config::Config;
 pub use cron::{CatchUp, CronClock, CronPolicy, Overlap};
 pub use enqueue::{Enqueue, JobOptions};
 pub use error::{BoxError, Error, ResultExt, TaskError, TaskErrorKind};
+pub use event::{Event, Publish, Published, PublishedJob, Subscriber, Trigger};
 pub use handler::{HandlerFn, Invocation, State, StateMap, StateNeed};
 pub use job::{JobContext, JobId};
 pub use priority::{ParsePriorityError, Priority};

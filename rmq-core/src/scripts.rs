@@ -248,6 +248,12 @@ script!(
     "#!lua",
     "Create a chain's record, or record a completed step."
 );
+script!(
+    BATCH,
+    "batch.lua",
+    "#!lua flags=allow-oom",
+    "Create a batch, count its finished children, mark its callback fired."
+);
 
 /// Every script, for loading ahead of time.
 pub(crate) fn all() -> Vec<&'static Script> {
@@ -271,6 +277,7 @@ pub(crate) fn all() -> Vec<&'static Script> {
         &CRON,
         &RESULT,
         &CHAIN,
+        &BATCH,
     ]
 }
 

@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
-use rmq::{JobContext, State, TaskError};
+use rmq::{BatchOutcome, JobContext, State, TaskError};
 
 /// List of completed runs: `<topic>:<seq>`.
 pub const RAN: &str = "it:ran";
@@ -19,6 +19,10 @@ pub const STARTED: &str = "it:started";
 pub const ATTEMPTS: &str = "it:attempts";
 /// List of every run of the cron tasks: `<job id>|<attempt>`.
 pub const CRON_RUNS: &str = "it:cron";
+/// List of every run of the batch callback: `<batch id>|<succeeded>|<dead>|<cancelled>|<attempt>`.
+pub const BATCHES: &str = "it:batches";
+
+pub use rmq_fixture_tasks::{GrantBonus, SignedUp};
 
 /// Writes records to the Redis named by `REDIS_URL`, over one connection
 /// that is replaced when it breaks.
@@ -224,4 +228,71 @@ pub async fn square(n: u64) -> Result<u64, TaskError> {
 #[rmq::task]
 pub async fn plan_square(n: u64) -> Result<Square, TaskError> {
     Ok(Square { n: n + 1 })
+}
+
+/// Subscriber of `SignedUp`: records `signup_mail:<user>` when it ran.
+#[rmq::task(on = SignedUp, retries = 3, retry_delays = ["50ms"])]
+pub async fn signup_mail(event: SignedUp, recorder: State<Recorder>) -> Result<(), TaskError> {
+    recorder
+        .push(RAN, format!("signup_mail:{}", event.user))
+        .await
+}
+
+/// Subscriber of `SignedUp` that takes a while: records its start
+/// (`signup_audit:<user>:<attempt>`), works a second, records that it ran.
+#[rmq::task(on = SignedUp, retries = 3, retry_delays = ["50ms"])]
+pub async fn signup_audit(
+    event: SignedUp,
+    ctx: JobContext,
+    recorder: State<Recorder>,
+) -> Result<(), TaskError> {
+    recorder
+        .push(
+            STARTED,
+            format!("signup_audit:{}:{}", event.user, ctx.attempt),
+        )
+        .await?;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    recorder
+        .push(RAN, format!("signup_audit:{}", event.user))
+        .await
+}
+
+/// A batch child: works `millis`, then succeeds, or fails permanently when
+/// `fail`.
+#[rmq::task(retries = 3, retry_delays = ["50ms"])]
+pub async fn batch_child(seq: u64, millis: u64, fail: bool) -> Result<(), TaskError> {
+    tokio::time::sleep(Duration::from_millis(millis)).await;
+    match fail {
+        false => Ok(()),
+        true => Err(TaskError::permanent(format!("batch child {seq} fails"))),
+    }
+}
+
+/// A batch child of a second topic, like [`batch_child`].
+#[rmq::task(retries = 3, retry_delays = ["50ms"])]
+pub async fn batch_other(seq: u64, millis: u64, fail: bool) -> Result<(), TaskError> {
+    batch_child(seq, millis, fail).await
+}
+
+/// A batch callback: records the outcome in [`BATCHES`].
+#[rmq::task(on = BatchOutcome, retries = 3, retry_delays = ["50ms"])]
+pub async fn batch_done(
+    outcome: BatchOutcome,
+    ctx: JobContext,
+    recorder: State<Recorder>,
+) -> Result<(), TaskError> {
+    let BatchOutcome {
+        id,
+        succeeded,
+        dead,
+        cancelled,
+        ..
+    } = outcome;
+    recorder
+        .push(
+            BATCHES,
+            format!("{id}|{succeeded}|{dead}|{cancelled}|{}", ctx.attempt),
+        )
+        .await
 }

@@ -82,6 +82,7 @@ pub fn router(client: rmq::Client, options: Options) -> Router {
         .route("/topics/{topic}/entries/{locator}", get(pages::job::show))
         .route("/workers", get(pages::workers::show))
         .route("/tasks", get(pages::tasks::show))
+        .route("/batches", get(pages::batches::show))
         .route("/schedules", get(pages::schedules::show))
         .route("/search", get(pages::search::show))
         .route("/healthz", get(metrics::health))

@@ -49,6 +49,15 @@ pub(crate) enum Command {
     Run(RunArgs),
     /// List the tasks linked into this binary with their policies.
     Tasks,
+    /// List the event types linked into this binary and the tasks (topics)
+    /// that subscribe to each.
+    Events,
+    /// Show a batch's progress: children finished (succeeded, dead,
+    /// cancelled) and pending, and whether its callback was enqueued.
+    Batch {
+        /// The batch id (returned by `Batch::enqueue`).
+        id: String,
+    },
     /// Queue depths and counters per topic.
     Stats(StatsArgs),
     /// Inspect and manage the dead-letter queue.

@@ -166,6 +166,23 @@ pub async fn run(worker: Worker, stop: impl Future<Output = ()> + Send) {
         .expect("the worker failed");
 }
 
+/// Polls `condition` until it holds, for state only Redis has (counters,
+/// where there is nothing to await); fails the test after [`LIMIT`].
+pub async fn wait_for<F, Fut>(condition: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + LIMIT;
+    while !condition().await {
+        assert!(
+            Instant::now() < deadline,
+            "the condition was not met within {LIMIT:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// What handlers report to the test: a list of records and a way to wait
 /// until it satisfies a condition. Handlers get it as `State<Probe<T>>`.
 pub struct Probe<T> {

@@ -55,7 +55,14 @@ impl Broker {
         let code: i64 = self.run("cancel", &invocation).await?;
         match code {
             0 => Ok(Cancelled::NotFound),
-            1 => Ok(Cancelled::Removed),
+            1 => {
+                // A queued batch child ends here, with no worker to count it.
+                if id.starts_with(crate::batch::ID_PREFIX) {
+                    self.batch_jobs_ended(&[(id, crate::BatchEnd::Cancelled)])
+                        .await?;
+                }
+                Ok(Cancelled::Removed)
+            }
             2 => Ok(Cancelled::Signalled),
             3 => Ok(Cancelled::AlreadySignalled),
             4 => Ok(Cancelled::AlreadyEnded),

@@ -5,6 +5,7 @@
 mod ack;
 mod actions;
 mod admin;
+mod batch;
 mod browse;
 mod cancel;
 mod chain;
@@ -13,6 +14,7 @@ mod coalesce;
 mod connection;
 mod cron;
 mod enqueue;
+mod event;
 mod extend;
 mod fail;
 mod fetch;
@@ -45,6 +47,7 @@ use crate::{scripts, Config, Error};
 pub use ack::duration_bucket;
 pub use actions::Changed;
 pub use admin::{Retried, Trimmed, UnreadableEntry};
+pub use batch::BATCH_RETENTION;
 pub use browse::{Entry, Locator, State};
 pub use cancel::Cancelled;
 pub use chain::{
@@ -58,6 +61,7 @@ pub(crate) use connection::{
 pub use cron::{Fired, RunSpec, ScheduleInfo, ScheduleSpec, Tick};
 use enqueue::check_times;
 pub use enqueue::{EnqueueSpec, NewJob};
+pub use event::EVENT_RETENTION;
 pub use extend::Extended;
 pub use fail::{FailOutcome, Failure};
 pub use fetch::{Fetched, Throttle};

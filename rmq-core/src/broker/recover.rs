@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::{flag, optional_ms, Broker};
-use crate::{scripts, Error};
+use crate::{scripts, BatchEnd, Error};
 
 /// The result of one recovery pass over expired leases.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -40,7 +40,24 @@ impl Broker {
             .arg(flag(self.inner.dead_letter))
             .arg(self.inner.dead_max)
             .arg(self.inner.errors_max);
-        let (requeued, dead, next): (usize, usize, i64) = self.run("recover", &invocation).await?;
+        let (requeued, dead, next, ended): (usize, usize, i64, Vec<(String, String)>) =
+            self.run("recover", &invocation).await?;
+        if !ended.is_empty() {
+            // Batch children that died or were cancelled here, with no
+            // worker to count them.
+            let ends: Vec<(&str, BatchEnd)> = ended
+                .iter()
+                .map(|(id, outcome)| {
+                    let end = if outcome == "c" {
+                        BatchEnd::Cancelled
+                    } else {
+                        BatchEnd::Dead
+                    };
+                    (id.as_str(), end)
+                })
+                .collect();
+            self.batch_jobs_ended(&ends).await?;
+        }
         Ok(Recovered {
             requeued,
             dead,

@@ -1,6 +1,7 @@
 //! [`Client`]: enqueue jobs into Redis, or, in tests, into a fake that records
 //! them or an inline runner that executes them at once.
 
+mod batch;
 mod by_id;
 mod chain;
 mod fake;
@@ -134,7 +135,7 @@ impl Client {
     }
 
     /// One job, unique or not.
-    async fn submit_encoded(
+    pub(crate) async fn submit_encoded(
         &self,
         topic: &str,
         descriptor: &'static TaskDescriptor,

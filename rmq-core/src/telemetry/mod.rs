@@ -12,6 +12,8 @@
 //! | name | type | labels |
 //! |---|---|---|
 //! | `rmq_jobs_enqueued_total` | counter | topic, priority |
+//! | `rmq_events_published_total` | counter | event |
+//! | `rmq_batches_completed_total` | counter | callback (topic, or `none`) |
 //! | `rmq_jobs_fetched_total` | counter | topic |
 //! | `rmq_jobs_processed_total` | counter | topic, outcome |
 //! | `rmq_job_duration_seconds` | histogram | topic |
@@ -42,6 +44,11 @@ use crate::Priority;
 pub const JOBS_ENQUEUED: &str = "rmq_jobs_enqueued_total";
 /// Unique enqueues this process made that found a job holding the lock.
 pub const JOBS_DUPLICATE: &str = "rmq_jobs_duplicate_total";
+/// Events this process published (one per publish, whatever the number of
+/// subscribers).
+pub const EVENTS_PUBLISHED: &str = "rmq_events_published_total";
+/// Batches whose last child this process recorded, firing the callback.
+pub const BATCHES_COMPLETED: &str = "rmq_batches_completed_total";
 /// Jobs this worker leased.
 pub const JOBS_FETCHED: &str = "rmq_jobs_fetched_total";
 /// Attempts this worker finished, by outcome (see [`Outcome`]).
@@ -156,6 +163,16 @@ pub fn describe() {
         JOBS_DUPLICATE,
         Unit::Count,
         "Unique enqueues this process made that found a job holding the lock (nothing enqueued)."
+    );
+    describe_counter!(
+        EVENTS_PUBLISHED,
+        Unit::Count,
+        "Events this process published, by event type."
+    );
+    describe_counter!(
+        BATCHES_COMPLETED,
+        Unit::Count,
+        "Batches whose last child this process recorded (their callback enqueued), by callback topic."
     );
     describe_counter!(JOBS_FETCHED, Unit::Count, "Jobs this worker leased.");
     describe_counter!(

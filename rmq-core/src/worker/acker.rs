@@ -17,7 +17,7 @@ use super::Shared;
 use crate::broker::{FailOutcome, Failure};
 use crate::error::Cause;
 use crate::telemetry::Outcome;
-use crate::{Error, TaskErrorKind};
+use crate::{BatchEnd, Error, TaskErrorKind};
 
 pub(super) async fn run(
     shared: Arc<Shared>,
@@ -125,6 +125,7 @@ async fn report_into(
         if indexes.is_empty() {
             continue;
         }
+        super::batch::succeeded(shared, indexes.iter().map(|&i| &batch[i])).await?;
         let envelopes: Vec<_> = indexes
             .iter()
             .map(|&i| batch[i].job.envelope.clone())
@@ -187,8 +188,12 @@ async fn report_failure(shared: &Shared, done: &Done, after_error: bool) -> Resu
     let topic = &shared.topics[done.job.topic];
     let envelope = &done.job.envelope;
     let message = error.to_string();
+    let member = super::batch::is_member(envelope);
     if error.kind() == TaskErrorKind::Malformed {
         tracing::error!(topic = %topic.name, id = envelope.id(), error = %message, "payload does not decode; moved to the parse-error store");
+        if member {
+            super::batch::ended(shared, envelope, BatchEnd::Dead).await?;
+        }
         if shared
             .broker
             .reject(&topic.name, envelope, &message)
@@ -210,6 +215,9 @@ async fn report_failure(shared: &Shared, done: &Done, after_error: bool) -> Resu
             FailOutcome::LeaseLost if after_error => {}
             FailOutcome::LeaseLost => lease_lost(shared, done),
             FailOutcome::Cancelled => {
+                if member {
+                    super::batch::ended(shared, envelope, BatchEnd::Cancelled).await?;
+                }
                 Metrics::add(&shared.metrics.cancelled, 1);
                 shared
                     .telemetry
@@ -240,7 +248,9 @@ async fn report_failure(shared: &Shared, done: &Done, after_error: bool) -> Resu
         Cause::Panic => Some(Outcome::Panicked),
         Cause::Handler => None,
     };
+    let recorded = super::batch::before_fail(shared, envelope, &failure).await?;
     let outcome = shared.broker.fail(&topic.name, envelope, &failure).await?;
+    super::batch::after_fail(shared, envelope, recorded, outcome).await?;
     if matches!(outcome, FailOutcome::Dead | FailOutcome::Cancelled) {
         super::finish::ended(shared, topic, envelope).await;
     }

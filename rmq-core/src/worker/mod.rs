@@ -14,6 +14,7 @@
 //! - the cron loop (`cron`) fires the cron schedules of the served topics.
 
 mod acker;
+mod batch;
 mod builder;
 mod cron;
 mod dispatch;

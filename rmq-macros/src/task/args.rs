@@ -35,6 +35,7 @@ const KEYS: &[&str] = &[
     "catch_up",
     "cron_payload",
     "keep_result",
+    "on",
 ];
 
 /// The keys of `unique(...)`.
@@ -85,6 +86,9 @@ pub(crate) struct TaskArgs {
     pub(crate) cron_payload: Option<(LitStr, Vec<String>)>,
     /// `keep_result = "1h"`: how long a completed job's result is kept (ms).
     pub(crate) keep_result: Option<u64>,
+    /// `on = OrderCreated`: the event type (or `rmq::BatchOutcome`) the task
+    /// subscribes to, which is its payload.
+    pub(crate) on: Option<syn::Path>,
     /// The keys that only apply with `cron`, as written, for the error
     /// when `cron` is missing.
     pub(crate) cron_only: Vec<syn::Path>,
@@ -236,6 +240,7 @@ impl TaskArgs {
             "keep_result" => {
                 positive_duration(&value, "keep_result").map(|v| self.keep_result = Some(v))
             }
+            "on" => on(&value).map(|v| self.on = Some(v)),
             _ => unreachable!("every key of KEYS has a parser"),
         };
         if matches!(key.as_str(), "tz" | "overlap" | "catch_up" | "cron_payload") {
@@ -654,6 +659,18 @@ fn payload(value: &Expr) -> syn::Result<Ident> {
         other => Err(syn::Error::new_spanned(
             other,
             format_args!("payload must be a type name, {example}"),
+        )),
+    }
+}
+
+/// `on = OrderCreated`: a path to the event type.
+fn on(value: &Expr) -> syn::Result<syn::Path> {
+    match ungroup(value) {
+        Expr::Path(path) if path.qself.is_none() => Ok(path.path.clone()),
+        other => Err(syn::Error::new_spanned(
+            other,
+            "on must name an event type declared with `#[rmq::event]`, e.g. \
+             `on = OrderCreated` (or `on = rmq::BatchOutcome` for a batch callback)",
         )),
     }
 }

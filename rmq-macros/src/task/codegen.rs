@@ -43,7 +43,7 @@ impl Names {
 pub(crate) fn expand(task: &TaskFn<'_>, args: &TaskArgs) -> TokenStream {
     let names = Names::new(task, args);
     let item = task.item;
-    let payload_struct = payload_struct(task, &names);
+    let payload_struct = payload_struct(task, args.on.is_some(), &names);
     let methods = methods(task, args, &names);
     let registration = registration(task, args, &names);
     quote! {
@@ -60,7 +60,9 @@ pub(crate) fn expand(task: &TaskFn<'_>, args: &TaskArgs) -> TokenStream {
 pub(crate) fn fallback(task: &TaskFn<'_>, args: &TaskArgs) -> TokenStream {
     let names = Names::new(task, args);
     let payload = &names.payload;
-    let payload_struct = payload_struct(task, &names);
+    // Not transparent: a subscriber with the wrong number of payload
+    // arguments has its own error, without serde's about the struct.
+    let payload_struct = payload_struct(task, false, &names);
     let methods = methods(task, args, &names);
     let receipt = receipt(task, args);
     let output = output(task);
@@ -86,7 +88,7 @@ pub(crate) fn fallback(task: &TaskFn<'_>, args: &TaskArgs) -> TokenStream {
     }
 }
 
-fn payload_struct(task: &TaskFn<'_>, names: &Names) -> TokenStream {
+fn payload_struct(task: &TaskFn<'_>, transparent: bool, names: &Names) -> TokenStream {
     let item = task.item;
     let vis = &item.vis;
     let payload = &names.payload;
@@ -101,6 +103,9 @@ fn payload_struct(task: &TaskFn<'_>, names: &Names) -> TokenStream {
         .filter(|attr| attr.path().is_ident("doc"))
         .collect();
     let separator = (!fn_docs.is_empty()).then(|| quote!(#[doc = ""]));
+    // A subscriber's payload is the event itself, as the publisher encoded
+    // it once for every subscriber.
+    let transparent = transparent.then(|| quote!(#[serde(transparent)]));
     let fields = task.fields().map(|(ident, ty)| {
         let doc = format!(" The `{}` argument of `{fn_name}`.", unraw(ident));
         // Spanned at the type: the derives report a type that is not serde
@@ -122,6 +127,7 @@ fn payload_struct(task: &TaskFn<'_>, names: &Names) -> TokenStream {
             ::core::clone::Clone,
         )]
         #[serde(crate = "::rmq::__private::serde")]
+        #transparent
         #vis struct #payload {
             #(#fields)*
         }
@@ -287,6 +293,7 @@ fn registration(task: &TaskFn<'_>, args: &TaskArgs, names: &Names) -> TokenStrea
             impl ::rmq::UniqueTask for #payload {}
         }
     });
+    let subscription = subscription(task, args, names);
     let state = task.params.iter().filter_map(|param| match param {
         Param::State { inner, .. } => Some(quote!(::rmq::__private::StateNeed::of::<#inner>())),
         _ => None,
@@ -336,8 +343,43 @@ fn registration(task: &TaskFn<'_>, args: &TaskArgs, names: &Names) -> TokenStrea
                 }
             }
             #unique_task
+            #subscription
         };
     }
+}
+
+/// For `on = Event`: the `Subscriber` impl (whose bound reports an `Event`
+/// that is not an event, under the user's token), the check that `Event`
+/// is the type of the payload argument (under the argument), and the
+/// link-time subscription.
+fn subscription(task: &TaskFn<'_>, args: &TaskArgs, names: &Names) -> Option<TokenStream> {
+    let on = args.on.as_ref()?;
+    let (ident, ty) = task.fields().next()?;
+    let payload = &names.payload;
+    let descriptor = hidden("__RMQ_DESCRIPTOR");
+    let same_type = hidden("__rmq_same_type");
+    let event = hidden("__rmq_event");
+    let same = quote_spanned! {ty.span()=>
+        fn #same_type(#ident: #on) -> #ty {
+            #ident
+        }
+    };
+    Some(quote! {
+        #same
+
+        #[automatically_derived]
+        impl ::rmq::event::Subscriber for #payload {
+            type Event = #on;
+
+            fn from_event(#event: #on) -> Self {
+                #payload { #ident: #same_type(#event) }
+            }
+        }
+
+        ::rmq::__private::inventory::submit! {
+            ::rmq::event::Subscription::of::<#payload>(&#descriptor)
+        }
+    })
 }
 
 fn policy(args: &TaskArgs) -> TokenStream {
@@ -531,7 +573,7 @@ pub(crate) fn upper_camel(snake: &str) -> String {
 }
 
 /// A type as a user would write it: `Vec<String>`, not `Vec < String >`.
-fn type_name(ty: &Type) -> String {
+pub(crate) fn type_name(ty: &Type) -> String {
     ty.to_token_stream()
         .to_string()
         .replace(" :: ", "::")

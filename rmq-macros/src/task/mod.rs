@@ -2,7 +2,7 @@
 //! ([`model`]), generate code ([`codegen`]).
 
 mod args;
-mod codegen;
+pub(crate) mod codegen;
 mod duration;
 mod errors;
 mod model;
@@ -33,6 +33,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let task = model::analyse(&item_fn, &mut errors);
     if let Some(task) = &task {
         check_unique_fields(task, &args, &mut errors);
+        check_on(task, &args, &mut errors);
     }
     if let (Some(task), Some(key)) = (&task, &args.rate_key) {
         let name = key.value();
@@ -58,7 +59,8 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     // A `cron_payload` that did not parse has its own error already.
     let bad_payload =
         args.cron_payload.is_none() && args.cron_only.iter().any(|p| p.is_ident("cron_payload"));
-    if let (Some(task), Some(_), false) = (&task, &args.cron, bad_payload) {
+    // A subscriber with `cron` has its own error.
+    if let (Some(task), Some(_), false, None) = (&task, &args.cron, bad_payload, &args.on) {
         model::check_cron(task, args.cron_payload.as_ref(), &mut errors);
     }
     match (task, errors.into_error()) {
@@ -72,6 +74,44 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
                 #error
             }
         }
+    }
+}
+
+/// A task with `on = Event` takes the event as its one payload argument
+/// (the argument's type is checked against `Event` by the generated code),
+/// and runs when the event is published, not on a schedule.
+fn check_on(task: &model::TaskFn<'_>, args: &args::TaskArgs, errors: &mut Errors) {
+    let Some(on) = &args.on else {
+        return;
+    };
+    let event = quote!(#on).to_string().replace(' ', "");
+    if let Some(cron) = &args.cron {
+        errors.push(syn::Error::new_spanned(
+            cron,
+            "`cron` cannot be combined with `on`: a subscriber runs when its event is \
+             published; declare the periodic task separately",
+        ));
+    }
+    let mut fields = task.fields();
+    if fields.next().is_none() {
+        errors.push(syn::Error::new_spanned(
+            on,
+            format_args!(
+                "a task with `on = {event}` takes the event as its payload argument: \
+                 add one, e.g. `event: {event}`"
+            ),
+        ));
+    }
+    for (ident, ty) in fields {
+        errors.push(syn::Error::new_spanned(
+            quote!(#ident: #ty),
+            format_args!(
+                "a task with `on = {event}` takes the event as its only payload argument, \
+                 and `{}` is another one: read it from the event, or take `State<T>` or \
+                 `JobContext` instead",
+                codegen::unraw(ident)
+            ),
+        ));
     }
 }
 

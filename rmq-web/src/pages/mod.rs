@@ -3,6 +3,7 @@
 //! htmx's periodic refresh. A Redis error renders as a banner (503),
 //! never a panic.
 
+pub(crate) mod batches;
 pub(crate) mod job;
 pub(crate) mod overview;
 pub(crate) mod schedules;

@@ -1,6 +1,7 @@
 //! `/tasks`: the tasks linked into the serving binary, with their
 //! policies: retries, timeouts, limits (rate, concurrency, rate key),
-//! uniqueness and cron schedule.
+//! uniqueness and cron schedule; then the event types and the topics that
+//! subscribe to each, and a batch lookup (see [`super::batches`]).
 
 use std::time::Duration;
 
@@ -27,7 +28,14 @@ const COLUMNS: [(&str, &str); 11] = [
 
 pub(crate) async fn show(ctx: Ctx) -> Response {
     let (content, failed) = match Registry::global() {
-        Ok(registry) => (table(registry), false),
+        Ok(registry) => (
+            html! {
+                (table(registry))
+                (events(&ctx, rmq::event::events()))
+                (super::batches::lookup(&ctx, ""))
+            },
+            false,
+        ),
         Err(error) => (error_banner(&error.to_string()), true),
     };
     respond(page(&ctx, Nav::Tasks, "Tasks", content), failed)
@@ -78,6 +86,49 @@ pub(crate) fn table(registry: &Registry) -> Markup {
                                         " " span.muted { (cron.tz) " · overlap " (cron.overlap.as_str()) }
                                     }
                                     None => span.muted { "-" },
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The event types and their subscribers' topics, or nothing when there
+/// are none.
+pub(crate) fn events(ctx: &Ctx, events: &[rmq::event::EventInfo]) -> Markup {
+    if events.is_empty() {
+        return html! {};
+    }
+    html! {
+        h2 { "Events" }
+        div.table-wrap {
+            table.data.events {
+                thead {
+                    tr {
+                        th.name scope="col" { "Event" }
+                        th.wide scope="col" { "Fields" }
+                        th.wide scope="col" { "Subscribers" }
+                    }
+                }
+                tbody {
+                    @for event in events {
+                        @let fields = event.descriptor.map_or_else(
+                            || "-".to_owned(),
+                            |d| d.fields.iter().map(|(n, t)| format!("{n}: {t}")).collect::<Vec<_>>().join(", "),
+                        );
+                        tr data-event=(event.name) {
+                            td.name.mono title=(event.name) { (event.name) }
+                            td.wide.mono.wrap { (fields) }
+                            td.wide {
+                                @if event.subscribers.is_empty() {
+                                    span.muted { "none: a publish enqueues nothing" }
+                                }
+                                @for (n, task) in event.subscribers.iter().enumerate() {
+                                    @if n > 0 { ", " }
+                                    a href=(ctx.href(&format!("/topics/{}", crate::base::segment(task.topic)))) { (task.topic) }
                                 }
                             }
                         }

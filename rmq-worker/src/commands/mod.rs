@@ -1,8 +1,10 @@
 //! One module per subcommand.
 
+mod batch;
 mod cron;
 mod dlq;
 mod enqueue;
+mod events;
 mod exporter;
 mod health;
 mod jobs;
@@ -56,6 +58,11 @@ pub(crate) async fn execute(cli: CommandLine, configure: Configure) -> Result<()
     match cli.command {
         Command::Run(args) => Ok(run::run(&cli.global, args, configure).await?),
         Command::Tasks => Ok(tasks::list()?),
+        Command::Events => {
+            events::list();
+            Ok(())
+        }
+        Command::Batch { id } => batch::show(&connect(&cli.global).await?, &id).await,
         Command::Stats(args) => Ok(stats::show(&connect(&cli.global).await?, args).await?),
         Command::Dlq(command) => Ok(dlq::execute(&connect(&cli.global).await?, command).await?),
         Command::ParseErrors(command) => {

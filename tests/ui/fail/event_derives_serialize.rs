@@ -1,0 +1,7 @@
+#[rmq::event]
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct OrderCreated {
+    pub order_id: String,
+}
+
+fn main() {}

@@ -1,0 +1,7 @@
+#[rmq::event]
+#[derive(Debug, Clone)]
+pub struct Created<T> {
+    pub item: T,
+}
+
+fn main() {}

@@ -150,6 +150,77 @@ async fn any_error_after_the_signal_ends_the_job_cancelled() {
     cancel_running("error").await;
 }
 
+#[rmq::task(topic = "one_at_a_time", index = true, retries = 3)]
+async fn one_at_a_time(
+    ctx: JobContext,
+    name: String,
+    probe: State<Probe<String>>,
+) -> Result<(), TaskError> {
+    probe.record(format!("started {name}"));
+    ctx.cancelled().await;
+    Err(TaskError::cancelled())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_asked_to_cancel_while_it_waits_for_a_runner_never_runs() {
+    let env = Env::with(|config| {
+        config.lease = Duration::from_millis(900);
+        config.processing_monitor_interval = Duration::from_millis(100);
+    })
+    .await;
+    let probe = Probe::<String>::new();
+    // One handler: the second job is fetched and held while the first runs.
+    let worker = Worker::builder(env.client.clone())
+        .task::<OneAtATime>()
+        .concurrency(1)
+        .state(probe.clone())
+        .build()
+        .unwrap();
+    let metrics = worker.metrics_handle();
+    let first = OneAtATime {
+        name: "first".into(),
+    }
+    .enqueue(&env.client)
+    .await
+    .unwrap();
+    let second = OneAtATime {
+        name: "second".into(),
+    }
+    .enqueue(&env.client)
+    .await
+    .unwrap();
+    let client = env.client.clone();
+    let stop = {
+        let probe = probe.clone();
+        async move {
+            probe
+                .wait(|seen| seen.contains(&"started first".to_owned()))
+                .await;
+            // The waiting job first: the running one ends only once asked.
+            for id in [&second, &first] {
+                assert_eq!(
+                    client.cancel("one_at_a_time", id.as_str()).await.unwrap(),
+                    Cancelled::Signalled
+                );
+            }
+            loop {
+                let status = client
+                    .status("one_at_a_time", second.as_str())
+                    .await
+                    .unwrap();
+                if matches!(status.map(|s| s.state), Some(JobState::Cancelled { .. })) {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    run(worker, stop).await;
+    assert_eq!(probe.records(), ["started first"], "the second never ran");
+    assert_eq!(metrics.snapshot().cancelled, 2);
+    assert_eq!(metrics.snapshot().retried, 0);
+}
+
 #[tokio::test]
 async fn fake_and_inline_clients() {
     let fake = Client::fake();

@@ -63,45 +63,13 @@ async fn run_jobs(
             continue;
         }
         shared.starts.add();
-        let topic = &shared.topics[job.topic];
-        let context = job.envelope.context_with(&topic.name, signal.clone());
-        let span = tracing::info_span!(
-            "job",
-            topic = %topic.name,
-            id = %context.id,
-            attempt = context.attempt,
-            otel.name = tracing::field::Empty,
-            otel.kind = tracing::field::Empty,
-        );
-        if let Some(propagator) = crate::trace::propagator() {
-            let parent = job.envelope.trace_context();
-            propagator.job_span(&span, &context, parent.as_ref());
-        }
-        let invocation =
-            Invocation::new(job.envelope.payload_bytes(), context, shared.state.clone());
-        if let Some(waited) = job.waited {
-            samples.wait(
-                &shared.telemetry,
-                job.topic,
-                job.envelope.priority(),
-                waited + started.saturating_duration_since(job.fetched_at),
-            );
-        }
-        let result = if finish::applies(topic, &job.envelope) {
-            // Boxed, so that the plain path's future stays as small as it
-            // was: plain jobs pay for none of this.
-            Box::pin(finish::run(shared, topic, &job.envelope, invocation))
-                .instrument(span)
-                .await
+        let result = if signal.is_cancelled() {
+            // Asked to cancel while it waited for a runner: it ends
+            // cancelled without running.
+            tracing::info!(topic = %shared.topics[job.topic].name, id = job.envelope.id(), "job cancelled before it started; not run");
+            Err(TaskError::cancelled())
         } else {
-            async {
-                tracing::debug!("job started");
-                handler::run(topic.descriptor.handler, invocation, topic.timeout)
-                    .await
-                    .map(drop)
-            }
-            .instrument(span)
-            .await
+            run_one(shared, &job, &signal, started, samples).await
         };
         let elapsed = started.elapsed();
         samples.duration(&shared.telemetry, job.topic, elapsed);
@@ -118,5 +86,54 @@ async fn run_jobs(
         {
             return;
         }
+    }
+}
+
+/// Runs the handler of a started job (in its span, with its context).
+async fn run_one(
+    shared: &Arc<Shared>,
+    job: &Job,
+    signal: &Cancellation,
+    started: Instant,
+    samples: &mut RunnerSamples,
+) -> Result<(), TaskError> {
+    let topic = &shared.topics[job.topic];
+    let context = job.envelope.context_with(&topic.name, signal.clone());
+    let span = tracing::info_span!(
+        "job",
+        topic = %topic.name,
+        id = %context.id,
+        attempt = context.attempt,
+        otel.name = tracing::field::Empty,
+        otel.kind = tracing::field::Empty,
+    );
+    if let Some(propagator) = crate::trace::propagator() {
+        let parent = job.envelope.trace_context();
+        propagator.job_span(&span, &context, parent.as_ref());
+    }
+    let invocation = Invocation::new(job.envelope.payload_bytes(), context, shared.state.clone());
+    if let Some(waited) = job.waited {
+        samples.wait(
+            &shared.telemetry,
+            job.topic,
+            job.envelope.priority(),
+            waited + started.saturating_duration_since(job.fetched_at),
+        );
+    }
+    if finish::applies(topic, &job.envelope) {
+        // Boxed, so that the plain path's future stays as small as it
+        // was: plain jobs pay for none of this.
+        Box::pin(finish::run(shared, topic, &job.envelope, invocation))
+            .instrument(span)
+            .await
+    } else {
+        async {
+            tracing::debug!("job started");
+            handler::run(topic.descriptor.handler, invocation, topic.timeout)
+                .await
+                .map(drop)
+        }
+        .instrument(span)
+        .await
     }
 }

@@ -4,7 +4,8 @@
 //! Every task writes what it did to Redis, under keys outside any queue:
 //! [`RAN`] gets `<topic>:<seq>` when a run completes, [`STARTED`] gets
 //! `<topic>:<seq>:<attempt>` when a long run begins and [`ATTEMPTS`] gets
-//! `<topic>:<seq>:<attempt>` on every run of a failing task.
+//! `<topic>:<seq>:<attempt>` on every run of a failing task; the chain
+//! steps record every run they begin in [`CHAIN_RUNS`].
 
 use std::time::Duration;
 
@@ -21,6 +22,9 @@ pub const ATTEMPTS: &str = "it:attempts";
 pub const CRON_RUNS: &str = "it:cron";
 /// List of every run of the batch callback: `<batch id>|<succeeded>|<dead>|<cancelled>|<attempt>`.
 pub const BATCHES: &str = "it:batches";
+/// List of every run the chain steps began:
+/// `<topic>|<job id>|<attempt>|<enqueued at, ms since the epoch>`.
+pub const CHAIN_RUNS: &str = "it:chain_runs";
 
 pub use rmq_fixture_tasks::{GrantBonus, SignedUp};
 
@@ -228,6 +232,66 @@ pub async fn square(n: u64) -> Result<u64, TaskError> {
 #[rmq::task]
 pub async fn plan_square(n: u64) -> Result<Square, TaskError> {
     Ok(Square { n: n + 1 })
+}
+
+/// Records a run of a chain step that begins, in [`CHAIN_RUNS`].
+async fn chain_run(ctx: &JobContext, recorder: &Recorder) -> Result<(), TaskError> {
+    let enqueued_ms = ctx
+        .enqueued_at
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    recorder
+        .push(
+            CHAIN_RUNS,
+            format!("{}|{}|{}|{enqueued_ms}", ctx.topic, ctx.id, ctx.attempt),
+        )
+        .await
+}
+
+/// The first step of a three-step chain: records its run, then makes the
+/// middle step's payload. Records `chain_first:<seq>` when it ran.
+#[rmq::task(retries = 3, retry_delays = ["50ms"])]
+pub async fn chain_first(
+    seq: u64,
+    millis: u64,
+    ctx: JobContext,
+    recorder: State<Recorder>,
+) -> Result<ChainMiddle, TaskError> {
+    chain_run(&ctx, &recorder).await?;
+    recorder.push(RAN, format!("chain_first:{seq}")).await?;
+    Ok(ChainMiddle { seq, millis })
+}
+
+/// The middle step: records its run, works `millis`, then makes the last
+/// step's payload. Records `chain_middle:<seq>` when it ran.
+#[rmq::task(retries = 3, retry_delays = ["50ms"])]
+pub async fn chain_middle(
+    seq: u64,
+    millis: u64,
+    ctx: JobContext,
+    recorder: State<Recorder>,
+) -> Result<ChainLast, TaskError> {
+    chain_run(&ctx, &recorder).await?;
+    tokio::time::sleep(Duration::from_millis(millis)).await;
+    recorder.push(RAN, format!("chain_middle:{seq}")).await?;
+    Ok(ChainLast {
+        seq,
+        squared: seq * seq,
+    })
+}
+
+/// The last step: records its run and keeps `<seq>^2=<squared>` for an
+/// hour. Records `chain_last:<seq>` when it ran.
+#[rmq::task(retries = 3, retry_delays = ["50ms"], keep_result = "1h")]
+pub async fn chain_last(
+    seq: u64,
+    squared: u64,
+    ctx: JobContext,
+    recorder: State<Recorder>,
+) -> Result<String, TaskError> {
+    chain_run(&ctx, &recorder).await?;
+    recorder.push(RAN, format!("chain_last:{seq}")).await?;
+    Ok(format!("{seq}^2={squared}"))
 }
 
 /// Subscriber of `SignedUp`: records `signup_mail:<user>` when it ran.

@@ -26,16 +26,18 @@ pub(crate) enum Nav {
     Workers,
     Tasks,
     Schedules,
+    Locks,
     Search,
 }
 
 /// Label, path, and whether the page exists yet.
-const NAV: [(Nav, &str, &str, bool); 6] = [
+const NAV: [(Nav, &str, &str, bool); 7] = [
     (Nav::Overview, "Overview", "/", true),
     (Nav::Topics, "Topics", "/topics", true),
     (Nav::Workers, "Workers", "/workers", true),
     (Nav::Tasks, "Tasks", "/tasks", true),
     (Nav::Schedules, "Schedules", "/schedules", true),
+    (Nav::Locks, "Locks", "/locks", true),
     (Nav::Search, "Search", "/search", true),
 ];
 

@@ -84,6 +84,7 @@ pub fn router(client: rmq::Client, options: Options) -> Router {
         .route("/tasks", get(pages::tasks::show))
         .route("/batches", get(pages::batches::show))
         .route("/schedules", get(pages::schedules::show))
+        .route("/locks", get(pages::locks::show))
         .route("/search", get(pages::search::show))
         .route("/healthz", get(metrics::health))
         .route("/assets/{name}", get(assets::serve))

@@ -5,6 +5,7 @@
 
 pub(crate) mod batches;
 pub(crate) mod job;
+pub(crate) mod locks;
 pub(crate) mod overview;
 pub(crate) mod schedules;
 pub(crate) mod search;

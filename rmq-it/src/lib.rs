@@ -104,6 +104,19 @@ pub async fn record(seq: u64, recorder: State<Recorder>) -> Result<(), TaskError
     recorder.push(RAN, format!("record:{seq}")).await
 }
 
+/// Records the start of attempt `attempt` of `name` (`<name>:<attempt>`),
+/// sleeps `millis`, then records that `name` ran.
+async fn timed_run(
+    recorder: &Recorder,
+    name: &str,
+    attempt: u32,
+    millis: u64,
+) -> Result<(), TaskError> {
+    recorder.push(STARTED, format!("{name}:{attempt}")).await?;
+    tokio::time::sleep(Duration::from_millis(millis)).await;
+    recorder.push(RAN, name.to_owned()).await
+}
+
 /// Records its start, sleeps `millis`, then records that it ran.
 #[rmq::task(retries = 3, retry_delays = ["50ms"])]
 pub async fn slow(
@@ -112,11 +125,7 @@ pub async fn slow(
     ctx: JobContext,
     recorder: State<Recorder>,
 ) -> Result<(), TaskError> {
-    recorder
-        .push(STARTED, format!("slow:{seq}:{}", ctx.attempt))
-        .await?;
-    tokio::time::sleep(Duration::from_millis(millis)).await;
-    recorder.push(RAN, format!("slow:{seq}")).await
+    timed_run(&recorder, &format!("slow:{seq}"), ctx.attempt, millis).await
 }
 
 /// Fails (retryably) on its first `fail_times` attempts, then succeeds.
@@ -180,11 +189,13 @@ pub async fn unique_slow(
     ctx: JobContext,
     recorder: State<Recorder>,
 ) -> Result<(), TaskError> {
-    recorder
-        .push(STARTED, format!("unique_slow:{key}:{}", ctx.attempt))
-        .await?;
-    tokio::time::sleep(Duration::from_millis(millis)).await;
-    recorder.push(RAN, format!("unique_slow:{key}")).await
+    timed_run(
+        &recorder,
+        &format!("unique_slow:{key}"),
+        ctx.attempt,
+        millis,
+    )
+    .await
 }
 
 /// Two at a time across every worker: records its start, sleeps `millis`,
@@ -196,11 +207,7 @@ pub async fn capped(
     ctx: JobContext,
     recorder: State<Recorder>,
 ) -> Result<(), TaskError> {
-    recorder
-        .push(STARTED, format!("capped:{seq}:{}", ctx.attempt))
-        .await?;
-    tokio::time::sleep(Duration::from_millis(millis)).await;
-    recorder.push(RAN, format!("capped:{seq}")).await
+    timed_run(&recorder, &format!("capped:{seq}"), ctx.attempt, millis).await
 }
 
 /// The target of run-time cron schedules (`Broker::set_schedule`): records

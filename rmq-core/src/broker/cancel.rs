@@ -1,6 +1,7 @@
 //! Cancel (`lua/cancel.lua`): a queued job ends at once, a running one is
 //! asked to stop through its lease renewal.
 
+use super::status::locating_keys;
 use super::{flag, Broker};
 use crate::{scripts, Error};
 
@@ -35,14 +36,7 @@ impl Broker {
     pub async fn cancel(&self, topic: &str, id: &str) -> Result<Cancelled, Error> {
         let keys = self.keys(topic);
         let mut invocation = scripts::CANCEL.prepare_invoke();
-        invocation
-            .key(&keys.index)
-            .key(&keys.pending[0])
-            .key(&keys.pending[1])
-            .key(&keys.pending[2])
-            .key(&keys.delayed)
-            .key(&keys.processing)
-            .key(&keys.dead)
+        locating_keys(&mut invocation, &keys)
             .key(&keys.ids)
             .key(&keys.stats)
             .key(&keys.cancel)

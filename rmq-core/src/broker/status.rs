@@ -9,6 +9,7 @@ use serde::de::DeserializeOwned;
 use super::admin::decode_entry;
 use super::Broker;
 use crate::envelope::Envelope;
+use crate::keys::TopicKeys;
 use crate::{codec, scripts, Error, JobId, Priority};
 
 /// Most entries of a pending list compared to find a job's position (one
@@ -156,14 +157,7 @@ impl Broker {
     pub async fn status(&self, topic: &str, id: &str) -> Result<Option<JobStatus>, Error> {
         let keys = self.keys(topic);
         let mut invocation = scripts::STATUS.prepare_invoke();
-        invocation
-            .key(&keys.index)
-            .key(&keys.pending[0])
-            .key(&keys.pending[1])
-            .key(&keys.pending[2])
-            .key(&keys.delayed)
-            .key(&keys.processing)
-            .key(&keys.dead)
+        locating_keys(&mut invocation, &keys)
             .key(&keys.errors)
             .key(&keys.cancel)
             .key(&keys.keyed)
@@ -250,4 +244,20 @@ impl Broker {
             state,
         }))
     }
+}
+
+/// The first keys of the scripts that find a job by id (`status.lua`,
+/// `cancel.lua`): index, the three pending lists, delayed, processing, dead.
+pub(super) fn locating_keys<'a>(
+    invocation: &'a mut redis::ScriptInvocation<'static>,
+    keys: &TopicKeys,
+) -> &'a mut redis::ScriptInvocation<'static> {
+    invocation
+        .key(&keys.index)
+        .key(&keys.pending[0])
+        .key(&keys.pending[1])
+        .key(&keys.pending[2])
+        .key(&keys.delayed)
+        .key(&keys.processing)
+        .key(&keys.dead)
 }
